@@ -1,0 +1,5 @@
+"""`python -m certbound` is the `certbound` command."""
+
+from certbound.cli import main
+
+main()
