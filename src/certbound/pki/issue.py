@@ -1,0 +1,275 @@
+"""Issue certificates: a CA (root or intermediate), server certificates and client certificates.
+
+Used by ``certbound pki`` for development PKIs and by the tests, which need expired, not-yet-valid,
+SAN-less, self-signed and CA:TRUE certificates on demand. Everything is built with cryptography's
+``CertificateBuilder``; profiles follow RFC 5280 (critical BasicConstraints and KeyUsage, AKI/SKI).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from certbound.pki.dn import parse_dn
+from certbound.pki.keys import KeyKind, PrivateKey, new_private_key, signature_hash
+
+__all__ = [
+    "KeyKind",
+    "PrivateKey",
+    "create_ca",
+    "issue_client_cert",
+    "issue_server_cert",
+    "new_private_key",
+    "self_signed_client_cert",
+]
+
+# Certificates start a little in the past so a peer whose clock is behind still accepts them.
+_BACKDATE = timedelta(minutes=5)
+
+
+def _utc(when: datetime) -> datetime:
+    """A timezone-aware UTC datetime (a naive one is taken as UTC), whole seconds."""
+    aware = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return aware.replace(microsecond=0)
+
+
+def _validity(
+    days: int, not_before: datetime | None, not_after: datetime | None
+) -> tuple[datetime, datetime]:
+    start = _utc(not_before) if not_before is not None else _utc(datetime.now(UTC) - _BACKDATE)
+    end = _utc(not_after) if not_after is not None else start + timedelta(days=days)
+    if end <= start:
+        raise ValueError(f"not_after ({end.isoformat()}) must be later than not_before ({start.isoformat()})")
+    return start, end
+
+
+def _name(subject_dn: str | x509.Name) -> x509.Name:
+    return subject_dn if isinstance(subject_dn, x509.Name) else parse_dn(subject_dn)
+
+
+def _aki(issuer_cert: x509.Certificate | None, issuer_key: PrivateKey) -> x509.AuthorityKeyIdentifier:
+    """AKI pointing at the issuer's SKI when it has one, else derived from the issuer's public key."""
+    if issuer_cert is not None:
+        try:
+            ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        except x509.ExtensionNotFound:
+            pass
+        else:
+            return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())
+
+
+def _san(
+    dns: Sequence[str] = (), uris: Sequence[str] = (), ips: Sequence[str] = (), emails: Sequence[str] = ()
+) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    names += [x509.UniformResourceIdentifier(u) for u in uris]
+    for ip in ips:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(ip)))
+        except ValueError:
+            raise ValueError(f"{ip!r} is not an IP address") from None
+    names += [x509.RFC822Name(e) for e in emails]
+    return names
+
+
+def _leaf_key_usage(key: PrivateKey) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def create_ca(
+    subject_dn: str | x509.Name = "CN=certbound development CA",
+    *,
+    key: PrivateKey | None = None,
+    days: int = 3650,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    issuer: tuple[x509.Certificate, PrivateKey] | None = None,
+    path_length: int | None = None,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """Create a self-signed root CA, or an intermediate CA signed by ``issuer`` (cert, key)."""
+    key = key if key is not None else new_private_key()
+    subject = _name(subject_dn)
+    start, end = _validity(days, not_before, not_after)
+    issuer_cert, issuer_key = issuer if issuer is not None else (None, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(_aki(issuer_cert, issuer_key), critical=False)
+    )
+    return builder.sign(issuer_key, signature_hash(issuer_key)), key
+
+
+def _leaf(
+    *,
+    subject: x509.Name,
+    issuer_name: x509.Name,
+    issuer_cert: x509.Certificate | None,
+    issuer_key: PrivateKey,
+    key: PrivateKey,
+    san: list[x509.GeneralName],
+    eku: x509.ObjectIdentifier,
+    start: datetime,
+    end: datetime,
+    ca: bool = False,
+) -> x509.Certificate:
+    if not san and not subject.rdns:
+        raise ValueError("a certificate needs a subject DN or at least one subject alternative name")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(_CA_KEY_USAGE if ca else _leaf_key_usage(key), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(_aki(issuer_cert, issuer_key), critical=False)
+    )
+    if san:
+        # RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=not subject.rdns)
+    return builder.sign(issuer_key, signature_hash(issuer_key))
+
+
+def issue_server_cert(
+    ca_cert: x509.Certificate,
+    ca_key: PrivateKey,
+    *,
+    hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1"),
+    subject_dn: str | x509.Name = "CN=localhost",
+    key: PrivateKey | None = None,
+    days: int = 825,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """Issue a TLS server certificate (EKU serverAuth); hosts that parse as IPs become IP SANs."""
+    key = key if key is not None else new_private_key()
+    dns: list[str] = []
+    ips: list[str] = []
+    for host in hosts:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            dns.append(host)
+        else:
+            ips.append(host)
+    start, end = _validity(days, not_before, not_after)
+    cert = _leaf(
+        subject=_name(subject_dn),
+        issuer_name=ca_cert.subject,
+        issuer_cert=ca_cert,
+        issuer_key=ca_key,
+        key=key,
+        san=_san(dns=dns, ips=ips),
+        eku=ExtendedKeyUsageOID.SERVER_AUTH,
+        start=start,
+        end=end,
+    )
+    return cert, key
+
+
+def issue_client_cert(
+    ca_cert: x509.Certificate,
+    ca_key: PrivateKey,
+    subject_dn: str | x509.Name,
+    *,
+    dns: Sequence[str] = (),
+    uris: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    emails: Sequence[str] = (),
+    key: PrivateKey | None = None,
+    days: int = 365,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """Issue a client certificate (EKU clientAuth); no SAN extension at all when no SAN is given."""
+    key = key if key is not None else new_private_key()
+    start, end = _validity(days, not_before, not_after)
+    cert = _leaf(
+        subject=_name(subject_dn),
+        issuer_name=ca_cert.subject,
+        issuer_cert=ca_cert,
+        issuer_key=ca_key,
+        key=key,
+        san=_san(dns, uris, ips, emails),
+        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+        start=start,
+        end=end,
+    )
+    return cert, key
+
+
+def self_signed_client_cert(
+    subject_dn: str | x509.Name,
+    *,
+    dns: Sequence[str] = (),
+    uris: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    emails: Sequence[str] = (),
+    key: PrivateKey | None = None,
+    days: int = 365,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    ca: bool = False,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """A self-signed client certificate (``self_signed_tls_client_auth``).
+
+    ``ca=True`` sets BasicConstraints CA:TRUE and keyCertSign, to prove that such a registered
+    certificate still cannot issue certificates for other clients.
+    """
+    key = key if key is not None else new_private_key()
+    subject = _name(subject_dn)
+    start, end = _validity(days, not_before, not_after)
+    cert = _leaf(
+        subject=subject,
+        issuer_name=subject,
+        issuer_cert=None,
+        issuer_key=key,
+        key=key,
+        san=_san(dns, uris, ips, emails),
+        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+        start=start,
+        end=end,
+        ca=ca,
+    )
+    return cert, key

@@ -1,0 +1,1 @@
+"""Tests of certbound.pki and the `certbound pki` commands."""
