@@ -1,0 +1,129 @@
+"""The tables, as SQLAlchemy Core metadata: the one description both dialects and the migrations share.
+
+Migrations are written out by hand in `migrations/versions/`; a test checks that migrating an empty
+database yields exactly this metadata, so the two cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    false,
+)
+
+from certbound.store.types import JSONText, UTCDateTime
+
+# Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("metadata", JSONText, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("registration_access_token_sha256", Text),
+    Column("client_id_issued_at", UTCDateTime),
+    Column("client_secret_expires_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("source IN ('api', 'file')", name="source"),
+)
+
+client_credentials = Table(
+    "client_credentials",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column(
+        "client_id",
+        Text,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("thumbprint", Text, index=True),
+    Column("not_before", UTCDateTime),
+    Column("not_after", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("kind IN ('secret_sha256', 'secret_sealed', 'jwk', 'certificate')", name="kind"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", Text, primary_key=True),
+    Column("alg", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("public_jwk", JSONText, nullable=False),
+    Column("private_jwk_sealed", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("activated_at", UTCDateTime),
+    Column("retired_at", UTCDateTime),
+    Column("publish_until", UTCDateTime),
+    CheckConstraint("state IN ('next', 'active', 'retired')", name="state"),
+)
+
+# One row (id = 1). Every write to clients, client_credentials or signing_keys increments `value` in
+# the same transaction, so a worker can tell with one cheap read whether its caches are stale.
+store_generation = Table(
+    "store_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+# Replay cache for client assertions (RFC 7523 section 3, `jti`): shared by every worker and node.
+# (client_id, jti) is the primary key, i.e. unique; a key also keeps PostgreSQL logical replication happy.
+assertion_jti = Table(
+    "assertion_jti",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("jti", Text, primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Deny-list of revoked self-contained tokens (RFC 7009), keyed by the token's SHA-256 or its `jti`.
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_key", Text, primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Opaque (reference) tokens, looked up by the SHA-256 of the token; the token itself is never stored.
+opaque_tokens = Table(
+    "opaque_tokens",
+    metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column(
+        "client_id",
+        Text,
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("claims", JSONText, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked", Boolean, nullable=False, server_default=false()),
+)
+
+#: The tables whose changes bump `store_generation`.
+GENERATION_TABLES = frozenset({"clients", "client_credentials", "signing_keys"})
