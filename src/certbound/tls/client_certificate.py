@@ -1,0 +1,172 @@
+"""The client certificate of a request, as the protocol core sees it, whatever delivered it.
+
+The native TLS listener builds one :class:`ClientCertificate` per connection (not per request) and puts
+it in the ASGI ``tls`` extension; trusted-proxy header readers will build theirs from a header. The
+core (``clientauth``, ``tokens``) only ever receives this object: it never touches ``ssl`` or headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certbound.pki.thumbprint import x5t_s256
+
+__all__ = [
+    "SCOPE_KEY",
+    "ClientCertificate",
+    "PemChain",
+    "client_certificate_from_scope",
+]
+
+# Our key in ``scope["extensions"]["tls"]``: the parsed object, so apps never parse PEM per request.
+SCOPE_KEY = "certbound_client_certificate"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A presented client certificate: the leaf, what came with it, and what the delivery layer said.
+
+    ``tls_verified``/``tls_error`` are the TLS layer's conclusion against *its* trust store (None when
+    unknown, e.g. from a proxy that does not say). The application re-validates: it is authoritative.
+    ``x5t_s256`` is the RFC 8705 thumbprint of ``der``, computed once.
+    """
+
+    leaf: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    source: str
+    tls_verified: bool | None
+    tls_error: str | None
+    x5t_s256: str
+    der: bytes = field(repr=False)
+
+    @classmethod
+    def from_der(
+        cls,
+        leaf_der: bytes,
+        chain_der: Iterable[bytes] = (),
+        *,
+        source: str,
+        tls_verified: bool | None,
+        tls_error: str | None,
+    ) -> ClientCertificate:
+        """Parse the leaf and the rest of the presented chain (ValueError on a malformed one)."""
+        leaf_der = bytes(leaf_der)
+        return cls(
+            leaf=x509.load_der_x509_certificate(leaf_der),
+            chain=tuple(x509.load_der_x509_certificate(der) for der in chain_der),
+            source=source,
+            tls_verified=tls_verified,
+            tls_error=tls_error,
+            x5t_s256=x5t_s256(leaf_der),
+            der=leaf_der,
+        )
+
+    @classmethod
+    def from_pem(
+        cls,
+        pems: Iterable[str | bytes],
+        *,
+        source: str,
+        tls_verified: bool | None,
+        tls_error: str | None,
+    ) -> ClientCertificate:
+        """From PEM certificates, leaf first (ValueError when there is none or one is malformed)."""
+        certs = [
+            x509.load_pem_x509_certificate(pem.encode("ascii") if isinstance(pem, str) else pem)
+            for pem in pems
+        ]
+        if not certs:
+            raise ValueError("no certificate")
+        der = certs[0].public_bytes(Encoding.DER)
+        return cls(
+            leaf=certs[0],
+            chain=tuple(certs[1:]),
+            source=source,
+            tls_verified=tls_verified,
+            tls_error=tls_error,
+            x5t_s256=x5t_s256(der),
+            der=der,
+        )
+
+    @property
+    def presented(self) -> tuple[x509.Certificate, ...]:
+        """Everything the client sent, leaf first."""
+        return (self.leaf, *self.chain)
+
+
+class PemChain(Sequence[str]):
+    """The ASGI ``client_cert_chain``: PEM strings, leaf first, encoded on first access only.
+
+    Most requests never look at PEM (the app reads the parsed :class:`ClientCertificate`), so the
+    listener does not pay for the encoding per connection.
+    """
+
+    __slots__ = ("_certs", "_pems")
+
+    def __init__(self, certs: Sequence[x509.Certificate]) -> None:
+        self._certs = tuple(certs)
+        self._pems: tuple[str, ...] | None = None
+
+    def _encoded(self) -> tuple[str, ...]:
+        if self._pems is None:
+            self._pems = tuple(c.public_bytes(Encoding.PEM).decode("ascii") for c in self._certs)
+        return self._pems
+
+    def __len__(self) -> int:
+        return len(self._certs)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._encoded()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self._encoded()) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PemChain({len(self._certs)} certificates)"
+
+
+def client_certificate_from_scope(scope: Mapping[str, Any]) -> ClientCertificate | None:
+    """The client certificate of an ASGI request from its ``tls`` extension, or None.
+
+    certbound's listener stores the parsed object (``SCOPE_KEY``): returned as is, including an explicit
+    None (nothing usable was presented). From another server implementing the ASGI TLS extension, the
+    PEM chain is parsed and the result stored back in that server's ``tls`` dict, which is per
+    connection in practice; ``client_cert_error`` is taken as its verdict. A chain that does not
+    parse gives None: the request is then treated as having no certificate.
+    """
+    extensions = scope.get("extensions")
+    tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
+    if not isinstance(tls, Mapping):
+        return None
+    if SCOPE_KEY in tls:
+        found = tls[SCOPE_KEY]
+        return found if isinstance(found, ClientCertificate) else None
+    chain = tls.get("client_cert_chain")
+    if not chain:
+        return None
+    error = tls.get("client_cert_error")
+    try:
+        cert: ClientCertificate | None = ClientCertificate.from_pem(
+            list(chain),
+            source="tls",
+            tls_verified=error is None,
+            tls_error=str(error) if error is not None else None,
+        )
+    except (ValueError, TypeError):
+        cert = None
+    if isinstance(tls, dict):
+        tls[SCOPE_KEY] = cert
+    return cert

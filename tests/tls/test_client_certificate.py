@@ -1,0 +1,87 @@
+"""ClientCertificate and reading it from an ASGI scope (ours, or another server's tls extension)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certbound.pki.pem import cert_to_pem
+from certbound.pki.thumbprint import x5t_s256
+from certbound.tls.client_certificate import (
+    SCOPE_KEY,
+    ClientCertificate,
+    PemChain,
+    client_certificate_from_scope,
+)
+
+from .conftest import TestPKI
+
+
+def test_from_der(pki: TestPKI) -> None:
+    cred = pki.with_intermediate
+    der = cred.cert.public_bytes(Encoding.DER)
+    cert = ClientCertificate.from_der(
+        der,
+        [c.public_bytes(Encoding.DER) for c in cred.chain],
+        source="tls",
+        tls_verified=True,
+        tls_error=None,
+    )
+    assert cert.leaf == cred.cert
+    assert cert.chain == cred.chain
+    assert cert.der == der
+    assert cert.x5t_s256 == x5t_s256(der)
+    assert cert.presented == (cred.cert, *cred.chain)
+    assert "der" not in repr(cert)
+
+
+def test_pem_chain_is_lazy_and_compares_as_a_list(pki: TestPKI) -> None:
+    chain = PemChain([pki.trusted.cert, pki.self_signed.cert])
+    assert chain._pems is None
+    assert len(chain) == 2
+    assert chain._pems is None
+    assert chain[0] == cert_to_pem(pki.trusted.cert).decode()
+    assert chain == [cert_to_pem(pki.trusted.cert).decode(), cert_to_pem(pki.self_signed.cert).decode()]
+    assert list(chain[1:]) == [cert_to_pem(pki.self_signed.cert).decode()]
+    assert PemChain(()) == []
+
+
+def test_scope_without_tls() -> None:
+    assert client_certificate_from_scope({"type": "http"}) is None
+    assert client_certificate_from_scope({"type": "http", "extensions": {}}) is None
+    assert client_certificate_from_scope({"type": "http", "extensions": {"tls": {}}}) is None
+
+
+def test_scope_with_our_object(pki: TestPKI) -> None:
+    cert = ClientCertificate.from_pem([pki.trusted.pem], source="tls", tls_verified=True, tls_error=None)
+    assert client_certificate_from_scope({"extensions": {"tls": {SCOPE_KEY: cert}}}) is cert
+    # Explicit None: the listener decided nothing usable was presented; do not re-parse.
+    tls = {SCOPE_KEY: None, "client_cert_chain": [pki.trusted.pem]}
+    assert client_certificate_from_scope({"extensions": {"tls": tls}}) is None
+
+
+def test_scope_from_another_asgi_server(pki: TestPKI) -> None:
+    tls: dict[str, Any] = {
+        "client_cert_chain": [
+            pki.with_intermediate.pem,
+            cert_to_pem(pki.with_intermediate.chain[0]).decode(),
+        ],
+        "client_cert_error": "unable to get local issuer certificate",
+    }
+    scope = {"extensions": {"tls": tls}}
+    cert = client_certificate_from_scope(scope)
+    assert cert is not None
+    assert cert.leaf == pki.with_intermediate.cert
+    assert cert.chain == pki.with_intermediate.chain
+    assert cert.tls_verified is False
+    assert cert.tls_error == "unable to get local issuer certificate"
+    assert client_certificate_from_scope(scope) is cert  # parsed once, kept in the server's dict
+
+
+def test_scope_with_garbage_chain() -> None:
+    tls: dict[str, Any] = {
+        "client_cert_chain": ["-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"]
+    }
+    assert client_certificate_from_scope({"extensions": {"tls": tls}}) is None
+    assert tls[SCOPE_KEY] is None
