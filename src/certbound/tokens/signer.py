@@ -1,0 +1,128 @@
+"""Signing JWTs with the server's active key.
+
+Every access token is signed here, so the work per token is kept to what must be done per token:
+the private key is unsealed and imported once, the algorithm is looked up once, and the protected
+header is encoded once per ``typ``; a call serialises the claims and signs. The JOSE work itself
+(signature encoding, e.g. ECDSA's raw ``r || s``) is joserfc's.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from joserfc.errors import JoseError
+from joserfc.jwa import JWS_ALGORITHMS, JWSAlgModel
+from joserfc.jwk import JWKRegistry, Key
+
+from certbound.sealing import Sealer, SealingError
+from certbound.store.records import SigningKey
+from certbound.tokens.algorithms import SIGNING_ALGS
+
+__all__ = ["JwsSigner", "Signer", "SigningKeyError", "unseal_private_key"]
+
+_JWS_ALGS: dict[str, JWSAlgModel] = {model.name: model for model in JWS_ALGORITHMS}
+_TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+
+
+class SigningKeyError(Exception):
+    """A stored signing key cannot be used: unsealing failed, or it is not what its record says."""
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Signs claims as a compact JWS (a JWT) with one key."""
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def alg(self) -> str: ...
+
+    def sign(self, claims: Mapping[str, Any], *, typ: str) -> str:
+        """The compact JWS of `claims` with protected header ``{"alg", "typ", "kid"}``."""
+        ...
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _numeric_date(name: str, value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError(f"claim {name!r}: a naive datetime is ambiguous; pass an aware one or seconds")
+    return calendar.timegm(value.utctimetuple())
+
+
+def unseal_private_key(record: SigningKey, sealer: Sealer) -> Key:
+    """The private joserfc key of `record`, checked against it (kid = thumbprint, key type, alg)."""
+    try:
+        private: dict[str, Any] = json.loads(
+            sealer.open(record.private_jwk_sealed, aad=record.kid.encode("utf-8"))
+        )
+    except SealingError as error:
+        raise SigningKeyError(f"signing key {record.kid}: {error}") from error
+    spec = SIGNING_ALGS.get(record.alg)
+    if spec is None:
+        raise SigningKeyError(f"signing key {record.kid}: unsupported algorithm {record.alg!r}")
+    try:
+        key = JWKRegistry.import_key(private)
+    except (JoseError, ValueError, TypeError, KeyError) as error:
+        raise SigningKeyError(f"signing key {record.kid}: sealed JWK is invalid ({error})") from error
+    if not key.is_private or key.key_type != spec.kty or key.thumbprint() != record.kid:
+        raise SigningKeyError(f"signing key {record.kid}: sealed key does not match the record")
+    return key
+
+
+class JwsSigner:
+    """A :class:`Signer` over one stored :class:`SigningKey`, unsealed once at construction."""
+
+    __slots__ = ("_alg", "_alg_model", "_headers", "_key", "_kid")
+
+    def __init__(self, record: SigningKey, sealer: Sealer) -> None:
+        self._key = unseal_private_key(record, sealer)
+        self._kid = record.kid
+        self._alg = record.alg
+        self._alg_model = _JWS_ALGS[record.alg]
+        self._alg_model.check_key(self._key)
+        self._headers: dict[str, bytes] = {}
+
+    @property
+    def kid(self) -> str:
+        return self._kid
+
+    @property
+    def alg(self) -> str:
+        return self._alg
+
+    def __repr__(self) -> str:
+        return f"JwsSigner(kid={self._kid!r}, alg={self._alg!r})"
+
+    def _header(self, typ: str) -> bytes:
+        header = self._headers.get(typ)
+        if header is None:
+            header = _b64url(
+                json.dumps({"alg": self._alg, "typ": typ, "kid": self._kid}, separators=(",", ":")).encode()
+            )
+            self._headers[typ] = header
+        return header
+
+    def sign(self, claims: Mapping[str, Any], *, typ: str) -> str:
+        """Sign `claims` (JSON values; ``exp``/``iat``/``nbf``/``auth_time`` may be aware datetimes)."""
+        if any(isinstance(claims.get(name), datetime) for name in _TIME_CLAIMS):
+            claims = {
+                name: (
+                    _numeric_date(name, value)
+                    if name in _TIME_CLAIMS and isinstance(value, datetime)
+                    else value
+                )
+                for name, value in claims.items()
+            }
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
+        signing_input = self._header(typ) + b"." + _b64url(payload.encode("utf-8"))
+        signature = self._alg_model.sign(signing_input, self._key)
+        return (signing_input + b"." + _b64url(signature)).decode("ascii")
