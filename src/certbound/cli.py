@@ -1,0 +1,139 @@
+"""The `certbound` command. Errors a user can meet end in one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certbound.bootstrap import DEMO_CLIENT_ID, DevSetup, apply_dev_defaults, initialize
+from certbound.commands.pki import app as pki_app
+from certbound.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="certbound",
+    help="OAuth 2.0 authorization server, client and gateway for mutual-TLS client authentication.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(pki_app, name="pki")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the Exit to raise."""
+    typer.echo(f"certbound: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTPS port [8443].")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Issuer URL [https://HOST:PORT].")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
+    client_ca: Annotated[Path | None, typer.Option(help="CAs trusted for tls_client_auth (PEM).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [./data].")] = None,
+    database_url: Annotated[str | None, typer.Option(help="sqlite:///... or postgresql://...")] = None,
+    registration_token: Annotated[
+        str | None, typer.Option(help="Initial access token; registration is closed without one.")
+    ] = None,
+    registration_token_file: Annotated[Path | None, typer.Option(help="File with the token.")] = None,
+    clients_file: Annotated[Path | None, typer.Option(help="TOML file of declared clients.")] = None,
+    mtls_port: Annotated[int | None, typer.Option(help="Second listener for mTLS endpoint aliases.")] = None,
+    mtls_base_url: Annotated[
+        str | None, typer.Option(help="URL of the mTLS listener as clients see it.")
+    ] = None,
+    kek_file: Annotated[Path | None, typer.Option(help="Key-encryption key file [DATA_DIR/kek].")] = None,
+    signing_alg: Annotated[str | None, typer.Option(help="Signing key algorithm [ES256].")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error [info].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [1].")] = None,
+    dev: Annotated[
+        bool | None, typer.Option("--dev", help="Create and use a development PKI, demo client and token.")
+    ] = None,
+) -> None:
+    """Run the authorization server in the foreground."""
+    flags = {
+        "host": host,
+        "port": port,
+        "issuer": issuer,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "client_ca": client_ca,
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "registration_token": registration_token,
+        "registration_token_file": registration_token_file,
+        "clients_file": clients_file,
+        "mtls_port": mtls_port,
+        "mtls_base_url": mtls_base_url,
+        "kek_file": kek_file,
+        "signing_alg": signing_alg,
+        "log_level": log_level,
+        "workers": workers,
+        "dev": dev,
+    }
+    from certbound.server import BindError, bind_listeners
+    from certbound.server import serve as run_server
+    from certbound.tls.listener import tls_mode, tls_mode_message
+
+    try:
+        settings = load_settings(flags, config)
+        dev_setup = None
+        if settings.dev:
+            settings, dev_setup = apply_dev_defaults(settings)
+        listeners = bind_listeners(settings)
+        asyncio.run(initialize(settings))
+    except (SettingsError, BindError) as exc:
+        raise fail(str(exc)) from None
+    except (ValueError, OSError) as exc:  # a clients file, PKI or database problem found at start-up
+        raise fail(f"start-up: {exc}") from None
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if tls_mode() != "native":
+        typer.echo(f"WARNING: {tls_mode_message()}", err=True)
+    typer.echo(banner(settings, dev_setup))
+    sys.exit(run_server(settings, listeners))
+
+
+def banner(settings: Settings, dev: DevSetup | None) -> str:
+    """What to do next, printed at start: the issuer and, in dev mode, ready-to-paste commands."""
+    lines = [
+        f"certbound is serving {settings.issuer_url} with {settings.workers} worker(s)",
+        f"  metadata: {settings.issuer_url}/.well-known/oauth-authorization-server",
+    ]
+    if settings.mtls_port:
+        lines.append(f"  mTLS endpoint aliases: {settings.mtls_url}")
+    if dev is not None:
+        pki = dev.pki
+        q = shlex.quote
+        lines += [
+            "",
+            "Development mode:",
+            f"  dev CA:              {pki.ca_cert}",
+            f"  demo client cert:    {pki.client_cert}  (key {pki.client_key})",
+            f"  demo client_id:      {DEMO_CLIENT_ID}  (tls_client_auth by subject DN)",
+            f"  registration token:  {dev.registration_token_file}",
+            "",
+            "Fetch the metadata with the demo client certificate:",
+            f"  curl --cacert {q(str(pki.ca_cert))} --cert {q(str(pki.client_cert))} "
+            f"--key {q(str(pki.client_key))} {settings.issuer_url}/.well-known/oauth-authorization-server",
+            "",
+            "Register a client:",
+            f'  curl --cacert {q(str(pki.ca_cert))} -H "Authorization: Bearer $(cat '
+            f"{q(str(dev.registration_token_file))})\" -H 'Content-Type: application/json' "
+            '-d \'{"token_endpoint_auth_method":"client_secret_basic","grant_types":'
+            f'["client_credentials"]}}\' {settings.issuer_url}/register',
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point of the `certbound` script."""
+    app()

@@ -1,0 +1,255 @@
+"""One settings model for the whole server: defaults < TOML file < `CERTBOUND_*` environment < flags.
+
+Every option has a safe default; a bad or contradictory setting is refused at start with a
+`SettingsError` whose one-line message names the setting(s) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SIGNING_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+_toml_path: ContextVar[Path | None] = ContextVar("certbound_toml_path", default=None)
+
+
+class SettingsError(Exception):
+    """A setting is missing, malformed or contradicts another; the message is one line for the user."""
+
+
+class Settings(BaseSettings):
+    """Everything `certbound serve` can be told. Each field is also `CERTBOUND_<NAME>` and a TOML key."""
+
+    model_config = SettingsConfigDict(env_prefix="CERTBOUND_", extra="forbid", validate_default=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8443, ge=1, le=65535, description="HTTPS port of the main listener.")
+    mtls_port: int | None = Field(
+        None, ge=1, le=65535, description="Optional second listener for mutual TLS (mtls_endpoint_aliases)."
+    )
+    issuer: str | None = Field(None, description="Issuer URL; default https://<host>:<port>.")
+    mtls_base_url: str | None = Field(
+        None,
+        description="Base URL of the mTLS listener as clients reach it; default the issuer on mtls_port.",
+    )
+    tls_cert: Path | None = Field(None, description="Server certificate (PEM, chain after the leaf).")
+    tls_key: Path | None = Field(None, description="Private key of the server certificate (PEM).")
+    client_ca: Path | None = Field(None, description="PEM bundle of CAs trusted for tls_client_auth.")
+    data_dir: Path = Field(Path("data"), description="Where the SQLite database, KEK and dev PKI live.")
+    database_url: str | None = Field(
+        None, description="sqlite:///path or postgresql://...; default SQLite in the data dir."
+    )
+    registration_token: SecretStr | None = Field(
+        None, description="Initial access token for dynamic registration; registration is closed without it."
+    )
+    registration_token_file: Path | None = Field(None, description="File holding the registration token.")
+    kek: SecretStr | None = Field(
+        None, description="Key-encryption key (32 bytes, base64url or hex) sealing secrets at rest."
+    )
+    kek_file: Path | None = Field(None, description="File holding the KEK; default <data_dir>/kek, created.")
+    clients_file: Path | None = Field(None, description="TOML file of clients declared at start (read-only).")
+    allowed_scopes: list[str] | None = Field(
+        None, description="Scope catalogue; without one any scope may be registered."
+    )
+    signing_alg: Literal["ES256", "ES384", "RS256", "PS256", "EdDSA"] = Field(
+        "ES256", description="Algorithm of the signing key generated on first start."
+    )
+    access_token_lifetime: int = Field(600, ge=10, le=86400, description="Access token lifetime in seconds.")
+    access_token_format: Literal["jwt", "opaque"] = Field(
+        "jwt", description="Default access token format (RFC 9068 JWT or opaque); a client may ask otherwise."
+    )
+    default_audience: str | None = Field(
+        None, description="`aud` of access tokens issued without a `resource`; default the issuer."
+    )
+    assertion_max_lifetime: int = Field(
+        300, ge=10, le=3600, description="How far ahead a client assertion's `exp` may be, in seconds."
+    )
+    clock_skew: int = Field(30, ge=0, le=300, description="Leeway for `exp`/`nbf`/`iat` checks, in seconds.")
+    jwks_uri_max_age: int = Field(
+        60, ge=0, le=86400, description="Longest time a client's fetched jwks_uri is used, in seconds."
+    )
+    jwks_uri_refetch_interval: int = Field(
+        10, ge=0, le=3600, description="Least time between refetches of one jwks_uri on an unknown key."
+    )
+    outbound_ca_bundle: Path | None = Field(
+        None, description="Extra CAs trusted for outbound HTTPS (jwks_uri), besides the system store."
+    )
+    outbound_allow_private: bool = Field(
+        False,
+        description="Allow fetching jwks_uri from loopback/private addresses (else only if the issuer is).",
+    )
+    workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the listening sockets.")
+    dev: bool = Field(
+        False, description="Embedded default: create a dev PKI, demo client and registration token."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init) beat the environment, which beats the TOML file, which beats the defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _toml_path.get()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    @field_validator("issuer", "mtls_base_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("must be an https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("must be a host name or IP address")
+        return value
+
+    # -- derived values -------------------------------------------------------------------------
+
+    @property
+    def issuer_url(self) -> str:
+        """The issuer, defaulting to the main listener's URL."""
+        return self.issuer or f"https://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def mtls_url(self) -> str:
+        """Base URL of the endpoints clients call with a certificate (RFC 8705 section 5)."""
+        if self.mtls_base_url:
+            return self.mtls_base_url
+        if self.mtls_port is None:
+            return self.issuer_url
+        parts = urlsplit(self.issuer_url)
+        netloc = f"{_url_host(parts.hostname or self.host)}:{self.mtls_port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'certbound.db').resolve()}"
+
+    @property
+    def dev_pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    def registration_token_value(self) -> str | None:
+        """The initial access token from the setting or its file (checked at load to be one, not both)."""
+        if self.registration_token is not None:
+            return self.registration_token.get_secret_value()
+        if self.registration_token_file is not None:
+            return _read_secret_file(self.registration_token_file, "registration_token_file")
+        return None
+
+
+def _url_host(host: str) -> str:
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
+
+
+def _read_secret_file(path: Path, setting: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{setting}: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise SettingsError(f"{setting}: {path} is empty")
+    return value
+
+
+@contextmanager
+def _toml_source(path: Path | None) -> Iterator[None]:
+    token = _toml_path.set(path)
+    try:
+        yield
+    finally:
+        _toml_path.reset(token)
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, config_file: Path | None = None) -> Settings:
+    """Build and check the settings; raise SettingsError with one line naming what is wrong."""
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config: no such file: {config_file}")
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    try:
+        with _toml_source(config_file):
+            settings = Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(_first_error(exc)) from None
+    except (ValueError, OSError) as exc:  # a malformed TOML file or environment value
+        raise SettingsError(f"config: {exc}") from None
+    check_consistency(settings)
+    return settings
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err["loc"]) or "settings"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{name}: {msg}{more}"
+
+
+def check_consistency(s: Settings) -> None:
+    """Refuse contradictory settings, naming both options."""
+    if s.registration_token is not None and s.registration_token_file is not None:
+        raise SettingsError("registration_token and registration_token_file: give one, not both")
+    if s.kek is not None and s.kek_file is not None:
+        raise SettingsError("kek and kek_file: give one, not both")
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise SettingsError("tls_cert and tls_key: give both or neither")
+    if s.tls_cert is None and not s.dev:
+        raise SettingsError("tls_cert: required (a server certificate and key), or use --dev for a dev PKI")
+    if s.mtls_port is not None and s.mtls_port == s.port:
+        raise SettingsError(f"mtls_port and port: both are {s.port}; the mTLS listener needs its own port")
+    if s.mtls_base_url is not None and s.mtls_port is None:
+        raise SettingsError("mtls_base_url: needs mtls_port (the listener it describes)")
+    files = ("tls_cert", "tls_key", "client_ca", "clients_file", "registration_token_file", "kek_file",
+             "outbound_ca_bundle")  # fmt: skip
+    for name in files:
+        path: Path | None = getattr(s, name)
+        if path is not None and not path.is_file():
+            raise SettingsError(f"{name}: no such file: {path}")
+    if s.database_url is not None and not s.database_url.startswith(
+        ("sqlite:", "postgresql:", "postgres:", "postgresql+asyncpg:")
+    ):
+        raise SettingsError("database_url: must start with sqlite:/// or postgresql://")
+    if s.registration_token is not None and len(s.registration_token.get_secret_value()) < 16:
+        raise SettingsError(
+            "registration_token: too short; use at least 16 characters (32 random bytes is better)"
+        )
+
+
+def environment_snapshot() -> dict[str, str]:
+    """The `CERTBOUND_*` variables (for passing resolved settings to worker processes)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("CERTBOUND_")}

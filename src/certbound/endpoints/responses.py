@@ -1,0 +1,30 @@
+"""Rendering: every JSON answer of the server goes through here, errors as RFC 6749 section 5.2."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from certbound.errors import OAuthError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None, *, no_store: bool = True
+) -> JSONResponse:
+    """A JSON response; `no_store` adds the no-cache headers that token-bearing answers need."""
+    merged = dict(NO_STORE) if no_store else {}
+    if headers:
+        merged.update(headers)
+    return JSONResponse(body, status_code=status, headers=merged)
+
+
+def oauth_error_response(err: OAuthError) -> JSONResponse:
+    """RFC 6749 section 5.2 JSON; a 401 always carries a `WWW-Authenticate` challenge."""
+    headers = dict(err.headers)
+    if err.status == 401 and "WWW-Authenticate" not in headers:
+        headers["WWW-Authenticate"] = f'Bearer error="{err.error}"'
+    return json_response(err.body(), err.status, headers)

@@ -1,0 +1,80 @@
+"""Start `certbound serve` as a real process and talk to it over real TLS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CERTBOUND = [sys.executable, "-m", "certbound"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    @property
+    def pki(self) -> Path:
+        return self.data_dir / "pki"
+
+    def client(self, *, cert: bool = True) -> httpx.Client:
+        ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        if cert:
+            ctx.load_cert_chain(str(self.pki / "demo-client.crt"), str(self.pki / "demo-client.key"))
+        return httpx.Client(verify=ctx, timeout=10)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(args: list[str], data_dir: Path, *, env: dict[str, str] | None = None) -> RunningServer:
+    """Start `certbound serve --dev` and wait until /healthz answers."""
+    port = free_port()
+    cmd = [*CERTBOUND, "serve", "--dev", "--port", str(port), "--data-dir", str(data_dir), *args]
+    log_path = data_dir.parent / f"server-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        )
+    server = RunningServer(proc, f"https://127.0.0.1:{port}", data_dir, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{server.output()}")
+        if (data_dir / "pki" / "ca.crt").exists():
+            try:
+                with server.client(cert=False) as c:
+                    if c.get(server.url + "/healthz").status_code == 200:
+                        return server
+            except (httpx.HTTPError, ssl.SSLError, OSError):
+                pass
+        time.sleep(0.2)
+    server.stop(signal.SIGKILL)
+    raise AssertionError("server did not become healthy in 60 s")

@@ -1,0 +1,122 @@
+"""Settings: precedence (flag > environment > file > default), `_file` secrets, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from certbound.config import SettingsError, load_settings
+
+
+@pytest.fixture
+def pem(tmp_path: Path) -> Path:
+    path = tmp_path / "x.pem"
+    path.write_text("placeholder")
+    return path
+
+
+def base(pem: Path) -> dict[str, object]:
+    return {"tls_cert": pem, "tls_key": pem}
+
+
+def test_defaults(pem: Path) -> None:
+    s = load_settings(base(pem))
+    assert (s.host, s.port, s.workers, s.mtls_port) == ("127.0.0.1", 8443, 1, None)
+    assert s.issuer_url == "https://127.0.0.1:8443"
+    assert s.mtls_url == s.issuer_url
+    assert s.effective_database_url.startswith("sqlite:///")
+    assert s.effective_database_url.endswith("data/certbound.db")
+    assert s.registration_token_value() is None
+
+
+def test_precedence_flag_env_file(pem: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'port = 9001\nhost = "127.0.0.2"\nworkers = 3\ntls_cert = "{pem}"\ntls_key = "{pem}"\n')
+    s = load_settings({}, toml)
+    assert (s.port, s.host, s.workers) == (9001, "127.0.0.2", 3)
+    monkeypatch.setenv("CERTBOUND_PORT", "9002")
+    monkeypatch.setenv("CERTBOUND_WORKERS", "2")
+    s = load_settings({}, toml)
+    assert (s.port, s.host, s.workers) == (9002, "127.0.0.2", 2)
+    s = load_settings({"port": 9003}, toml)
+    assert (s.port, s.workers) == (9003, 2)
+
+
+def test_secret_from_file(pem: Path, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("a-long-registration-token-value\n")
+    s = load_settings({**base(pem), "registration_token_file": token})
+    assert s.registration_token_value() == "a-long-registration-token-value"
+
+
+def test_secret_is_not_printed(pem: Path) -> None:
+    s = load_settings({**base(pem), "registration_token": "a-long-registration-token-value"})
+    assert "a-long-registration-token-value" not in repr(s)
+
+
+def test_mtls_port_aliases(pem: Path) -> None:
+    s = load_settings({**base(pem), "mtls_port": 8444, "issuer": "https://as.example.com:8443/tenant"})
+    assert s.mtls_url == "https://as.example.com:8444/tenant"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"port": 0}, "port:"),
+        ({"port": "x"}, "port:"),
+        ({"workers": 0}, "workers:"),
+        ({"issuer": "http://as.example.com"}, "issuer: must be an https:// URL"),
+        ({"issuer": "https://as.example.com/?a=b"}, "issuer: must not have a query"),
+        ({"mtls_port": 8443}, "mtls_port and port"),
+        ({"registration_token": "short"}, "registration_token: too short"),
+        ({"database_url": "mysql://x"}, "database_url:"),
+        ({"signing_alg": "none"}, "signing_alg:"),
+        ({"client_ca": Path("/nonexistent/ca.pem")}, "client_ca: no such file"),
+        (
+            {"registration_token": "0123456789abcdef0", "registration_token_file": Path("/x")},
+            "registration_token and registration_token_file",
+        ),
+    ],
+)
+def test_bad_settings_name_the_setting(pem: Path, flags: dict[str, object], message: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings({**base(pem), **flags})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_cert_without_key(pem: Path) -> None:
+    with pytest.raises(SettingsError, match="tls_cert and tls_key"):
+        load_settings({"tls_cert": pem})
+
+
+def test_no_cert_outside_dev() -> None:
+    with pytest.raises(SettingsError, match="tls_cert: required"):
+        load_settings({})
+    assert load_settings({"dev": True}).dev
+
+
+def test_unknown_key_in_file(pem: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("prot = 1\n")
+    with pytest.raises(SettingsError, match="prot: unknown setting"):
+        load_settings(base(pem), toml)
+
+
+def test_malformed_file(pem: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("port = \n")
+    with pytest.raises(SettingsError, match="config:"):
+        load_settings(base(pem), toml)
+
+
+def test_missing_config_file(pem: Path) -> None:
+    with pytest.raises(SettingsError, match="config: no such file"):
+        load_settings(base(pem), Path("/nonexistent.toml"))
+
+
+def test_bad_environment_value(pem: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERTBOUND_WORKERS", "many")
+    with pytest.raises(SettingsError, match="workers:"):
+        load_settings(base(pem))
