@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.serverproc import CERTBOUND, RunningServer, free_port, start_server
+from tests.pg_helpers import require_postgres, throwaway_database
 
 pytestmark = pytest.mark.slow
 AUTH_METHODS = {
@@ -234,3 +235,28 @@ def test_environment_and_config_file(tmp_path: Path) -> None:
         assert doc["issuer"] == f"https://localhost:{port}"
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_serve_on_postgresql_with_two_workers(tmp_path: Path) -> None:
+    require_postgres()
+    with throwaway_database() as url:
+        server = start_server(["--database-url", url, "--workers", "2"], tmp_path / "data")
+        try:
+            token = (server.data_dir / "registration-token").read_text().strip()
+            body = {"token_endpoint_auth_method": "client_secret_post", "grant_types": ["client_credentials"]}
+            with server.client(cert=False) as c:
+                created = c.post(
+                    server.url + "/register", json=body, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert created.status_code == 201, created.text
+                kid = c.get(server.url + "/jwks").json()["keys"][0]["kid"]
+        finally:
+            assert server.stop() == 0
+        assert (tmp_path / "data" / "certbound.db").exists() is False
+        again = start_server(["--database-url", url], tmp_path / "data")  # same key from the same database
+        try:
+            with again.client() as c:
+                assert c.get(again.url + "/jwks").json()["keys"][0]["kid"] == kid
+        finally:
+            again.stop()
