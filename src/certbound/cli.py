@@ -34,13 +34,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 @app.command()
 def serve(
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTPS port [8443].")] = None,
-    issuer: Annotated[str | None, typer.Option(help="Issuer URL [https://HOST:PORT].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTPS port (default 8443).")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Issuer URL (default https://HOST:PORT).")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     client_ca: Annotated[Path | None, typer.Option(help="CAs trusted for tls_client_auth (PEM).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory [./data].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./data).")] = None,
     database_url: Annotated[str | None, typer.Option(help="sqlite:///... or postgresql://...")] = None,
     registration_token: Annotated[
         str | None, typer.Option(help="Initial access token; registration is closed without one.")
@@ -51,10 +51,10 @@ def serve(
     mtls_base_url: Annotated[
         str | None, typer.Option(help="URL of the mTLS listener as clients see it.")
     ] = None,
-    kek_file: Annotated[Path | None, typer.Option(help="Key-encryption key file [DATA_DIR/kek].")] = None,
-    signing_alg: Annotated[str | None, typer.Option(help="Signing key algorithm [ES256].")] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error [info].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [1].")] = None,
+    kek_file: Annotated[Path | None, typer.Option(help="Key-encryption key file (default DATA_DIR/kek).")] = None,
+    signing_alg: Annotated[str | None, typer.Option(help="Signing key algorithm (default ES256).")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default info).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
     dev: Annotated[
         bool | None, typer.Option("--dev", help="Create and use a development PKI, demo client and token.")
     ] = None,
