@@ -1,0 +1,147 @@
+"""Chain verdicts cached per presented chain: path validation once, not once per request.
+
+Validating a client chain costs far more than the rest of ``tls_client_auth`` (DESIGN.md, issue 6),
+and the same chain comes back on every request of a keep-alive connection and every new connection of
+the same client. A verdict depends only on the certificates, the trust anchors (fixed for the life of
+a :class:`VerdictCache`) and the time, so it is cached under the leaf's ``x5t#S256`` plus the SHA-256 of
+every certificate sent with it, together with what the subject comparison needs (the canonical
+subject DN and the SANs, parsed once).
+
+Time is re-checked at every use: a positive verdict is reused only while the time lies inside every
+validity window on the validated path (the latest ``notBefore`` to the earliest ``notAfter``) and for
+at most ``success_ttl``; a negative one for ``failure_ttl`` (short, so a certificate that becomes valid,
+or a fixed configuration, is not refused for long). The cache is bounded (least recently used out).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from certbound.pki.chain import ChainVerdict, ChainVerifier
+from certbound.pki.dn import CanonicalDN, canonical_dn
+from certbound.pki.san import SubjectAltNames
+from certbound.tls.client_certificate import ClientCertificate
+
+__all__ = ["CertFacts", "VerdictCache"]
+
+_SHA256 = hashes.SHA256()
+_NO_SANS = SubjectAltNames()
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """A chain's verdict and the leaf's parsed subject and SANs, as cached."""
+
+    ok: bool
+    reason: str  # "ok" or a cert.* code
+    detail: str
+    subject: CanonicalDN | None = None
+    sans: SubjectAltNames = _NO_SANS
+    valid_from: datetime | None = None  # latest notBefore on the validated path (ok only)
+    valid_until: datetime | None = None  # earliest notAfter on the validated path (ok only)
+    checked_at: datetime | None = None
+    fresh_until: datetime | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        if self.checked_at is None or self.fresh_until is None:
+            return False
+        if not self.checked_at <= now < self.fresh_until:  # also refuses a clock that went back
+            return False
+        if not self.ok:
+            return True
+        if self.valid_from is None or self.valid_until is None:
+            return False
+        return self.valid_from <= now <= self.valid_until
+
+
+_NO_ANCHORS = CertFacts(False, "cert.untrusted", "no client CA is configured (client_ca)")
+
+
+class VerdictCache:
+    """Validates presented chains with `verifier` (None: nothing is trusted) and caches the results."""
+
+    def __init__(
+        self,
+        verifier: ChainVerifier | None,
+        *,
+        max_entries: int = 10_000,
+        success_ttl: float = 3600.0,
+        failure_ttl: float = 10.0,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._verifier = verifier
+        self._max = max_entries
+        self._success_ttl = timedelta(seconds=success_ttl)
+        self._failure_ttl = timedelta(seconds=failure_ttl)
+        self._entries: OrderedDict[str, CertFacts] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def facts(self, cert: ClientCertificate, now: datetime) -> CertFacts:
+        """The verdict for `cert`'s chain at `now`, from the cache when still valid."""
+        if self._verifier is None:
+            return _NO_ANCHORS
+        key = _key(cert)
+        found = self._entries.get(key)
+        if found is not None and found.usable_at(now):
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+        self.misses += 1
+        facts = self._compute(self._verifier, cert, now)
+        self._entries[key] = facts
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+        return facts
+
+    def _compute(self, verifier: ChainVerifier, cert: ClientCertificate, now: datetime) -> CertFacts:
+        verdict = verifier.verify(cert.leaf, cert.chain, at=now)
+        if not verdict.ok:
+            return CertFacts(
+                False, verdict.reason, verdict.detail, checked_at=now, fresh_until=now + self._failure_ttl
+            )
+        try:
+            subject = canonical_dn(cert.leaf.subject)
+            sans = SubjectAltNames.from_cert(cert.leaf)
+        except ValueError as exc:
+            return CertFacts(
+                False,
+                "cert.invalid",
+                f"cannot read the certificate's subject or SANs: {exc}",
+                checked_at=now,
+                fresh_until=now + self._failure_ttl,
+            )
+        return CertFacts(
+            True,
+            "ok",
+            verdict.detail,
+            subject=subject,
+            sans=sans,
+            valid_from=max(c.not_valid_before_utc for c in _path(verdict, cert)),
+            valid_until=min(c.not_valid_after_utc for c in _path(verdict, cert)),
+            checked_at=now,
+            fresh_until=now + self._success_ttl,
+        )
+
+
+def _path(verdict: ChainVerdict, cert: ClientCertificate) -> tuple[x509.Certificate, ...]:
+    return verdict.chain or (cert.leaf,)
+
+
+def _key(cert: ClientCertificate) -> str:
+    if not cert.chain:
+        return cert.x5t_s256
+    return cert.x5t_s256 + "|" + "|".join(c.fingerprint(_SHA256).hex() for c in cert.chain)
