@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,18 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from certbound.bootstrap import allowed_scopes, open_sealer
-from certbound.clients.registrar import Registrar
 from certbound.config import Settings
-from certbound.endpoints import registration
+from certbound.endpoints import introspection, registration, revocation, token
 from certbound.endpoints.health import healthz
 from certbound.endpoints.jwks import jwks
 from certbound.endpoints.metadata import build_metadata, metadata
-from certbound.endpoints.paths import HEALTH_PATH, JWKS_PATH, METADATA_PATHS, REGISTRATION_PATH
+from certbound.endpoints.paths import HEALTH_PATH, JWKS_PATH, METADATA_PATHS
 from certbound.endpoints.responses import json_response, oauth_error_response
 from certbound.errors import OAuthError
-from certbound.store.sql import open_store
-from certbound.tokens.keyring import KeyManager
+from certbound.resources import open_resources
 
 log = logging.getLogger("certbound")
 
@@ -36,6 +32,7 @@ def routes() -> list[BaseRoute]:
         Route(HEALTH_PATH, healthz, methods=["GET"]),
     ]
     out += registration.routes()
+    out += token.routes() + introspection.routes() + revocation.routes()
     return out
 
 
@@ -60,25 +57,17 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = open_store(settings.effective_database_url)
-        try:
-            sealer = open_sealer(settings)
-            keys = KeyManager(store, sealer, alg=settings.signing_alg)
-            await keys.ensure_keys(datetime.now(UTC))
+        async with open_resources(settings) as res:
             app.state.settings = settings
-            app.state.store = store
-            app.state.keys = keys
             app.state.metadata = build_metadata(settings)
-            app.state.registrar = Registrar(
-                store,
-                sealer,
-                registration_base_url=settings.issuer_url + REGISTRATION_PATH,
-                initial_access_token=settings.registration_token_value(),
-                allowed_scopes=allowed_scopes(settings),
-            )
+            app.state.store = res.store
+            app.state.watcher = res.watcher
+            app.state.keys = res.keys
+            app.state.registrar = res.registrar
+            app.state.authenticator = res.authenticator
+            app.state.tokens = res.tokens
+            app.state.grants = res.grants
             yield
-        finally:
-            await store.close()
 
     return Starlette(
         routes=routes(),

@@ -51,9 +51,13 @@ def serve(
     mtls_base_url: Annotated[
         str | None, typer.Option(help="URL of the mTLS listener as clients see it.")
     ] = None,
-    kek_file: Annotated[Path | None, typer.Option(help="Key-encryption key file (default DATA_DIR/kek).")] = None,
+    kek_file: Annotated[
+        Path | None, typer.Option(help="Key-encryption key file (default DATA_DIR/kek).")
+    ] = None,
     signing_alg: Annotated[str | None, typer.Option(help="Signing key algorithm (default ES256).")] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default info).")] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (default info).")
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
     dev: Annotated[
         bool | None, typer.Option("--dev", help="Create and use a development PKI, demo client and token.")

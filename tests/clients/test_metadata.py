@@ -686,3 +686,20 @@ def test_result_is_independent_of_the_input() -> None:
 def test_empty_grant_types_kept() -> None:
     # a client that never asks for tokens (a resource server that only introspects)
     assert validate_client_metadata({"grant_types": []}).metadata["grant_types"] == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("resources", "https://api.example.com"),
+        ("resources", ["not a uri"]),
+        ("resources", ["https://api.example.com/#frag"]),
+        ("resource_server_audiences", [""]),
+        ("resource_server_audiences", [1]),
+    ],
+)
+def test_token_fields_are_checked(field: str, value: object) -> None:
+    with pytest.raises(OAuthError) as err:
+        validate_client_metadata({"token_endpoint_auth_method": "client_secret_basic", field: value})
+    assert err.value.error == "invalid_client_metadata"
+    assert err.value.description.startswith(f"{field}:")

@@ -224,6 +224,11 @@ def validate_client_metadata(
             _string(md, name)
     if "contacts" in md:
         _string_list(md, "contacts")
+    if "resources" in md:  # RFC 8707 resources this client may ask tokens for (docs/tokens.md)
+        for uri in _string_list(md, "resources"):
+            _absolute_uri("resources", uri)
+    if "resource_server_audiences" in md:  # audiences whose tokens it may introspect (docs/tokens.md)
+        _string_list(md, "resource_server_audiences")
     if "tls_client_certificate_bound_access_tokens" in md:
         if not isinstance(md["tls_client_certificate_bound_access_tokens"], bool):
             _fail("tls_client_certificate_bound_access_tokens", "must be true or false")

@@ -12,7 +12,7 @@ from certbound.endpoints.responses import json_response
 
 async def jwks(request: Request) -> Response:
     """GET /jwks. Short cache lifetime so that a rotation is picked up quickly by relying parties."""
-    ring = await request.app.state.keys.keyring()
+    ring = await request.app.state.tokens.keys.ring()
     return json_response(
         ring.jwks(datetime.now(UTC)),
         no_store=False,

@@ -52,6 +52,7 @@ def build_metadata(settings: Settings) -> dict[str, Any]:
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
+        "introspection_signing_alg_values_supported": [settings.signing_alg],  # RFC 9701 responses
         "tls_client_certificate_bound_access_tokens": True,
         "mtls_endpoint_aliases": {
             "token_endpoint": mtls + TOKEN_PATH,

@@ -46,6 +46,7 @@ async def register(request: Request) -> Response:
         body = await registrar.register(raw, token)
     except OAuthError as err:
         return _error(err)
+    await _changed(request)
     log.info("client registered: %s (%s)", body["client_id"], body["token_endpoint_auth_method"])
     return json_response(body, 201)
 
@@ -59,9 +60,11 @@ async def client_configuration(request: Request) -> Response:
         if request.method == "PUT":
             await registrar.authenticate(client_id, token)
             body = await registrar.update(client_id, token, await _json_object(request))
+            await _changed(request)
             log.info("client registration replaced: %s", client_id)
         elif request.method == "DELETE":
             await registrar.delete(client_id, token)
+            await _changed(request)
             log.info("client deleted: %s", client_id)
             return Response(status_code=204, headers=NO_STORE)
         else:
@@ -69,6 +72,13 @@ async def client_configuration(request: Request) -> Response:
     except OAuthError as err:
         return _error(err)
     return json_response(body)
+
+
+async def _changed(request: Request) -> None:
+    """Let this worker's caches see the change at once (other workers follow within the poll interval)."""
+    watcher = getattr(request.app.state, "watcher", None)
+    if watcher is not None:
+        await watcher.check()
 
 
 def _registrar(request: Request) -> Registrar:

@@ -1,0 +1,33 @@
+"""The client_credentials grant (RFC 6749 section 4.4): a client gets a token for itself.
+
+The token's ``sub`` is the client_id. Scope, audience and certificate binding follow the shared rules
+of `certbound.grants.scope`, `certbound.grants.resource` and `certbound.tokens.binding`; the checks
+run before anything is minted or stored, so a refused request leaves no trace.
+"""
+
+from __future__ import annotations
+
+from certbound.config import Settings
+from certbound.grants.resource import audience_for
+from certbound.grants.scope import granted_scope
+from certbound.grants.types import GrantRequest
+from certbound.tokens.access_token import AccessTokenIssuer, IssuedToken
+from certbound.tokens.binding import bound_thumbprint
+
+__all__ = ["ClientCredentialsGrant"]
+
+
+class ClientCredentialsGrant:
+    grant_type = "client_credentials"
+
+    def __init__(self, issuer: AccessTokenIssuer, settings: Settings) -> None:
+        self._issuer = issuer
+        self._catalogue = None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
+        self._default_audience = settings.default_audience or settings.issuer_url
+
+    async def handle(self, request: GrantRequest) -> IssuedToken:
+        client = request.client
+        scope = granted_scope(client, request.params.get("scope"), self._catalogue)
+        audience = audience_for(client, request.resources, self._default_audience)
+        x5t = bound_thumbprint(client, request.certificate)
+        return await self._issuer.issue(client, scope=scope, audience=audience, x5t_s256=x5t)

@@ -1,0 +1,51 @@
+"""Which scopes a token request gets (RFC 6749 section 3.3), shared by every grant.
+
+A client gets only scopes it registered (its ``scope`` metadata) that are also in the server's
+catalogue (``allowed_scopes``, when one is configured: a scope dropped from the catalogue after
+registration is no longer granted). Without a ``scope`` parameter the client gets all of those, or no
+scope at all when it registered none. A requested scope outside them, or a malformed one, is
+``invalid_scope``: refusing says clearly what is wrong, where silently granting less would leave
+the client to find out at the resource server.
+"""
+
+from __future__ import annotations
+
+import re
+
+from certbound.errors import OAuthError
+from certbound.store.records import Client
+
+__all__ = ["granted_scope", "registered_scope"]
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def registered_scope(client: Client) -> tuple[str, ...]:
+    scope = client.metadata.get("scope")
+    return tuple(dict.fromkeys(scope.split())) if isinstance(scope, str) else ()
+
+
+def granted_scope(client: Client, requested: str | None, catalogue: frozenset[str] | None) -> tuple[str, ...]:
+    """The scope values to grant, in the order requested (or registered)."""
+    allowed = tuple(s for s in registered_scope(client) if catalogue is None or s in catalogue)
+    if requested is None:
+        return allowed
+    values = tuple(dict.fromkeys(v for v in requested.split(" ") if v))
+    for value in values:
+        if not _SCOPE_TOKEN.fullmatch(value):
+            raise OAuthError(
+                "invalid_scope",
+                "scope: not a valid scope value (RFC 6749 section 3.3)",
+                reason="scope.malformed",
+            )
+    if not values:
+        raise OAuthError("invalid_scope", "scope: no scope value given", reason="scope.malformed")
+    allowed_set = frozenset(allowed)
+    refused = [v for v in values if v not in allowed_set]
+    if refused:
+        raise OAuthError(
+            "invalid_scope",
+            f"scope: not registered for this client: {' '.join(refused)}",
+            reason="scope.not_registered",
+        )
+    return values
