@@ -106,6 +106,10 @@ def serve(
     sys.exit(run_server(settings, listeners))
 
 
+# Pulls one field out of a JSON answer without jq (which a fresh machine may lack).
+JSON_FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+
+
 def banner(settings: Settings, dev: DevSetup | None) -> str:
     """What to do next, printed at start: the issuer and, in dev mode, ready-to-paste commands."""
     lines = [
@@ -117,17 +121,27 @@ def banner(settings: Settings, dev: DevSetup | None) -> str:
     if dev is not None:
         pki = dev.pki
         q = shlex.quote
+        tls = (
+            f"--cacert {q(str(pki.ca_cert))} --cert {q(str(pki.client_cert))} --key {q(str(pki.client_key))}"
+        )
+        mtls = settings.mtls_url
         lines += [
             "",
             "Development mode:",
             f"  dev CA:              {pki.ca_cert}",
             f"  demo client cert:    {pki.client_cert}  (key {pki.client_key})",
-            f"  demo client_id:      {DEMO_CLIENT_ID}  (tls_client_auth by subject DN)",
+            f"  demo client_id:      {DEMO_CLIENT_ID}  (tls_client_auth by subject DN, bound tokens)",
             f"  registration token:  {dev.registration_token_file}",
             "",
             "Fetch the metadata with the demo client certificate:",
-            f"  curl --cacert {q(str(pki.ca_cert))} --cert {q(str(pki.client_cert))} "
-            f"--key {q(str(pki.client_key))} {settings.issuer_url}/.well-known/oauth-authorization-server",
+            f"  curl {tls} {settings.issuer_url}/.well-known/oauth-authorization-server",
+            "",
+            "Obtain a certificate-bound access token (cnf.x5t#S256) and keep it in $TOKEN:",
+            f"  TOKEN=$(curl -s {tls} {mtls}/token -d grant_type=client_credentials "
+            f"-d client_id={DEMO_CLIENT_ID} | {JSON_FIELD} access_token)",
+            "",
+            "Introspect it:",
+            f"  curl -s {tls} {mtls}/introspect -d client_id={DEMO_CLIENT_ID} --data-urlencode token=$TOKEN",
             "",
             "Register a client:",
             f'  curl --cacert {q(str(pki.ca_cert))} -H "Authorization: Bearer $(cat '
