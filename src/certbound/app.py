@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from certbound.config import Settings
+from certbound.degraded_trust import keep_trust_current, refresh_trust
 from certbound.endpoints import introspection, registration, revocation, token
 from certbound.endpoints.health import healthz
 from certbound.endpoints.jwks import jwks
@@ -20,7 +23,11 @@ from certbound.endpoints.metadata import build_metadata, metadata
 from certbound.endpoints.paths import HEALTH_PATH, JWKS_PATH, METADATA_PATHS
 from certbound.endpoints.responses import json_response, oauth_error_response
 from certbound.errors import OAuthError
+from certbound.observability.metrics import track_cache
+from certbound.observability.requestlog import RequestLogMiddleware
 from certbound.resources import open_resources
+from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
+from certbound.tls.server_context import TrustHolder
 
 log = logging.getLogger("certbound")
 
@@ -52,12 +59,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": "server_error"}, 500)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the app; the store, keys and registrar are opened in the lifespan of each worker."""
+def create_app(settings: Settings, trust_holders: Sequence[TrustHolder] = ()) -> Starlette:
+    """Build the app; the store, keys and registrar are opened in the lifespan of each worker.
+
+    `trust_holders` are the degraded-mode TLS contexts of this worker (docs/tls.md): kept trusting
+    exactly the registered self-signed certificates.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_resources(settings) as res:
+        async with open_resources(settings) as res, contextlib.AsyncExitStack() as stack:
+            if trust_holders:
+                seen = res.watcher.value
+                await refresh_trust(trust_holders, res.store)
+                task = asyncio.create_task(keep_trust_current(trust_holders, res.store, res.watcher, seen))
+                stack.callback(task.cancel)
             app.state.settings = settings
             app.state.metadata = build_metadata(settings)
             app.state.store = res.store
@@ -67,11 +83,16 @@ def create_app(settings: Settings) -> Starlette:
             app.state.authenticator = res.authenticator
             app.state.tokens = res.tokens
             app.state.grants = res.grants
+            track_cache("certificate_verdicts", res.authenticator.verdicts)
+            track_cache("verified_tokens", res.tokens.cache)
             yield
 
+    forwarded = ForwardedCertConfig.from_settings(settings)
     return Starlette(
         routes=routes(),
         lifespan=lifespan,
+        # outermost first: the request log sees the certificate the forwarded-header reader put in place
+        middleware=[Middleware(RequestLogMiddleware), Middleware(ForwardedCertificateMiddleware, forwarded)],
         exception_handlers={
             OAuthError: _oauth_error,
             HTTPException: _http_error,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import shlex
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated
 import typer
 
 from certbound.bootstrap import DEMO_CLIENT_ID, DevSetup, apply_dev_defaults, initialize
+from certbound.commands.keys import app as keys_app
 from certbound.commands.pki import app as pki_app
 from certbound.config import Settings, SettingsError, load_settings
 
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(pki_app, name="pki")
+app.add_typer(keys_app, name="keys")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -59,6 +60,23 @@ def serve(
         str | None, typer.Option(help="debug, info, warning or error (default info).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    log_format: Annotated[str | None, typer.Option(help="json or console (default json).")] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(help="CIDR of a proxy whose forwarded certificate header is trusted (repeatable)."),
+    ] = None,
+    forwarded_cert_header: Annotated[
+        str | None, typer.Option(help="Header format of the trusted proxies: rfc9440, nginx or envoy-xfcc.")
+    ] = None,
+    forwarded_cert_intermediates: Annotated[
+        Path | None, typer.Option(help="PEM bundle of intermediates added to forwarded certificates.")
+    ] = None,
+    metrics_host: Annotated[
+        str | None, typer.Option(help="Metrics listener address (default 127.0.0.1).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Metrics listener port (default: no listener).")
+    ] = None,
     dev: Annotated[
         bool | None, typer.Option("--dev", help="Create and use a development PKI, demo client and token.")
     ] = None,
@@ -83,25 +101,37 @@ def serve(
         "log_level": log_level,
         "workers": workers,
         "dev": dev,
+        "log_format": log_format,
+        "trusted_proxies": trusted_proxy or None,
+        "forwarded_cert_header": forwarded_cert_header,
+        "forwarded_cert_intermediates": forwarded_cert_intermediates,
+        "metrics_host": metrics_host,
+        "metrics_port": metrics_port,
     }
-    from certbound.server import BindError, bind_listeners
+    from certbound.observability.logs import configure_logging
+    from certbound.server import BindError, bind_listeners, effective_tls_mode
     from certbound.server import serve as run_server
-    from certbound.tls.listener import tls_mode, tls_mode_message
+    from certbound.tls.forwarded import ForwardedCertConfig
+    from certbound.tls.listener import degraded_mode_message
+    from certbound.tls.openssl_verify import SelfCheckResult
 
     try:
         settings = load_settings(flags, config)
         dev_setup = None
         if settings.dev:
             settings, dev_setup = apply_dev_defaults(settings)
+        ForwardedCertConfig.from_settings(settings)  # a bad intermediates bundle fails here, in one line
         listeners = bind_listeners(settings)
         asyncio.run(initialize(settings))
     except (SettingsError, BindError) as exc:
         raise fail(str(exc)) from None
     except (ValueError, OSError) as exc:  # a clients file, PKI or database problem found at start-up
         raise fail(f"start-up: {exc}") from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    if tls_mode() != "native":
-        typer.echo(f"WARNING: {tls_mode_message()}", err=True)
+    configure_logging(settings.log_level, settings.log_format)
+    if effective_tls_mode(settings) == "degraded":
+        forced = SelfCheckResult(ok=False, detail="tls_mode = degraded in the settings")
+        why = None if settings.tls_mode == "auto" else forced
+        typer.echo(f"WARNING: {degraded_mode_message(why)}", err=True)
     typer.echo(banner(settings, dev_setup))
     sys.exit(run_server(settings, listeners))
 
@@ -118,6 +148,11 @@ def banner(settings: Settings, dev: DevSetup | None) -> str:
     ]
     if settings.mtls_port:
         lines.append(f"  mTLS endpoint aliases: {settings.mtls_url}")
+    if settings.trusted_proxies:
+        lines.append(f"  client certificates forwarded ({settings.forwarded_cert_header}) by: "
+                     + ", ".join(settings.trusted_proxies))  # fmt: skip
+    if settings.metrics_port:
+        lines.append(f"  metrics: http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     if dev is not None:
         pki = dev.pki
         q = shlex.quote

@@ -7,17 +7,19 @@ Every option has a safe default; a bad or contradictory setting is refused at st
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -92,11 +94,33 @@ class Settings(BaseSettings):
         False,
         description="Allow fetching jwks_uri from loopback/private addresses (else only if the issuer is).",
     )
+    tls_mode: Literal["auto", "native", "degraded"] = Field(
+        "auto",
+        description="How client certificates reach the app: auto (self-check decides), native, or degraded.",
+    )
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the listening sockets.")
     dev: bool = Field(
         False, description="Embedded default: create a dev PKI, demo client and registration token."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="json: one JSON object per line (for collectors); console: for humans."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxy addresses (CIDRs) whose forwarded client-certificate header is believed.",
+    )
+    forwarded_cert_header: Literal["rfc9440", "nginx", "envoy-xfcc"] | None = Field(
+        None, description="Header format the trusted proxies use to forward the client certificate."
+    )
+    forwarded_cert_intermediates: Path | None = Field(
+        None,
+        description="PEM bundle of intermediates added to forwarded chains (for proxies that send the leaf).",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus metrics listener.")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the Prometheus metrics listener (plain HTTP); unset: off."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -126,7 +150,34 @@ class Settings(BaseSettings):
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
 
-    @field_validator("host")
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        """`CERTBOUND_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1` or a JSON list; a TOML list as it is."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        """Normalized CIDRs; a network with host bits set is refused (a typo that would trust too much)."""
+        out: list[str] = []
+        for item in value:
+            try:
+                out.append(str(ipaddress.ip_network(item.strip())))
+            except ValueError:
+                try:
+                    meant = ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+                raise ValueError(f"{item!r} has host bits set; did you mean {meant}?") from None
+        return out
+
+    @field_validator("host", "metrics_host")
     @classmethod
     def _host(cls, value: str) -> str:
         if not value or any(c.isspace() for c in value):
@@ -194,8 +245,13 @@ def _toml_source(path: Path | None) -> Iterator[None]:
         _toml_path.reset(token)
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, config_file: Path | None = None) -> Settings:
-    """Build and check the settings; raise SettingsError with one line naming what is wrong."""
+def load_settings(
+    flags: Mapping[str, Any] | None = None, config_file: Path | None = None, *, serving: bool = True
+) -> Settings:
+    """Build and check the settings; raise SettingsError with one line naming what is wrong.
+
+    `serving=False` is for commands that only open the store (`certbound keys`): no server certificate.
+    """
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"config: no such file: {config_file}")
     given = {k: v for k, v in (flags or {}).items() if v is not None}
@@ -206,7 +262,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, config_file: Path | No
         raise SettingsError(_first_error(exc)) from None
     except (ValueError, OSError) as exc:  # a malformed TOML file or environment value
         raise SettingsError(f"config: {exc}") from None
-    check_consistency(settings)
+    check_consistency(settings, serving=serving)
     return settings
 
 
@@ -220,7 +276,7 @@ def _first_error(exc: ValidationError) -> str:
     return f"{name}: {msg}{more}"
 
 
-def check_consistency(s: Settings) -> None:
+def check_consistency(s: Settings, *, serving: bool = True) -> None:
     """Refuse contradictory settings, naming both options."""
     if s.registration_token is not None and s.registration_token_file is not None:
         raise SettingsError("registration_token and registration_token_file: give one, not both")
@@ -228,14 +284,22 @@ def check_consistency(s: Settings) -> None:
         raise SettingsError("kek and kek_file: give one, not both")
     if (s.tls_cert is None) != (s.tls_key is None):
         raise SettingsError("tls_cert and tls_key: give both or neither")
-    if s.tls_cert is None and not s.dev:
+    if s.tls_cert is None and not s.dev and serving:
         raise SettingsError("tls_cert: required (a server certificate and key), or use --dev for a dev PKI")
     if s.mtls_port is not None and s.mtls_port == s.port:
         raise SettingsError(f"mtls_port and port: both are {s.port}; the mTLS listener needs its own port")
     if s.mtls_base_url is not None and s.mtls_port is None:
         raise SettingsError("mtls_base_url: needs mtls_port (the listener it describes)")
+    if bool(s.trusted_proxies) != (s.forwarded_cert_header is not None):
+        raise SettingsError(
+            "trusted_proxies and forwarded_cert_header: give both (which proxies, which header) or neither"
+        )
+    if s.forwarded_cert_intermediates is not None and not s.trusted_proxies:
+        raise SettingsError("forwarded_cert_intermediates: needs trusted_proxies and forwarded_cert_header")
+    if s.metrics_port is not None and s.metrics_port in (s.port, s.mtls_port):
+        raise SettingsError(f"metrics_port and port/mtls_port: {s.metrics_port} is taken by a main listener")
     files = ("tls_cert", "tls_key", "client_ca", "clients_file", "registration_token_file", "kek_file",
-             "outbound_ca_bundle")  # fmt: skip
+             "outbound_ca_bundle", "forwarded_cert_intermediates")  # fmt: skip
     for name in files:
         path: Path | None = getattr(s, name)
         if path is not None and not path.is_file():

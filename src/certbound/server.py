@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -20,12 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Literal
 
 import uvicorn
 import uvloop
 
 from certbound.app import create_app
 from certbound.config import Settings
+from certbound.observability.logs import configure_logging
+from certbound.observability.metrics import run_sampler
+from certbound.observability.metrics_server import start_metrics_listener
 from certbound.tls.listener import protocol_class, tls_mode
 from certbound.tls.server_context import ServerContextFactory
 
@@ -35,17 +40,21 @@ _STARTUP_GRACE_S = 10.0
 
 @dataclass
 class Listeners:
-    """The bound sockets: the main listener and the optional mTLS listener."""
+    """The bound sockets: the main listener, the optional mTLS listener and metrics listener."""
 
     main: socket.socket
     mtls: socket.socket | None = None
+    metrics: socket.socket | None = None  # served by the parent only
 
 
 def bind_listeners(settings: Settings) -> Listeners:
     """Bind both sockets in the parent so that every worker shares them (and a bad port fails early)."""
     main = _bind(settings.host, settings.port, "port")
     mtls = _bind(settings.host, settings.mtls_port, "mtls_port") if settings.mtls_port else None
-    return Listeners(main, mtls)
+    metrics = None
+    if settings.metrics_port is not None:
+        metrics = _bind(settings.metrics_host, settings.metrics_port, "metrics_port")
+    return Listeners(main, mtls, metrics)
 
 
 class BindError(Exception):
@@ -66,6 +75,11 @@ def _bind(host: str, port: int, setting: str) -> socket.socket:
     return sock
 
 
+def effective_tls_mode(settings: Settings) -> Literal["native", "degraded"]:
+    """The configured TLS mode, or the self-check's verdict for `auto`."""
+    return tls_mode() if settings.tls_mode == "auto" else settings.tls_mode
+
+
 def _ssl_factory(settings: Settings, *, request_client_cert: bool) -> ServerContextFactory:
     if settings.tls_cert is None or settings.tls_key is None:
         raise ValueError("tls_cert and tls_key are required")
@@ -74,7 +88,7 @@ def _ssl_factory(settings: Settings, *, request_client_cert: bool) -> ServerCont
         key_file=str(settings.tls_key),
         client_ca_file=str(settings.client_ca) if settings.client_ca else None,
         request_client_cert=request_client_cert,
-        mode=tls_mode(),  # decided once in the parent: workers do not repeat the self-check
+        mode=effective_tls_mode(settings),  # decided once in the parent: workers do not repeat it
     )
 
 
@@ -123,11 +137,18 @@ def tls_factories(settings: Settings, listeners: Listeners) -> TlsFactories:
 
 def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:
     """Serve the app on the main listener (and the mTLS listener) until told to stop."""
-    app = create_app(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    holders = [
+        f.trust_holder()
+        for f in (tls.main, tls.mtls)
+        if f is not None and f.request_client_cert and f.resolved_mode() == "degraded"
+    ]
+    app = create_app(settings, holders)
     common = {
         "http": protocol_class(),
         "log_level": settings.log_level,
-        "access_log": settings.log_level == "debug",
+        "access_log": False,  # the request log (certbound.observability.requestlog) replaces it
+        "log_config": None,  # logging is configure_logging's: JSON, redacted
         "server_header": False,
         "proxy_headers": False,
         "timeout_keep_alive": 30,
@@ -155,7 +176,12 @@ def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> N
         server.siblings = tuple(s for s, _ in servers if s is not server)
 
     async def serve_all() -> None:
-        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        sampler = asyncio.create_task(run_sampler()) if settings.metrics_port is not None else None
+        try:
+            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        finally:
+            if sampler is not None:
+                sampler.cancel()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve_all())
@@ -178,7 +204,8 @@ def run_workers(settings: Settings, listeners: Listeners, tls: TlsFactories) -> 
     signal.signal(signal.SIGINT, stop)
 
     def spawn() -> tuple[BaseProcess, float]:
-        proc = ctx.Process(target=_worker_entry, args=(settings, listeners, tls), daemon=False)
+        shared = dataclasses.replace(listeners, metrics=None)
+        proc = ctx.Process(target=_worker_entry, args=(settings, shared, tls), daemon=False)
         proc.start()
         return proc, time.monotonic()
 
@@ -209,11 +236,21 @@ def run_workers(settings: Settings, listeners: Listeners, tls: TlsFactories) -> 
 
 def serve(settings: Settings, listeners: Listeners) -> int:
     """Run in the foreground; returns the process exit status."""
+    configure_logging(settings.log_level, settings.log_format)
     tls = tls_factories(settings, listeners)
-    if settings.workers == 1:
-        run_worker(settings, listeners, tls)
-        return 0
-    return run_workers(settings, listeners, tls)
+    stop_metrics = None
+    if listeners.metrics is not None:
+        stop_metrics = start_metrics_listener(
+            listeners.metrics, data_dir=settings.data_dir, workers=settings.workers
+        )
+    try:
+        if settings.workers == 1:
+            run_worker(settings, listeners, tls)
+            return 0
+        return run_workers(settings, listeners, tls)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 if __name__ == "__main__":  # pragma: no cover
