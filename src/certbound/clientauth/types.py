@@ -6,20 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from certbound.auth_methods import METHODS
 from certbound.store.records import Client
 from certbound.tls.client_certificate import ClientCertificate
 
 Endpoint = Literal["token", "introspection", "revocation"]
 
-METHODS = (
-    "none",
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-)
+__all__ = ["METHODS", "AuthRequest", "Authenticated", "Endpoint"]
+
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry, Key
 
+from certbound.auth_methods import METHODS
 from certbound.errors import OAuthError
 from certbound.pki.dn import parse_dn
 from certbound.pki.jwk import jwk_matches_cert
@@ -50,17 +51,7 @@ __all__ = [
     "validate_client_metadata",
 ]
 
-AUTH_METHODS: Final = frozenset(
-    {
-        "none",
-        "client_secret_basic",
-        "client_secret_post",
-        "client_secret_jwt",
-        "private_key_jwt",
-        "tls_client_auth",
-        "self_signed_tls_client_auth",
-    }
-)
+AUTH_METHODS: Final = frozenset(METHODS)
 DEFAULT_AUTH_METHOD: Final = "client_secret_basic"
 # methods checked against a SHA-256 digest of the secret; client_secret_jwt needs the secret itself
 SECRET_DIGEST_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})

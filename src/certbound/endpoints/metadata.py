@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from certbound.auth_methods import METHODS
 from certbound.config import Settings
 from certbound.endpoints.paths import (
     INTROSPECTION_PATH,
@@ -17,15 +18,6 @@ from certbound.endpoints.paths import (
 )
 from certbound.endpoints.responses import json_response
 
-AUTH_METHODS = (
-    "none",
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "tls_client_auth",
-    "self_signed_tls_client_auth",
-)
 ASSERTION_SIGNING_ALGS = (
     "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
     "HS256", "HS384", "HS512",
@@ -46,11 +38,11 @@ def build_metadata(settings: Settings) -> dict[str, Any]:
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
         "scopes_supported": sorted(settings.allowed_scopes) if settings.allowed_scopes else None,
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
-        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(METHODS),
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
-        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_signing_alg_values_supported": [settings.signing_alg],  # RFC 9701 responses
         "tls_client_certificate_bound_access_tokens": True,
