@@ -12,6 +12,7 @@ import typer
 
 from certbound.bootstrap import DEMO_CLIENT_ID, DevSetup, apply_dev_defaults, initialize
 from certbound.commands.keys import app as keys_app
+from certbound.commands.client_commands import register as register_client_commands
 from certbound.commands.pki import app as pki_app
 from certbound.config import Settings, SettingsError, load_settings
 
@@ -23,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(pki_app, name="pki")
+register_client_commands(app)
 app.add_typer(keys_app, name="keys")
 
 

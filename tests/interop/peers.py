@@ -1,0 +1,181 @@
+"""The Node.js peers: install the pinned npm packages, run oidc-provider as a real HTTPS process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from joserfc.jwk import ECKey
+
+from tests.client.material import CertFiles, Material
+
+INTEROP = Path(__file__).resolve().parents[2] / "interop"
+STAMP = INTEROP / "node_modules" / ".certbound-lock-sha256"
+
+
+def _unavailable(reason: str) -> None:
+    """No Node.js here: skip on a developer's machine, fail in CI (where the interop tests must run)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"interop tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def ensure_node_modules() -> Path:
+    """`npm ci --prefix interop` from the lock file, skipped when node_modules already matches it."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        _unavailable("node and npm are needed for the interop tests")
+    lock = hashlib.sha256((INTEROP / "package-lock.json").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == lock:
+        return INTEROP
+    done = subprocess.run(
+        [str(npm), "ci", "--prefix", str(INTEROP), "--no-audit", "--no-fund", "--loglevel=error"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"npm ci failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    STAMP.write_text(lock + "\n")
+    return INTEROP
+
+
+@dataclass
+class OidcProvider:
+    """A running oidc-provider: its issuer, the mTLS alias base, and the process."""
+
+    proc: subprocess.Popen[str]
+    issuer: str
+    mtls_base: str | None
+    log: list[str]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+RESOURCE = "https://api.certbound.test/"
+BASIC_SECRET = "s3cr:et+%/ with spaces & more"  # characters that break Basic without Appendix B encoding
+POST_SECRET = "post-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+JWT_SECRET = "client-secret-jwt-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def client_registrations(material: Material) -> list[dict[str, Any]]:
+    """The clients oidc-provider knows, one per authentication method under test."""
+    bound = {"tls_client_certificate_bound_access_tokens": True, "scope": "api:read api:write"}
+    return [
+        {
+            "client_id": "tls-dn",
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": material.tls_client.subject,
+            **bound,
+        },
+        {
+            "client_id": "self-signed",
+            "token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "jwks": {"keys": [material.self_signed.jwk()]},
+            **bound,
+        },
+        {
+            "client_id": "pk-jwt",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": {"keys": [material.jwt_public]},
+            **bound,
+        },
+        {
+            "client_id": "basic",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "client_secret": BASIC_SECRET,
+            **bound,
+        },
+        {
+            "client_id": "post",
+            "token_endpoint_auth_method": "client_secret_post",
+            "client_secret": POST_SECRET,
+            "scope": "api:read",
+        },
+        {
+            "client_id": "secret-jwt",
+            "token_endpoint_auth_method": "client_secret_jwt",
+            "token_endpoint_auth_signing_alg": "HS256",
+            "client_secret": JWT_SECRET,
+            "scope": "api:read",
+        },
+    ]
+
+
+def _reader(proc: subprocess.Popen[str], sink: list[str], ready: threading.Event) -> None:
+    """Keep the process's output (for failure messages); `ready` is set by its JSON address line."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sink.append(line.rstrip("\n"))
+        if line.startswith("{"):
+            ready.set()
+    ready.set()
+
+
+def start_oidc_provider(
+    material: Material, workdir: Path, *, server: CertFiles, mtls_listener: bool = True
+) -> OidcProvider:
+    """Write the provider's configuration and start it; returns when it prints its address."""
+    interop = ensure_node_modules()
+    signing = ECKey.generate_key("P-256", private=True).as_dict(private=True)
+    signing |= {"kid": "op-key-1", "alg": "ES256", "use": "sig"}
+    config = {
+        "tls": {
+            "cert": str(server.cert_file),
+            "key": str(server.key_file),
+            "clientCa": str(material.ca_file),
+        },
+        "mtlsListener": mtls_listener,
+        "jwks": {"keys": [signing]},
+        "clients": client_registrations(material),
+        "resourceServers": {
+            RESOURCE: {
+                "scope": "api:read api:write",
+                "audience": RESOURCE,
+                "accessTokenFormat": "jwt",
+                "jwt": {"sign": {"alg": "ES256"}},
+            }
+        },
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "oidc-provider.json"
+    config_file.write_text(json.dumps(config))
+    config_file.chmod(0o600)
+    proc = subprocess.Popen(
+        ["node", str(interop / "oidc-provider-server.mjs"), str(config_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_reader, args=(proc, lines, ready), daemon=True).start()
+    if not ready.wait(30):
+        proc.kill()
+        raise AssertionError("oidc-provider did not start in 30 s:\n" + "\n".join(lines))
+    for line in list(lines):
+        if line.startswith("{"):
+            info = json.loads(line)
+            break
+    else:
+        proc.kill()
+        raise AssertionError("oidc-provider did not report its address:\n" + "\n".join(lines))
+    mtls = f"https://127.0.0.1:{info['mtlsPort']}" if info.get("mtlsPort") else None
+    return OidcProvider(proc, info["issuer"], mtls, lines)
