@@ -11,8 +11,9 @@ from typing import Annotated
 import typer
 
 from certbound.bootstrap import DEMO_CLIENT_ID, DevSetup, apply_dev_defaults, initialize
-from certbound.commands.keys import app as keys_app
 from certbound.commands.client_commands import register as register_client_commands
+from certbound.commands.explain import register as register_explain
+from certbound.commands.keys import app as keys_app
 from certbound.commands.pki import app as pki_app
 from certbound.config import Settings, SettingsError, load_settings
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(pki_app, name="pki")
 register_client_commands(app)
+register_explain(app)
 app.add_typer(keys_app, name="keys")
 
 
@@ -119,6 +121,7 @@ def serve(
 
     try:
         settings = load_settings(flags, config)
+        configure_logging(settings.log_level, settings.log_format)  # before anything at start-up logs
         dev_setup = None
         if settings.dev:
             settings, dev_setup = apply_dev_defaults(settings)
@@ -129,7 +132,6 @@ def serve(
         raise fail(str(exc)) from None
     except (ValueError, OSError) as exc:  # a clients file, PKI or database problem found at start-up
         raise fail(f"start-up: {exc}") from None
-    configure_logging(settings.log_level, settings.log_format)
     if effective_tls_mode(settings) == "degraded":
         forced = SelfCheckResult(ok=False, detail="tls_mode = degraded in the settings")
         why = None if settings.tls_mode == "auto" else forced

@@ -232,7 +232,7 @@ def validate_client_metadata(
     keys = _check_keys(md, methods, endpoint_methods)
     for endpoint, endpoint_method in endpoint_methods.items():
         _check_signing_alg(md, endpoint, endpoint_method, keys)
-    _check_grants(md)
+    _check_grants(md, method)
     _check_scope(md, allowed_scopes)
     return ValidatedClient(metadata=md, token_endpoint_auth_method=method, auth_methods=methods, keys=keys)
 
@@ -543,14 +543,19 @@ def _check_signing_alg(
 # --- grants, redirects, scope ------------------------------------------------------------------------
 
 
-def _check_grants(md: dict[str, Any]) -> None:
+def _check_grants(md: dict[str, Any], method: str) -> None:
     if "grant_types" in md:
         grants = _dedupe(_string_list(md, "grant_types"))
         unknown = [g for g in grants if g not in GRANT_TYPES]
         if unknown:
             _fail("grant_types", f"{unknown[0]!r} is not a supported grant type")
-    else:
-        grants = list(DEFAULT_GRANT_TYPES)
+        if method == "none" and "client_credentials" in grants:  # RFC 6749 section 4.4
+            _fail(
+                "grant_types",
+                "client_credentials is for confidential clients, not token_endpoint_auth_method none",
+            )
+    else:  # a public client gets no grant by default: client_credentials needs a confidential one
+        grants = [] if method == "none" else list(DEFAULT_GRANT_TYPES)
     md["grant_types"] = grants
 
     response_types = _dedupe(_string_list(md, "response_types")) if "response_types" in md else []

@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from certbound.clientauth.types import Authenticated, AuthRequest, Endpoint
 from certbound.config import Settings
+from certbound.endpoints.paths import TOKEN_PATH
 from certbound.endpoints.responses import json_response, oauth_error_response
 from certbound.errors import OAuthError
 from certbound.tls.client_certificate import client_certificate_from_scope
@@ -146,7 +147,9 @@ async def read_form(request: Request, *, repeatable: Collection[str] = ()) -> Fo
 
 @functools.lru_cache(maxsize=64)
 def _audiences(issuer: str, mtls: str, path: str) -> frozenset[str]:
-    return frozenset((issuer, issuer + path, mtls + path))
+    """RFC 7523 section 3: the issuer or the token endpoint URL (and its mTLS alias) at every endpoint
+    that authenticates clients, plus this endpoint's own URLs."""
+    return frozenset((issuer, issuer + TOKEN_PATH, mtls + TOKEN_PATH, issuer + path, mtls + path))
 
 
 def auth_request(request: Request, form: Form, endpoint: Endpoint, path: str) -> AuthRequest:

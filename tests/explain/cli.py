@@ -1,0 +1,67 @@
+"""Running `certbound explain` in-process (CliRunner), and the clients file of the test server data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.testing import CliRunner, Result
+
+from certbound.commands.explain import register
+from tests.e2e_auth.material import Material
+
+SECRET = "s3cret:with+special/chars%"
+
+
+def cli() -> typer.Typer:
+    """`certbound` with only the explain command (the real CLI registers it the same way)."""
+    app = typer.Typer(pretty_exceptions_show_locals=False, add_completion=False)
+
+    @app.callback()
+    def main() -> None:
+        """certbound (test copy)."""
+
+    register(app)
+    return app
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli(), ["explain", *args], input=stdin)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(type(value))
+
+
+def clients_toml(clients: Mapping[str, Mapping[str, Any]]) -> str:
+    out = []
+    for client_id, metadata in clients.items():
+        out.append("[[client]]")
+        out.append(f"client_id = {_toml(client_id)}")
+        out += [f"{key} = {_toml(value)}" for key, value in metadata.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class Server:
+    data_dir: Path
+    m: Material
+
+    def args(self, client_id: str, cert: str | None = None, *extra: str) -> list[str]:
+        out = ["--client-id", client_id, "--data-dir", str(self.data_dir), "--dev"]
+        if cert is not None:
+            out += ["--cert", str(self.m[cert].cert_file)]
+        return [*out, *extra]
