@@ -1,0 +1,167 @@
+"""One structured event per HTTP request, and the request metrics, from one ASGI middleware.
+
+The event (logger ``certbound.request``, event ``request``) has the method, path, status, duration,
+peer address, endpoint (the route's path template, so ``/register/{client_id}``), and when known the
+client_id, the client certificate's thumbprint and where it came from, and on every failure a
+``reason`` code. The reason is, in order: one noted during the request (:func:`note`, or any log
+event carrying ``reason`` such as ``client_auth``'s, via :func:`capture_event`), else the OAuth
+``error`` of a JSON error body (``oauth.invalid_client``), else ``http.<status>``.
+
+It replaces uvicorn's access log. Request and query bodies are never logged; the query string is not
+logged at all (it is where careless clients put tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Final
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from certbound.observability import metrics
+from certbound.tls.client_certificate import client_certificate_from_scope
+
+__all__ = ["EVENT", "LOGGER_NAME", "RequestLogMiddleware", "capture_event", "note"]
+
+LOGGER_NAME: Final = "certbound.request"
+EVENT: Final = "request"
+UNMATCHED: Final = "unmatched"
+_MAX_ERROR_BODY = 4096
+_MAX_FIELD = 256
+
+_log = structlog.get_logger(LOGGER_NAME)
+_facts: ContextVar[dict[str, Any] | None] = ContextVar("certbound_request_facts", default=None)
+
+
+def note(**fields: Any) -> None:
+    """Add facts (``reason``, ``client_id``, ...) to the current request's event; no-op outside one."""
+    current = _facts.get()
+    if current is not None:
+        current.update({key: value for key, value in fields.items() if value is not None})
+
+
+def capture_event(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog processor: a ``reason`` (other than ``ok``) or ``client_id`` logged while a request
+    is served is noted on that request's event."""
+    current = _facts.get()
+    if current is None or event_dict.get("event") == EVENT:
+        return event_dict
+    reason = event_dict.get("reason")
+    if isinstance(reason, str) and reason and reason != "ok":
+        current["reason"] = reason
+    client_id = event_dict.get("client_id")
+    if isinstance(client_id, str) and client_id:
+        current.setdefault("client_id", client_id)
+    if event_dict.get("event") == "client_auth" and isinstance(event_dict.get("method"), str):
+        current.setdefault("auth_method", event_dict["method"])
+    return event_dict
+
+
+@dataclass
+class _Response:
+    status: int | None = None
+    json_error: bool = False
+    body: bytes = b""
+
+
+def _endpoint(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
+
+
+def _error_code(response: _Response) -> str | None:
+    if not response.json_error or not response.body:
+        return None
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return f"oauth.{error}" if isinstance(error, str) and error.isascii() and len(error) < 64 else None
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= _MAX_FIELD else value[:_MAX_FIELD] + "…"
+
+
+class RequestLogMiddleware:
+    """ASGI middleware: time the request, watch the response status, log one event, count it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        facts: dict[str, Any] = {}
+        token = _facts.set(facts)
+        response = _Response()
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response.status = int(message["status"])
+                if response.status >= 400:
+                    content_type = dict(message.get("headers") or ()).get(b"content-type", b"")
+                    response.json_error = content_type.startswith(b"application/json")
+            elif response.json_error and len(response.body) < _MAX_ERROR_BODY:
+                response.body += message.get("body", b"")[:_MAX_ERROR_BODY]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except asyncio.CancelledError:
+            if response.status is None:
+                response.status = 499
+                facts.setdefault("reason", "request.cancelled")
+            raise
+        except Exception:
+            if response.status is None:
+                response.status = 500
+            facts.setdefault("reason", "server.unhandled_error")
+            raise
+        finally:
+            _facts.reset(token)
+            self._emit(scope, response, facts, time.perf_counter() - started)
+
+    def _emit(self, scope: Scope, response: _Response, facts: dict[str, Any], seconds: float) -> None:
+        status = response.status if response.status is not None else 500
+        method = str(scope.get("method", ""))
+        endpoint = _endpoint(scope)
+        metrics.observe_request(endpoint, method, status, seconds)
+        client = scope.get("client")
+        fields: dict[str, Any] = {
+            "method": method,
+            "path": _clip(str(scope.get("path", ""))),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "client": client[0] if client else None,
+            "endpoint": endpoint,
+            "http_version": scope.get("http_version"),
+        }
+        if "client_id" in facts:
+            fields["client_id"] = _clip(str(facts["client_id"]))
+        if "auth_method" in facts:
+            fields["auth_method"] = facts["auth_method"]
+        reason = facts.get("reason")
+        if reason is None and status >= 400:
+            reason = _error_code(response) or f"http.{status}"
+        if reason is not None:
+            fields["reason"] = reason
+        cert = client_certificate_from_scope(scope)
+        if cert is not None:
+            fields["cert_x5t_s256"] = cert.x5t_s256
+            fields["cert_source"] = cert.source
+            fields["tls_verified"] = cert.tls_verified
+        if status >= 500:
+            _log.error(EVENT, **fields)
+        else:
+            _log.info(EVENT, **fields)
