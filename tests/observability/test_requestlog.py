@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from certbound.endpoints.responses import oauth_error_response
+from certbound.errors import OAuthError
 from certbound.observability import metrics
 from certbound.observability.requestlog import RequestLogMiddleware, note
 from tests.observability.conftest import Captured
@@ -39,6 +41,10 @@ async def plain_error(request: Request) -> JSONResponse:
     return JSONResponse({"error": "invalid_request", "error_description": "x"}, 400)
 
 
+async def grant_refused(request: Request) -> JSONResponse:
+    return oauth_error_response(OAuthError("invalid_scope", "no", reason="scope.not_registered"))
+
+
 async def crash(request: Request) -> PlainTextResponse:
     raise RuntimeError("bug")
 
@@ -49,6 +55,7 @@ def app() -> Starlette:
             Route("/ok/{client_id}", ok),
             Route("/auth", auth_fails, methods=["POST"]),
             Route("/bad", plain_error),
+            Route("/scope", grant_refused),
             Route("/crash", crash),
         ],
         middleware=[Middleware(RequestLogMiddleware)],
@@ -123,3 +130,9 @@ async def test_requests_are_counted(captured: Captured) -> None:
 
 async def test_note_outside_a_request_is_harmless() -> None:
     note(reason="nothing")
+
+
+async def test_an_oauth_error_carries_its_precise_reason(captured: Captured) -> None:
+    resp = await call("GET", "/scope")
+    assert resp.json() == {"error": "invalid_scope", "error_description": "no"}  # never the reason
+    assert requests_logged(captured)[-1]["reason"] == "scope.not_registered"

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from certbound.errors import OAuthError
+from certbound.observability.requestlog import note
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -23,7 +24,11 @@ def json_response(
 
 
 def oauth_error_response(err: OAuthError) -> JSONResponse:
-    """RFC 6749 section 5.2 JSON; a 401 always carries a `WWW-Authenticate` challenge."""
+    """RFC 6749 section 5.2 JSON; a 401 always carries a `WWW-Authenticate` challenge.
+
+    The reason code goes to the request's log event, never to the wire.
+    """
+    note(reason=err.reason or None)
     headers = dict(err.headers)
     if err.status == 401 and "WWW-Authenticate" not in headers:
         headers["WWW-Authenticate"] = f'Bearer error="{err.error}"'
