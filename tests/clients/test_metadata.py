@@ -709,5 +709,7 @@ def test_public_client_gets_no_client_credentials() -> None:
     """RFC 6749 section 4.4: client_credentials needs a confidential client."""
     assert validate_client_metadata({"token_endpoint_auth_method": "none"}).metadata["grant_types"] == []
     with pytest.raises(OAuthError) as err:
-        validate_client_metadata({"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]})
+        validate_client_metadata(
+            {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}
+        )
     assert err.value.description.startswith("grant_types:")
