@@ -87,3 +87,22 @@ def test_network_failure_exit_4(material: Material) -> None:
     assert got.exit_code == 4
     assert got.stderr.startswith("certbound token: cannot connect")
     assert len(got.stderr.splitlines()) == 1
+
+
+def test_each_command_posts_to_its_own_mtls_endpoint_override(server: StubServer, material: Material) -> None:
+    server.routes["POST /alt/token"] = lambda s: (200, {"access_token": "t1", "token_type": "Bearer"})
+    server.routes["POST /alt/introspect"] = lambda s: (200, {"active": False})
+    server.routes["POST /alt/revoke"] = lambda s: (200, "")
+    client = [*_args(server, material, "tls_client_auth"), "--cert", str(material.tls_client.cert_file)]
+    client += ["--key", str(material.tls_client.key_file)]
+    for command, flag, path, token in [
+        ("token", "--mtls-token-endpoint", "/alt/token", []),
+        ("introspect", "--mtls-introspection-endpoint", "/alt/introspect", ["t1"]),
+        ("revoke", "--mtls-revocation-endpoint", "/alt/revoke", ["t1"]),
+    ]:
+        got = run_cli([command, *client, flag, server.url + path, *token])
+        assert got.exit_code == 0, got.stderr
+        assert [s.path for s in server.seen if s.method == "POST"][-1] == path
+
+    other = run_cli(["token", *client, "--mtls-revocation-endpoint", server.url + "/alt/revoke"])
+    assert other.exit_code == 2

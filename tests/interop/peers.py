@@ -16,6 +16,7 @@ import pytest
 from joserfc.jwk import ECKey
 
 from tests.client.material import CertFiles, Material
+from tests.interop.cases import CASES
 
 INTEROP = Path(__file__).resolve().parents[2] / "interop"
 STAMP = INTEROP / "node_modules" / ".certbound-lock-sha256"
@@ -69,54 +70,24 @@ class OidcProvider:
 
 
 RESOURCE = "https://api.certbound.test/"
-BASIC_SECRET = "s3cr:et+%/ with spaces & more"  # characters that break Basic without Appendix B encoding
-POST_SECRET = "post-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
-JWT_SECRET = "client-secret-jwt-0123456789-abcdefghijklmnopqrstuvwxyz"
+_SIGNING_ALGS = {"private_key_jwt": "ES256", "client_secret_jwt": "HS256"}
 
 
 def client_registrations(material: Material) -> list[dict[str, Any]]:
-    """The clients oidc-provider knows, one per authentication method under test."""
-    bound = {"tls_client_certificate_bound_access_tokens": True, "scope": "api:read api:write"}
-    return [
-        {
-            "client_id": "tls-dn",
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": material.tls_client.subject,
-            **bound,
-        },
-        {
-            "client_id": "self-signed",
-            "token_endpoint_auth_method": "self_signed_tls_client_auth",
-            "jwks": {"keys": [material.self_signed.jwk()]},
-            **bound,
-        },
-        {
-            "client_id": "pk-jwt",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "token_endpoint_auth_signing_alg": "ES256",
-            "jwks": {"keys": [material.jwt_public]},
-            **bound,
-        },
-        {
-            "client_id": "basic",
-            "token_endpoint_auth_method": "client_secret_basic",
-            "client_secret": BASIC_SECRET,
-            **bound,
-        },
-        {
-            "client_id": "post",
-            "token_endpoint_auth_method": "client_secret_post",
-            "client_secret": POST_SECRET,
-            "scope": "api:read",
-        },
-        {
-            "client_id": "secret-jwt",
-            "token_endpoint_auth_method": "client_secret_jwt",
-            "token_endpoint_auth_signing_alg": "HS256",
-            "client_secret": JWT_SECRET,
-            "scope": "api:read",
-        },
-    ]
+    """The CASES as oidc-provider registers them: secrets in clear, bound clients get both scopes."""
+    clients = []
+    for case in CASES:
+        client = case.registration(material)
+        if case.secret:
+            client["client_secret"] = case.secret
+        if case.method in _SIGNING_ALGS:
+            client["token_endpoint_auth_signing_alg"] = _SIGNING_ALGS[case.method]
+        if case.bound:
+            client |= {"tls_client_certificate_bound_access_tokens": True, "scope": "api:read api:write"}
+        else:
+            client["scope"] = "api:read"
+        clients.append(client)
+    return clients
 
 
 def _reader(proc: subprocess.Popen[str], sink: list[str], ready: threading.Event) -> None:

@@ -21,19 +21,9 @@ from certbound.sealing import Sealer, load_or_create_kek
 from tests.client.cli import run_cli
 from tests.client.material import Material
 from tests.e2e.serverproc import RunningServer, free_port, start_server
-from tests.interop.cases import Case
-from tests.interop.peers import BASIC_SECRET, JWT_SECRET, POST_SECRET
+from tests.interop.cases import CASES, Case
 
 pytestmark = pytest.mark.slow
-
-CASES = [
-    Case("tls-dn", "tls_client_auth", "tls_client", bound=True),
-    Case("self-signed", "self_signed_tls_client_auth", "self_signed", bound=True),
-    Case("pk-jwt", "private_key_jwt", "tls_client", bound=True),
-    Case("basic", "client_secret_basic", "tls_client", secret=BASIC_SECRET, bound=True),
-    Case("post", "client_secret_post", None, secret=POST_SECRET),
-    Case("secret-jwt", "client_secret_jwt", None, secret=JWT_SECRET),
-]
 
 
 def _toml_value(value: Any) -> str:
@@ -49,51 +39,17 @@ def _toml_value(value: Any) -> str:
 
 
 def clients_toml(material: Material, sealer: Sealer) -> str:
-    def digest(secret: str) -> str:
-        return hashlib.sha256(secret.encode()).hexdigest()
-
+    """The CASES as certbound's clients file declares them: secrets hashed, or sealed for signing."""
     common = {"grant_types": ["client_credentials"], "scope": "api:read api:write"}
-    bound = {**common, "tls_client_certificate_bound_access_tokens": True}
-    clients: list[dict[str, Any]] = [
-        {
-            "client_id": "tls-dn",
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": material.tls_client.subject,
-            **bound,
-        },
-        {
-            "client_id": "self-signed",
-            "token_endpoint_auth_method": "self_signed_tls_client_auth",
-            "jwks": {"keys": [material.self_signed.jwk()]},
-            **bound,
-        },
-        {
-            "client_id": "pk-jwt",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [material.jwt_public]},
-            **bound,
-        },
-        {
-            "client_id": "basic",
-            "token_endpoint_auth_method": "client_secret_basic",
-            "client_secret_sha256": digest(BASIC_SECRET),
-            **bound,
-        },
-        {
-            "client_id": "post",
-            "token_endpoint_auth_method": "client_secret_post",
-            "client_secret_sha256": digest(POST_SECRET),
-            **common,
-        },
-        {
-            "client_id": "secret-jwt",
-            "token_endpoint_auth_method": "client_secret_jwt",
-            "client_secret_sealed": sealer.seal(JWT_SECRET.encode(), aad=b"secret-jwt"),
-            **common,
-        },
-    ]
     out = []
-    for client in clients:
+    for case in CASES:
+        client = case.registration(material) | common
+        if case.bound:
+            client["tls_client_certificate_bound_access_tokens"] = True
+        if case.secret and case.method == "client_secret_jwt":
+            client["client_secret_sealed"] = sealer.seal(case.secret.encode(), aad=case.client_id.encode())
+        elif case.secret:
+            client["client_secret_sha256"] = hashlib.sha256(case.secret.encode()).hexdigest()
         out.append("[[client]]")
         out += [f"{key} = {_toml_value(value)}" for key, value in client.items()]
         out.append("")
@@ -178,20 +134,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
 def test_readme_demo_client_gets_a_bound_token(demo_server: RunningServer) -> None:
     _require_token_endpoint(demo_server)
     pki = demo_server.pki
-    args = [
-        "--issuer",
-        demo_server.url,
-        "--client-id",
-        "demo-client",
-        "--auth",
-        "tls_client_auth",
-        "--cert",
-        str(pki / "demo-client.crt"),
-        "--key",
-        str(pki / "demo-client.key"),
-        "--ca",
-        str(pki / "ca.crt"),
-    ]
+    client = ["--issuer", demo_server.url, "--client-id", "demo-client", "--ca", str(pki / "ca.crt")]
+    client += ["--cert", str(pki / "demo-client.crt"), "--key", str(pki / "demo-client.key")]
+    args = [*client, "--auth", "tls_client_auth"]
     got = run_cli(["token", *args])
     assert got.exit_code == 0, got.stderr
     assert "access_token: " in got.stdout
@@ -201,21 +146,7 @@ def test_readme_demo_client_gets_a_bound_token(demo_server: RunningServer) -> No
     assert got.exit_code == 0, got.stderr
     assert "(the certificate presented)" in got.stdout
 
-    doctor = run_cli(
-        [
-            "doctor",
-            "--issuer",
-            demo_server.url,
-            "--client-id",
-            "demo-client",
-            "--cert",
-            str(pki / "demo-client.crt"),
-            "--key",
-            str(pki / "demo-client.key"),
-            "--ca",
-            str(pki / "ca.crt"),
-        ]
-    )
+    doctor = run_cli(["doctor", *client])
     assert doctor.exit_code == 0, doctor.stdout + doctor.stderr
 
 

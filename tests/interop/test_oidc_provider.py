@@ -19,17 +19,9 @@ from joserfc.jwk import KeySet
 from certbound.client import AsyncOAuthClient, OAuthClient, OAuthServerError
 from tests.client.cli import run_cli
 from tests.client.material import Material
-from tests.interop.cases import Case
-from tests.interop.peers import BASIC_SECRET, JWT_SECRET, POST_SECRET, RESOURCE, OidcProvider
+from tests.interop.cases import CASES, Case
+from tests.interop.peers import RESOURCE, OidcProvider
 
-CASES = [
-    Case("tls-dn", "tls_client_auth", "tls_client", bound=True),
-    Case("self-signed", "self_signed_tls_client_auth", "self_signed", bound=True),
-    Case("pk-jwt", "private_key_jwt", "tls_client", bound=True),
-    Case("basic", "client_secret_basic", "tls_client", secret=BASIC_SECRET, bound=True),
-    Case("post", "client_secret_post", None, secret=POST_SECRET),
-    Case("secret-jwt", "client_secret_jwt", None, secret=JWT_SECRET),
-]
 BY_ID = {case.client_id: case for case in CASES}
 
 

@@ -155,3 +155,22 @@ def test_needs_subject_or_san(root_ca: CertAndKey) -> None:
         issue_client_cert(*root_ca, x509.Name([]))
     cert, _ = issue_client_cert(*root_ca, x509.Name([]), dns=["only.example"])
     assert cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+
+
+def test_key_usage_follows_key_type_and_role(root_ca: CertAndKey) -> None:
+    """An RSA leaf may encipher keys (TLS 1.2 RSA key exchange); an EC leaf and a CA may not, and
+    only a CA (or a self-signed certificate made CA:TRUE on purpose) signs certificates."""
+
+    def usage(cert: x509.Certificate) -> tuple[bool, bool, bool]:
+        ku = _ext(cert, x509.KeyUsage)
+        assert isinstance(ku, x509.KeyUsage)
+        return ku.digital_signature, ku.key_encipherment, ku.key_cert_sign
+
+    rsa_leaf, _ = issue_client_cert(*root_ca, "CN=rsa", key=new_private_key("rsa-2048"))
+    ec_leaf, _ = issue_client_cert(*root_ca, "CN=ec")
+    rsa_ca, _ = create_ca("CN=rsa ca", key=new_private_key("rsa-2048"))
+    self_signed_ca, _ = self_signed_client_cert("CN=ca:true", key=new_private_key("rsa-2048"), ca=True)
+    assert usage(rsa_leaf) == (True, True, False)
+    assert usage(ec_leaf) == (True, False, False)
+    assert usage(rsa_ca) == (True, False, True)
+    assert usage(self_signed_ca) == (True, False, True)

@@ -3,47 +3,23 @@
 from __future__ import annotations
 
 import json
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography import x509
 
-from certbound.pki.issue import (
-    PrivateKey,
-    create_ca,
-    issue_client_cert,
-    issue_server_cert,
-    self_signed_client_cert,
-)
-from certbound.pki.pem import cert_to_pem, key_to_pem
+from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, self_signed_client_cert
+from certbound.pki.pem import cert_to_pem
 from certbound.tls.client_certificate import SCOPE_KEY, client_certificate_from_scope
-from certbound.tls.listener import protocol_class
 from certbound.tls.server_context import ServerContextFactory
-
-
-@dataclass(frozen=True)
-class Cred:
-    """A client certificate, the PEM file the client sends (leaf first, then any chain) and its key."""
-
-    cert: x509.Certificate
-    chain: tuple[x509.Certificate, ...]
-    certfile: Path
-    keyfile: Path
-
-    @property
-    def pem(self) -> str:
-        return cert_to_pem(self.cert).decode("ascii")
+from tests import tls_server
+from tests.tls_server import Cred, expired_client_cert, write_cred, write_server_files
 
 
 @dataclass(frozen=True)
@@ -65,20 +41,7 @@ class TestPKI:
     def write_cred(
         self, name: str, cert: x509.Certificate, key: PrivateKey, chain: tuple[x509.Certificate, ...] = ()
     ) -> Cred:
-        return _write_cred(self.directory, name, cert, key, chain)
-
-
-def _write_cred(
-    directory: Path,
-    name: str,
-    cert: x509.Certificate,
-    key: PrivateKey,
-    chain: tuple[x509.Certificate, ...] = (),
-) -> Cred:
-    certfile, keyfile = directory / f"{name}.pem", directory / f"{name}.key"
-    certfile.write_bytes(b"".join(cert_to_pem(c) for c in (cert, *chain)))
-    keyfile.write_bytes(key_to_pem(key))
-    return Cred(cert, chain, certfile, keyfile)
+        return write_cred(self.directory, name, cert, key, chain)
 
 
 @pytest.fixture(scope="session")
@@ -89,33 +52,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     stranger = create_ca("CN=Untrusted CA,O=elsewhere")
     ca_file = d / "client-ca.pem"
     ca_file.write_bytes(cert_to_pem(root[0]))
-    # The server's certificate comes from a CA of its own: a client that trusted the client CA would
-    # otherwise (OpenSSL auto-chain) send the root along with its leaf.
-    server_ca = create_ca("CN=Server CA,O=certbound tests")
-    (d / "server-ca.pem").write_bytes(cert_to_pem(server_ca[0]))
-    server_cert, server_key = issue_server_cert(*server_ca)
-    (d / "server.pem").write_bytes(cert_to_pem(server_cert))
-    (d / "server.key").write_bytes(key_to_pem(server_key))
-    now = datetime.now(UTC)
-    expired = issue_client_cert(
-        *root,
-        "CN=expired,O=certbound tests",
-        not_before=now - timedelta(days=30),
-        not_after=now - timedelta(days=1),
-    )
+    server = write_server_files(d, "CN=Server CA,O=certbound tests")
     leaf_under_intermediate = issue_client_cert(*intermediate, "CN=chained,O=certbound tests")
     return TestPKI(
         directory=d,
         ca_file=ca_file,
-        server_ca_file=d / "server-ca.pem",
-        server_cert=d / "server.pem",
-        server_key=d / "server.key",
-        trusted=_write_cred(d, "trusted", *issue_client_cert(*root, "CN=trusted,O=certbound tests")),
-        self_signed=_write_cred(d, "self-signed", *self_signed_client_cert("CN=self-signed client")),
-        self_signed_other=_write_cred(d, "self-signed-2", *self_signed_client_cert("CN=another self-signed")),
-        expired=_write_cred(d, "expired", *expired),
-        untrusted=_write_cred(d, "untrusted", *issue_client_cert(*stranger, "CN=stranger")),
-        with_intermediate=_write_cred(d, "chained", *leaf_under_intermediate, chain=(intermediate[0],)),
+        server_ca_file=server.ca,
+        server_cert=server.cert,
+        server_key=server.key,
+        trusted=write_cred(d, "trusted", *issue_client_cert(*root, "CN=trusted,O=certbound tests")),
+        self_signed=write_cred(d, "self-signed", *self_signed_client_cert("CN=self-signed client")),
+        self_signed_other=write_cred(d, "self-signed-2", *self_signed_client_cert("CN=another self-signed")),
+        expired=write_cred(d, "expired", *expired_client_cert(root)),
+        untrusted=write_cred(d, "untrusted", *issue_client_cert(*stranger, "CN=stranger")),
+        with_intermediate=write_cred(d, "chained", *leaf_under_intermediate, chain=(intermediate[0],)),
     )
 
 
@@ -151,37 +101,11 @@ async def echo_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
     await send({"type": "http.response.body", "body": payload})
 
 
-@contextmanager
-def serve(factory: ServerContextFactory, app: Any = echo_app, loop: str = "uvloop") -> Iterator[int]:
-    """Run uvicorn (uvloop + httptools + our protocol) in a thread on an ephemeral port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        http=protocol_class(),
-        loop=loop,
-        ssl_context_factory=factory,
-        lifespan="off",
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def serve(
+    factory: ServerContextFactory, app: Any = echo_app, loop: str = "uvloop"
+) -> AbstractContextManager[int]:
+    """`tls_server.serve` with the TLS echo app by default."""
+    return tls_server.serve(factory, app, loop)
 
 
 def client_context(pki: TestPKI, cred: Cred | None, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:

@@ -8,19 +8,31 @@ the async client there.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping, Sequence
+import functools
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from certbound.client.client import AsyncOAuthClient
 from certbound.client.config import ClientConfig
-from certbound.client.endpoints import Endpoint, EndpointChoice
-from certbound.client.responses import IntrospectionResponse, RevocationResponse, TokenResponse
 from certbound.client.tls import LoadedIdentity
 
 __all__ = ["OAuthClient"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncOAuthClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[OAuthClient, P], T]:
+    """The async client's `method`, run to completion: one signature, kept in step by construction."""
+
+    @functools.wraps(method)
+    def call(self: OAuthClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(method(self._async, *args, **kwargs))
+
+    return call
 
 
 class OAuthClient:
@@ -51,43 +63,13 @@ class OAuthClient:
         finally:
             self._runner.close()
 
-    def metadata(self) -> Mapping[str, Any]:
-        return self._run(self._async.metadata())
-
-    def endpoint(self, endpoint: Endpoint) -> EndpointChoice:
-        return self._run(self._async.endpoint(endpoint))
-
     def current_identity(self) -> LoadedIdentity | None:
         return self._async.current_identity()
 
-    def client_credentials(
-        self,
-        *,
-        scope: str | Sequence[str] | None = None,
-        resource: str | Sequence[str] | None = None,
-        extra: Mapping[str, str] | None = None,
-        use_cache: bool = True,
-    ) -> TokenResponse:
-        return self._run(
-            self._async.client_credentials(scope=scope, resource=resource, extra=extra, use_cache=use_cache)
-        )
-
-    def refresh_token(
-        self,
-        refresh_token: str,
-        *,
-        scope: str | Sequence[str] | None = None,
-        resource: str | Sequence[str] | None = None,
-    ) -> TokenResponse:
-        return self._run(self._async.refresh_token(refresh_token, scope=scope, resource=resource))
-
-    def grant(
-        self, grant_type: str, params: Mapping[str, str | Sequence[str]] | None = None
-    ) -> TokenResponse:
-        return self._run(self._async.grant(grant_type, params))
-
-    def introspect(self, token: str, *, token_type_hint: str | None = None) -> IntrospectionResponse:
-        return self._run(self._async.introspect(token, token_type_hint=token_type_hint))
-
-    def revoke(self, token: str, *, token_type_hint: str | None = None) -> RevocationResponse:
-        return self._run(self._async.revoke(token, token_type_hint=token_type_hint))
+    metadata = _blocking(AsyncOAuthClient.metadata)
+    endpoint = _blocking(AsyncOAuthClient.endpoint)
+    client_credentials = _blocking(AsyncOAuthClient.client_credentials)
+    refresh_token = _blocking(AsyncOAuthClient.refresh_token)
+    grant = _blocking(AsyncOAuthClient.grant)
+    introspect = _blocking(AsyncOAuthClient.introspect)
+    revoke = _blocking(AsyncOAuthClient.revoke)

@@ -36,6 +36,7 @@ from certbound.client.errors import (
 )
 from certbound.client.responses import IntrospectionResponse, TokenResponse
 from certbound.client.sync import OAuthClient
+from certbound.commands.option_groups import with_option_groups
 
 __all__ = ["register"]
 
@@ -80,21 +81,30 @@ HintOpt = Annotated[str | None, typer.Option("--token-type-hint", help="access_t
 
 @dataclass(frozen=True)
 class _Common:
-    issuer: str
-    client_id: str
-    auth: str
-    cert: Path | None
-    key: Path | None
-    secret: str | None
-    secret_file: Path | None
-    jwk: Path | None
-    ca: Path | None
-    insecure: bool
-    assertion_aud: str
-    timeout: float
-    mtls_token_endpoint: str | None = None
-    mtls_introspection_endpoint: str | None = None
-    mtls_revocation_endpoint: str | None = None
+    """The options of `token`, `introspect` and `revoke`: the client, its credentials, the server's trust."""
+
+    issuer: IssuerOpt
+    client_id: ClientIdOpt
+    auth: AuthOpt
+    cert: CertOpt = None
+    key: KeyOpt = None
+    secret: SecretOpt = None
+    secret_file: SecretFileOpt = None
+    jwk: JwkOpt = None
+    ca: CaOpt = None
+    insecure: InsecureOpt = False
+    json_out: JsonOpt = False
+    assertion_aud: AudOpt = "issuer"
+    timeout: TimeoutOpt = 10.0
+
+
+@dataclass(frozen=True)
+class _Overrides:
+    """The one ``--mtls-*-endpoint`` a command takes (each command calls one endpoint)."""
+
+    token: str | None = None
+    introspection: str | None = None
+    revocation: str | None = None
 
 
 class _Failure(Exception):
@@ -155,11 +165,16 @@ def _read_jwk(path: Path) -> dict[str, Any]:
     return data
 
 
-def _config(opts: _Common) -> ClientConfig:
-    if (opts.cert is None) != (opts.key is None):
+def _check_pairs(cert: Path | None, key: Path | None, ca: Path | None, insecure: bool) -> None:
+    """The option pairs every command refuses: half a certificate, and a CA with --insecure."""
+    if (cert is None) != (key is None):
         raise _Failure(EXIT_USAGE, "--cert and --key go together")
-    if opts.ca is not None and opts.insecure:
+    if ca is not None and insecure:
         raise _Failure(EXIT_USAGE, "give --ca or --insecure, not both")
+
+
+def _config(opts: _Common, overrides: _Overrides) -> ClientConfig:
+    _check_pairs(opts.cert, opts.key, opts.ca, opts.insecure)
     if opts.assertion_aud not in ("issuer", "endpoint"):
         raise _Failure(EXIT_USAGE, "--assertion-aud must be issuer or endpoint")
     secret = _read_secret(opts)
@@ -181,9 +196,9 @@ def _config(opts: _Common) -> ClientConfig:
             verify=not opts.insecure,
             assertion_audience="endpoint" if opts.assertion_aud == "endpoint" else "issuer",
             timeout=opts.timeout,
-            mtls_token_endpoint=opts.mtls_token_endpoint,
-            mtls_introspection_endpoint=opts.mtls_introspection_endpoint,
-            mtls_revocation_endpoint=opts.mtls_revocation_endpoint,
+            mtls_token_endpoint=overrides.token,
+            mtls_introspection_endpoint=overrides.introspection,
+            mtls_revocation_endpoint=overrides.revocation,
         )
     except ClientConfigError as exc:
         raise _Failure(EXIT_USAGE, str(exc)) from None
@@ -217,12 +232,14 @@ def _fail(command: str, failure: _Failure) -> NoReturn:
     raise typer.Exit(failure.code)
 
 
-def _run(command: str, opts: _Common, call: Callable[[OAuthClient], str | None]) -> None:
+def _run(
+    command: str, opts: _Common, overrides: _Overrides, call: Callable[[OAuthClient], str | None]
+) -> None:
     """Build the client, run `call`, print what it returns; every failure becomes lines on stderr."""
     config: ClientConfig | None = None
     with _logs_to_stderr():
         try:
-            config = _config(opts)
+            config = _config(opts, overrides)
             with OAuthClient(config) as client:
                 out = call(client)
         except _Failure as failure:
@@ -283,134 +300,56 @@ def register(app: typer.Typer) -> None:
     """Add `token`, `introspect`, `revoke` and `doctor` to the `certbound` app."""
 
     @app.command()
+    @with_option_groups
     def token(
-        issuer: IssuerOpt,
-        client_id: ClientIdOpt,
-        auth: AuthOpt,
-        cert: CertOpt = None,
-        key: KeyOpt = None,
-        secret: SecretOpt = None,
-        secret_file: SecretFileOpt = None,
-        jwk: JwkOpt = None,
-        ca: CaOpt = None,
-        insecure: InsecureOpt = False,
+        opts: _Common,
         scope: Annotated[str | None, typer.Option("--scope", help="Requested scope.")] = None,
         resource: Annotated[
             list[str] | None, typer.Option("--resource", help="Resource indicator, RFC 8707 (repeatable).")
         ] = None,
-        json_out: JsonOpt = False,
-        assertion_aud: AudOpt = "issuer",
-        timeout: TimeoutOpt = 10.0,
         mtls_token_endpoint: MtlsTokenOpt = None,
     ) -> None:
         """Obtain an access token with the client_credentials grant."""
-        opts = _Common(
-            issuer,
-            client_id,
-            auth,
-            cert,
-            key,
-            secret,
-            secret_file,
-            jwk,
-            ca,
-            insecure,
-            assertion_aud,
-            timeout,
-            mtls_token_endpoint=mtls_token_endpoint,
-        )
 
         def call(client: OAuthClient) -> str:
             result = client.client_credentials(scope=scope, resource=resource or None, use_cache=False)
-            return result.raw if json_out else _token_text(result, client)
+            return result.raw if opts.json_out else _token_text(result, client)
 
-        _run("token", opts, call)
+        _run("token", opts, _Overrides(token=mtls_token_endpoint), call)
 
     @app.command()
+    @with_option_groups
     def introspect(
         token_value: TokenArg,
-        issuer: IssuerOpt,
-        client_id: ClientIdOpt,
-        auth: AuthOpt,
-        cert: CertOpt = None,
-        key: KeyOpt = None,
-        secret: SecretOpt = None,
-        secret_file: SecretFileOpt = None,
-        jwk: JwkOpt = None,
-        ca: CaOpt = None,
-        insecure: InsecureOpt = False,
+        opts: _Common,
         token_type_hint: HintOpt = None,
-        json_out: JsonOpt = False,
-        assertion_aud: AudOpt = "issuer",
-        timeout: TimeoutOpt = 10.0,
         mtls_introspection_endpoint: MtlsIntroOpt = None,
     ) -> None:
         """Ask the server whether a token is active (RFC 7662); active: false is a success."""
-        opts = _Common(
-            issuer,
-            client_id,
-            auth,
-            cert,
-            key,
-            secret,
-            secret_file,
-            jwk,
-            ca,
-            insecure,
-            assertion_aud,
-            timeout,
-            mtls_introspection_endpoint=mtls_introspection_endpoint,
-        )
 
         def call(client: OAuthClient) -> str:
             result = client.introspect(_token_argument(token_value), token_type_hint=token_type_hint)
-            return result.raw if json_out else _introspection_text(result, client)
+            return result.raw if opts.json_out else _introspection_text(result, client)
 
-        _run("introspect", opts, call)
+        _run("introspect", opts, _Overrides(introspection=mtls_introspection_endpoint), call)
 
     @app.command()
+    @with_option_groups
     def revoke(
         token_value: TokenArg,
-        issuer: IssuerOpt,
-        client_id: ClientIdOpt,
-        auth: AuthOpt,
-        cert: CertOpt = None,
-        key: KeyOpt = None,
-        secret: SecretOpt = None,
-        secret_file: SecretFileOpt = None,
-        jwk: JwkOpt = None,
-        ca: CaOpt = None,
-        insecure: InsecureOpt = False,
+        opts: _Common,
         token_type_hint: HintOpt = None,
-        json_out: JsonOpt = False,
-        assertion_aud: AudOpt = "issuer",
-        timeout: TimeoutOpt = 10.0,
         mtls_revocation_endpoint: MtlsRevokeOpt = None,
     ) -> None:
         """Revoke a token (RFC 7009). The server answers the same for a token it did not know."""
-        opts = _Common(
-            issuer,
-            client_id,
-            auth,
-            cert,
-            key,
-            secret,
-            secret_file,
-            jwk,
-            ca,
-            insecure,
-            assertion_aud,
-            timeout,
-            mtls_revocation_endpoint=mtls_revocation_endpoint,
-        )
 
         def call(client: OAuthClient) -> str | None:
             result = client.revoke(_token_argument(token_value), token_type_hint=token_type_hint)
-            if json_out:
+            if opts.json_out:
                 return result.raw.strip() or None  # RFC 7009 bodies are usually empty: print nothing
             return f"revoked (HTTP {result.status}; RFC 7009 servers answer the same for unknown tokens)"
 
-        _run("revoke", opts, call)
+        _run("revoke", opts, _Overrides(revocation=mtls_revocation_endpoint), call)
 
     @app.command()
     def doctor(
@@ -425,10 +364,10 @@ def register(app: typer.Typer) -> None:
         timeout: TimeoutOpt = 10.0,
     ) -> None:
         """Check an mTLS set-up end to end and name the step that fails."""
-        if ca is not None and insecure:
-            _fail("doctor", _Failure(EXIT_USAGE, "give --ca or --insecure, not both"))
-        if (cert is None) != (key is None):
-            _fail("doctor", _Failure(EXIT_USAGE, "--cert and --key go together"))
+        try:
+            _check_pairs(cert, key, ca, insecure)
+        except _Failure as failure:
+            _fail("doctor", failure)
         options = DoctorOptions(issuer, cert, key, client_id, ca, not insecure, timeout)
         with _logs_to_stderr():
             try:

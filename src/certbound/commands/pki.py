@@ -7,12 +7,14 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn, TypedDict, TypeVar, cast
 
 import typer
-from cryptography import x509
 
+from certbound.commands.option_groups import with_option_groups
 from certbound.pki.describe import describe_cert
 from certbound.pki.devpki import DEFAULT_HOSTS, ensure_dev_pki
 from certbound.pki.issue import issue_client_cert, self_signed_client_cert
@@ -47,6 +49,8 @@ SubjectOpt = Annotated[
 OutOpt = Annotated[Path, typer.Option("--out", help="Output prefix: writes PREFIX.crt and PREFIX.key.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
 
+T = TypeVar("T")
+
 
 def _fail(message: str) -> NoReturn:
     """One line on stderr, exit status 2."""
@@ -54,34 +58,60 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _key_kind(value: str) -> KeyKind:
-    if value not in KEY_KINDS:
-        _fail(f"unknown key type {value!r}; choose one of {', '.join(KEY_KINDS)}")
-    return cast(KeyKind, value)
+class _Profile(TypedDict):
+    """The keyword arguments `issue_client_cert` and `self_signed_client_cert` share."""
+
+    dns: list[str]
+    uris: list[str]
+    ips: list[str]
+    emails: list[str]
+    key: PrivateKey
+    days: int
 
 
-def _outputs(prefix: Path, suffixes: tuple[str, ...], force: bool) -> list[Path]:
-    paths = [prefix.with_name(prefix.name + suffix) for suffix in suffixes]
-    if not force:
-        existing = [str(p) for p in paths if p.exists()]
-        if existing:
-            verb = "exists" if len(existing) == 1 else "exist"
-            _fail(f"{', '.join(existing)} already {verb} (use --force to overwrite)")
-    return paths
+@dataclass(frozen=True)
+class _NewCert:
+    """The options of every command that makes a client certificate."""
+
+    dns: DnsOpt = None
+    uri: UriOpt = None
+    ip: IpOpt = None
+    email: EmailOpt = None
+    days: DaysOpt = 365
+    key_type: KeyTypeOpt = "ec-p256"
+    force: ForceOpt = False
+
+    def key_kind(self) -> KeyKind:
+        if self.key_type not in KEY_KINDS:
+            _fail(f"unknown key type {self.key_type!r}; choose one of {', '.join(KEY_KINDS)}")
+        return cast(KeyKind, self.key_type)
+
+    def outputs(self, prefix: Path, suffixes: tuple[str, ...]) -> list[Path]:
+        """PREFIX + each suffix; refused when one exists, unless --force."""
+        paths = [prefix.with_name(prefix.name + suffix) for suffix in suffixes]
+        if not self.force:
+            existing = [str(p) for p in paths if p.exists()]
+            if existing:
+                verb = "exists" if len(existing) == 1 else "exist"
+                _fail(f"{', '.join(existing)} already {verb} (use --force to overwrite)")
+        return paths
+
+    def profile(self, kind: KeyKind) -> _Profile:
+        """The SANs, a new key of `kind` and the validity, as the issuing functions take them."""
+        return _Profile(
+            dns=self.dns or [],
+            uris=self.uri or [],
+            ips=self.ip or [],
+            emails=self.email or [],
+            key=new_private_key(kind),
+            days=self.days,
+        )
 
 
-def _read_cert(path: Path) -> x509.Certificate:
+def _read(path: Path, load: Callable[[Path], T]) -> T:
+    """`load(path)`, with any error as one line naming the file."""
     try:
-        return load_cert_file(path)
-    except FileNotFoundError:
-        _fail(f"{path}: no such file")
-    except (OSError, ValueError) as exc:
-        _fail(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
-
-
-def _read_key(path: Path) -> PrivateKey:
-    try:
-        return load_key_file(path)
+        return load(path)
     except FileNotFoundError:
         _fail(f"{path}: no such file")
     except (OSError, ValueError) as exc:
@@ -114,36 +144,21 @@ def init(
 
 
 @app.command()
+@with_option_groups
 def issue(
     ca_cert: Annotated[Path, typer.Option("--ca-cert", help="Issuing CA certificate (PEM or DER).")],
     ca_key: Annotated[Path, typer.Option("--ca-key", help="Issuing CA private key.")],
     subject: SubjectOpt,
     out: OutOpt,
-    dns: DnsOpt = None,
-    uri: UriOpt = None,
-    ip: IpOpt = None,
-    email: EmailOpt = None,
-    days: DaysOpt = 365,
-    key_type: KeyTypeOpt = "ec-p256",
-    force: ForceOpt = False,
+    new: _NewCert,
 ) -> None:
     """Issue a client certificate (EKU clientAuth) signed by a CA: writes PREFIX.crt and PREFIX.key."""
-    kind = _key_kind(key_type)
-    crt_path, key_path = _outputs(out, (".crt", ".key"), force)
-    ca = _read_cert(ca_cert)
-    signing_key = _read_key(ca_key)
+    kind = new.key_kind()
+    crt_path, key_path = new.outputs(out, (".crt", ".key"))
+    ca = _read(ca_cert, load_cert_file)
+    signing_key = _read(ca_key, load_key_file)
     try:
-        cert, key = issue_client_cert(
-            ca,
-            signing_key,
-            subject,
-            dns=dns or (),
-            uris=uri or (),
-            ips=ip or (),
-            emails=email or (),
-            key=new_private_key(kind),
-            days=days,
-        )
+        cert, key = issue_client_cert(ca, signing_key, subject, **new.profile(kind))
         write_private(key_path, key_to_pem(key))
         write_public(crt_path, cert_to_pem(cert))
     except (OSError, ValueError, TypeError) as exc:
@@ -153,6 +168,7 @@ def issue(
 
 
 @app.command("self-signed")
+@with_option_groups
 def self_signed(
     subject: SubjectOpt,
     out: Annotated[
@@ -161,29 +177,15 @@ def self_signed(
             "--out", help="Output prefix: PREFIX.crt, PREFIX.key, PREFIX.jwk.json, PREFIX.private.jwk.json."
         ),
     ],
-    dns: DnsOpt = None,
-    uri: UriOpt = None,
-    ip: IpOpt = None,
-    email: EmailOpt = None,
-    days: DaysOpt = 365,
-    key_type: KeyTypeOpt = "ec-p256",
-    force: ForceOpt = False,
+    new: _NewCert,
 ) -> None:
     """A self-signed client certificate (self_signed_tls_client_auth) with its public and private JWK."""
-    kind = _key_kind(key_type)
-    crt_path, key_path, jwk_path, private_jwk_path = _outputs(
-        out, (".crt", ".key", ".jwk.json", ".private.jwk.json"), force
+    kind = new.key_kind()
+    crt_path, key_path, jwk_path, private_jwk_path = new.outputs(
+        out, (".crt", ".key", ".jwk.json", ".private.jwk.json")
     )
     try:
-        cert, key = self_signed_client_cert(
-            subject,
-            dns=dns or (),
-            uris=uri or (),
-            ips=ip or (),
-            emails=email or (),
-            key=new_private_key(kind),
-            days=days,
-        )
+        cert, key = self_signed_client_cert(subject, **new.profile(kind))
         public_jwk = jwk_with_x5c(cert)
         private_jwk = jwk_with_x5c(cert, private_key=key)
         write_private(key_path, key_to_pem(key))

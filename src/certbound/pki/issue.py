@@ -28,6 +28,9 @@ __all__ = [
     "self_signed_client_cert",
 ]
 
+_CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
+_SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
+
 # Certificates start a little in the past so a peer whose clock is behind still accepts them.
 _BACKDATE = timedelta(minutes=5)
 
@@ -78,31 +81,57 @@ def _san(
     return names
 
 
-def _leaf_key_usage(key: PrivateKey) -> x509.KeyUsage:
+def _key_usage(key: PrivateKey, *, ca: bool) -> x509.KeyUsage:
+    """A CA signs certificates and CRLs; a leaf signs, and an RSA leaf may also encipher keys."""
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
-        key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+        key_encipherment=not ca and isinstance(key, rsa.RSAPrivateKey),
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
         encipher_only=False,
         decipher_only=False,
     )
 
 
-_CA_KEY_USAGE = x509.KeyUsage(
-    digital_signature=True,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=True,
-    crl_sign=True,
-    encipher_only=False,
-    decipher_only=False,
-)
+def _certificate(
+    subject: x509.Name,
+    issuer: tuple[x509.Certificate, PrivateKey] | None,
+    key: PrivateKey | None,
+    validity: tuple[datetime, datetime],
+    *,
+    ca: bool = False,
+    path_length: int | None = None,
+    eku: x509.ObjectIdentifier | None = None,
+    san: Sequence[x509.GeneralName] = (),
+) -> tuple[x509.Certificate, PrivateKey]:
+    """The one builder: a CA (no ``eku``) or a leaf, signed by ``issuer`` or, without one, self-signed."""
+    if eku is not None and not san and not subject.rdns:
+        raise ValueError("a certificate needs a subject DN or at least one subject alternative name")
+    key = key if key is not None else new_private_key()
+    issuer_cert, issuer_key = issuer if issuer is not None else (None, key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(_key_usage(key, ca=ca), critical=True)
+    )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    builder = builder.add_extension(ski, critical=False)
+    builder = builder.add_extension(_aki(issuer_cert, issuer_key), critical=False)
+    if san:
+        # RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=not subject.rdns)
+    return builder.sign(issuer_key, signature_hash(issuer_key)), key
 
 
 def create_ca(
@@ -116,59 +145,8 @@ def create_ca(
     path_length: int | None = None,
 ) -> tuple[x509.Certificate, PrivateKey]:
     """Create a self-signed root CA, or an intermediate CA signed by ``issuer`` (cert, key)."""
-    key = key if key is not None else new_private_key()
-    subject = _name(subject_dn)
-    start, end = _validity(days, not_before, not_after)
-    issuer_cert, issuer_key = issuer if issuer is not None else (None, key)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_cert.subject if issuer_cert is not None else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(_CA_KEY_USAGE, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(_aki(issuer_cert, issuer_key), critical=False)
-    )
-    return builder.sign(issuer_key, signature_hash(issuer_key)), key
-
-
-def _leaf(
-    *,
-    subject: x509.Name,
-    issuer_name: x509.Name,
-    issuer_cert: x509.Certificate | None,
-    issuer_key: PrivateKey,
-    key: PrivateKey,
-    san: list[x509.GeneralName],
-    eku: x509.ObjectIdentifier,
-    start: datetime,
-    end: datetime,
-    ca: bool = False,
-) -> x509.Certificate:
-    if not san and not subject.rdns:
-        raise ValueError("a certificate needs a subject DN or at least one subject alternative name")
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(_CA_KEY_USAGE if ca else _leaf_key_usage(key), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(_aki(issuer_cert, issuer_key), critical=False)
-    )
-    if san:
-        # RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=not subject.rdns)
-    return builder.sign(issuer_key, signature_hash(issuer_key))
+    validity = _validity(days, not_before, not_after)
+    return _certificate(_name(subject_dn), issuer, key, validity, ca=True, path_length=path_length)
 
 
 def issue_server_cert(
@@ -183,7 +161,6 @@ def issue_server_cert(
     not_after: datetime | None = None,
 ) -> tuple[x509.Certificate, PrivateKey]:
     """Issue a TLS server certificate (EKU serverAuth); hosts that parse as IPs become IP SANs."""
-    key = key if key is not None else new_private_key()
     dns: list[str] = []
     ips: list[str] = []
     for host in hosts:
@@ -193,19 +170,9 @@ def issue_server_cert(
             dns.append(host)
         else:
             ips.append(host)
-    start, end = _validity(days, not_before, not_after)
-    cert = _leaf(
-        subject=_name(subject_dn),
-        issuer_name=ca_cert.subject,
-        issuer_cert=ca_cert,
-        issuer_key=ca_key,
-        key=key,
-        san=_san(dns=dns, ips=ips),
-        eku=ExtendedKeyUsageOID.SERVER_AUTH,
-        start=start,
-        end=end,
-    )
-    return cert, key
+    validity = _validity(days, not_before, not_after)
+    san = _san(dns=dns, ips=ips)
+    return _certificate(_name(subject_dn), (ca_cert, ca_key), key, validity, eku=_SERVER_AUTH, san=san)
 
 
 def issue_client_cert(
@@ -223,20 +190,9 @@ def issue_client_cert(
     not_after: datetime | None = None,
 ) -> tuple[x509.Certificate, PrivateKey]:
     """Issue a client certificate (EKU clientAuth); no SAN extension at all when no SAN is given."""
-    key = key if key is not None else new_private_key()
-    start, end = _validity(days, not_before, not_after)
-    cert = _leaf(
-        subject=_name(subject_dn),
-        issuer_name=ca_cert.subject,
-        issuer_cert=ca_cert,
-        issuer_key=ca_key,
-        key=key,
-        san=_san(dns, uris, ips, emails),
-        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
-        start=start,
-        end=end,
-    )
-    return cert, key
+    validity = _validity(days, not_before, not_after)
+    san = _san(dns, uris, ips, emails)
+    return _certificate(_name(subject_dn), (ca_cert, ca_key), key, validity, eku=_CLIENT_AUTH, san=san)
 
 
 def self_signed_client_cert(
@@ -257,19 +213,6 @@ def self_signed_client_cert(
     ``ca=True`` sets BasicConstraints CA:TRUE and keyCertSign, to prove that such a registered
     certificate still cannot issue certificates for other clients.
     """
-    key = key if key is not None else new_private_key()
-    subject = _name(subject_dn)
-    start, end = _validity(days, not_before, not_after)
-    cert = _leaf(
-        subject=subject,
-        issuer_name=subject,
-        issuer_cert=None,
-        issuer_key=key,
-        key=key,
-        san=_san(dns, uris, ips, emails),
-        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
-        start=start,
-        end=end,
-        ca=ca,
-    )
-    return cert, key
+    validity = _validity(days, not_before, not_after)
+    san = _san(dns, uris, ips, emails)
+    return _certificate(_name(subject_dn), None, key, validity, ca=ca, eku=_CLIENT_AUTH, san=san)

@@ -80,6 +80,18 @@ class ClientCertificate:
             x509.load_pem_x509_certificate(pem.encode("ascii") if isinstance(pem, str) else pem)
             for pem in pems
         ]
+        return cls.from_certificates(certs, source=source, tls_verified=tls_verified, tls_error=tls_error)
+
+    @classmethod
+    def from_certificates(
+        cls,
+        certs: Sequence[x509.Certificate],
+        *,
+        source: str,
+        tls_verified: bool | None,
+        tls_error: str | None,
+    ) -> ClientCertificate:
+        """From parsed certificates, leaf first (ValueError when there is none)."""
         if not certs:
             raise ValueError("no certificate")
         der = certs[0].public_bytes(Encoding.DER)

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from certbound.pki.thumbprint import x5t_s256
 from certbound.tls.client_certificate import ClientCertificate
 
 __all__ = [
@@ -80,13 +78,6 @@ def certificate_from_pem(
         certs = x509.load_pem_x509_certificates(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         raise malformed(f"{name} does not hold a PEM X.509 certificate") from None
-    der = certs[0].public_bytes(Encoding.DER)
-    return ClientCertificate(
-        leaf=certs[0],
-        chain=tuple(certs[1:]),
-        source=source,
-        tls_verified=tls_verified,
-        tls_error=tls_error,
-        x5t_s256=x5t_s256(der),
-        der=der,
+    return ClientCertificate.from_certificates(
+        certs, source=source, tls_verified=tls_verified, tls_error=tls_error
     )

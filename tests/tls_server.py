@@ -1,0 +1,118 @@
+"""certbound's TLS listener for tests that need a real server, and the certificate files around it.
+
+Shared by the TLS and proxy suites: uvicorn with certbound's protocol in a thread on an ephemeral
+port of 127.0.0.1, a server certificate from a CA of its own, and client credentials as PEM files.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import uvicorn
+from cryptography import x509
+
+from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, issue_server_cert
+from certbound.pki.pem import cert_to_pem, key_to_pem
+from certbound.tls.listener import protocol_class
+from certbound.tls.server_context import ServerContextFactory
+
+
+@dataclass(frozen=True)
+class Cred:
+    """A client certificate, the PEM file the client sends (leaf first, then any chain) and its key."""
+
+    cert: x509.Certificate
+    chain: tuple[x509.Certificate, ...]
+    certfile: Path
+    keyfile: Path
+
+    @property
+    def pem(self) -> str:
+        return cert_to_pem(self.cert).decode("ascii")
+
+
+def write_cred(
+    directory: Path,
+    name: str,
+    cert: x509.Certificate,
+    key: PrivateKey,
+    chain: tuple[x509.Certificate, ...] = (),
+) -> Cred:
+    certfile, keyfile = directory / f"{name}.pem", directory / f"{name}.key"
+    certfile.write_bytes(b"".join(cert_to_pem(c) for c in (cert, *chain)))
+    keyfile.write_bytes(key_to_pem(key))
+    return Cred(cert, chain, certfile, keyfile)
+
+
+class ServerFiles(NamedTuple):
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def write_server_files(directory: Path, ca_subject: str) -> ServerFiles:
+    """server-ca.pem, server.pem and server.key (localhost, 127.0.0.1, ::1) in `directory`.
+
+    The server's CA is its own: a client that trusted the client CA would otherwise (OpenSSL
+    auto-chain) send that root along with its leaf.
+    """
+    files = ServerFiles(directory / "server-ca.pem", directory / "server.pem", directory / "server.key")
+    server_ca = create_ca(ca_subject)
+    server_cert, server_key = issue_server_cert(*server_ca)
+    files.ca.write_bytes(cert_to_pem(server_ca[0]))
+    files.cert.write_bytes(cert_to_pem(server_cert))
+    files.key.write_bytes(key_to_pem(server_key))
+    return files
+
+
+def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x509.Certificate, PrivateKey]:
+    """A client certificate of `issuer` that expired yesterday."""
+    now = datetime.now(UTC)
+    return issue_client_cert(
+        *issuer,
+        "CN=expired,O=certbound tests",
+        not_before=now - timedelta(days=30),
+        not_after=now - timedelta(days=1),
+    )
+
+
+@contextmanager
+def serve(factory: ServerContextFactory, app: Any, loop: str = "uvloop") -> Iterator[int]:
+    """Run `app` on uvicorn (httptools + certbound's protocol) in a thread; yields the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        http=protocol_class(),
+        loop=loop,
+        ssl_context_factory=factory,
+        lifespan="off",
+        log_level="warning",
+        log_config=None,  # leave the test session's logging alone
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
