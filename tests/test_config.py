@@ -120,3 +120,29 @@ def test_bad_environment_value(pem: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CERTBOUND_WORKERS", "many")
     with pytest.raises(SettingsError, match="workers:"):
         load_settings(base(pem))
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0"])
+def test_trusting_every_address_is_refused(pem: Path, cidr: str) -> None:
+    with pytest.raises(SettingsError, match=r"trusted_proxies: .* trusts every address"):
+        load_settings({**base(pem), "trusted_proxies": [cidr], "forwarded_cert_header": "nginx"})
+
+
+@pytest.mark.parametrize("content", ["", "short\n"])
+def test_registration_token_file_is_checked_at_start(pem: Path, tmp_path: Path, content: str) -> None:
+    token = tmp_path / "token"
+    token.write_text(content)
+    with pytest.raises(SettingsError, match="registration_token_file: "):
+        load_settings({**base(pem), "registration_token_file": token})
+
+
+def test_malformed_file_is_named(pem: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text("port = \n")
+    with pytest.raises(SettingsError, match=f"config: {toml}: "):
+        load_settings(base(pem), toml)
+
+
+def test_database_url_is_not_in_repr(pem: Path) -> None:
+    s = load_settings({**base(pem), "database_url": "postgresql://u:hunter2@db/x"})
+    assert "hunter2" not in repr(s)

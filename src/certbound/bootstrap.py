@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
 from certbound.clients.file_clients import ClientsFileError, load_clients_file
 from certbound.config import Settings
 from certbound.pki.devpki import DEMO_CLIENT_DN, DevPki, ensure_dev_pki
@@ -88,11 +90,27 @@ def allowed_scopes(settings: Settings) -> frozenset[str] | None:
     return None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
 
 
+class DatabaseUnavailable(Exception):
+    """The configured database cannot be reached or migrated; the message is one line for the user."""
+
+
+def _database_reason(exc: BaseException) -> str:
+    """The driver's own first line (never the URL, which may hold a password)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
 async def initialize(settings: Settings) -> None:
     """Migrate the store, make sure a signing key exists, and load the clients file."""
     store = open_store(settings.effective_database_url)
     try:
-        await store.migrate()
+        try:
+            await store.migrate()
+        except (SQLAlchemyError, OSError) as exc:
+            raise DatabaseUnavailable(
+                f"database_url: cannot open the database: {_database_reason(exc)}"
+            ) from None
         sealer = open_sealer(settings)
         await KeyManager(store, sealer, alg=settings.signing_alg).ensure_keys(datetime.now(UTC))
         declared = []

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from certbound.bootstrap import DEMO_CLIENT_ID, DevSetup, apply_dev_defaults, initialize
+from certbound.bootstrap import DEMO_CLIENT_ID, DatabaseUnavailable, DevSetup, apply_dev_defaults, initialize
 from certbound.commands.client_commands import register as register_client_commands
 from certbound.commands.explain import register as register_explain
 from certbound.commands.keys import app as keys_app
@@ -128,7 +128,7 @@ def serve(
         ForwardedCertConfig.from_settings(settings)  # a bad intermediates bundle fails here, in one line
         listeners = bind_listeners(settings)
         asyncio.run(initialize(settings))
-    except (SettingsError, BindError) as exc:
+    except (SettingsError, BindError, DatabaseUnavailable) as exc:
         raise fail(str(exc)) from None
     except (ValueError, OSError) as exc:  # a clients file, PKI or database problem found at start-up
         raise fail(f"start-up: {exc}") from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
+import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     client_ca: Path | None = Field(None, description="PEM bundle of CAs trusted for tls_client_auth.")
     data_dir: Path = Field(Path("data"), description="Where the SQLite database, KEK and dev PKI live.")
     database_url: str | None = Field(
-        None, description="sqlite:///path or postgresql://...; default SQLite in the data dir."
+        None, description="sqlite:///path or postgresql://...; default SQLite in the data dir.", repr=False
     )
     registration_token: SecretStr | None = Field(
         None, description="Initial access token for dynamic registration; registration is closed without it."
@@ -167,14 +167,18 @@ class Settings(BaseSettings):
         """Normalized CIDRs; a network with host bits set is refused (a typo that would trust too much)."""
         out: list[str] = []
         for item in value:
+            text = item.strip()
             try:
-                out.append(str(ipaddress.ip_network(item.strip())))
+                network = ipaddress.ip_network(text)
             except ValueError:
                 try:
-                    meant = ipaddress.ip_network(item.strip(), strict=False)
+                    meant = ipaddress.ip_network(text, strict=False)
                 except ValueError:
                     raise ValueError(f"{item!r} is not an IP address or CIDR") from None
                 raise ValueError(f"{item!r} has host bits set; did you mean {meant}?") from None
+            if network.prefixlen == 0:  # anyone could then forge the forwarded certificate header
+                raise ValueError(f"{item!r} trusts every address; name the proxies themselves")
+            out.append(str(network))
         return out
 
     @field_validator("host", "metrics_host")
@@ -260,7 +264,9 @@ def load_settings(
             settings = Settings(**given)
     except ValidationError as exc:
         raise SettingsError(_first_error(exc)) from None
-    except (ValueError, OSError) as exc:  # a malformed TOML file or environment value
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config: {config_file}: {exc}") from None
+    except (ValueError, OSError) as exc:  # a malformed environment value
         raise SettingsError(f"config: {exc}") from None
     check_consistency(settings, serving=serving)
     return settings
@@ -308,12 +314,8 @@ def check_consistency(s: Settings, *, serving: bool = True) -> None:
         ("sqlite:", "postgresql:", "postgres:", "postgresql+asyncpg:")
     ):
         raise SettingsError("database_url: must start with sqlite:/// or postgresql://")
-    if s.registration_token is not None and len(s.registration_token.get_secret_value()) < 16:
-        raise SettingsError(
-            "registration_token: too short; use at least 16 characters (32 random bytes is better)"
-        )
-
-
-def environment_snapshot() -> dict[str, str]:
-    """The `CERTBOUND_*` variables (for passing resolved settings to worker processes)."""
-    return {k: v for k, v in os.environ.items() if k.startswith("CERTBOUND_")}
+    if serving:
+        token = s.registration_token_value()  # reads registration_token_file: empty or unreadable fails here
+        if token is not None and len(token) < 16:
+            name = "registration_token" if s.registration_token is not None else "registration_token_file"
+            raise SettingsError(f"{name}: too short; use at least 16 characters (32 random bytes is better)")

@@ -29,7 +29,11 @@ async def registered_self_signed_pems(store: Store) -> list[str]:
         for cred in client.credentials:
             if cred.kind != "certificate":
                 continue
-            cert = x509.load_pem_x509_certificate(cred.value.encode("ascii"))
+            try:
+                cert = x509.load_pem_x509_certificate(cred.value.encode("ascii"))
+            except ValueError:  # one bad row must not freeze the whole trust set
+                log.warning("unreadable certificate of client %s skipped (%s)", client.client_id, cred.id)
+                continue
             if is_self_signed(cert):
                 pems.append(cred.value)
     return sorted(set(pems))

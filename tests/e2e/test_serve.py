@@ -183,6 +183,7 @@ def test_sigint_stops_the_server(tmp_path: Path) -> None:
         (["--workers", "0"], "workers:"),
         (["--issuer", "http://x"], "issuer: must be an https:// URL"),
         (["--tls-cert", "/nonexistent"], "tls_cert and tls_key"),
+        (["--database-url", "postgresql://u:pw@127.0.0.1:1/x"], "database_url: cannot open the database"),
     ],
 )
 def test_bad_settings_stop_startup_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -196,6 +197,7 @@ def test_bad_settings_stop_startup_with_one_line(tmp_path: Path, args: list[str]
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1
+    assert ":pw@" not in proc.stderr  # a password in a URL never reaches the output
 
 
 def test_port_in_use_is_one_line(dev_server: RunningServer, tmp_path: Path) -> None:
