@@ -72,6 +72,11 @@ def _invalid_request(description: str, reason: str) -> OAuthError:
     return OAuthError("invalid_request", description, reason=f"request.{reason}")
 
 
+def _too_large() -> OAuthError:
+    # made only when raised: an exception object per request would cost more than the check
+    return _invalid_request(f"the request body is larger than {MAX_FORM_BYTES} bytes", "body_too_large")
+
+
 def _pairs(text: str) -> list[tuple[str, str]]:
     """``application/x-www-form-urlencoded`` pairs, as `urllib.parse.parse_qsl` with blank values kept
     would give them, but decoding only what is encoded (three times faster on a token-sized body)."""
@@ -126,10 +131,9 @@ async def read_form(request: Request, *, repeatable: Collection[str] = ()) -> Fo
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != FORM_MEDIA_TYPE:
         raise _invalid_request(f"the request body must be {FORM_MEDIA_TYPE}", "content_type")
-    too_large = _invalid_request(f"the request body is larger than {MAX_FORM_BYTES} bytes", "body_too_large")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise too_large
+        raise _too_large()
     # straight from the ASGI receive channel: nothing else reads this body, and it skips the cost of
     # Starlette's stream generator on every request
     body = b""
@@ -139,7 +143,7 @@ async def read_form(request: Request, *, repeatable: Collection[str] = ()) -> Fo
             raise ClientDisconnect()
         body += message.get("body", b"")
         if len(body) > MAX_FORM_BYTES:
-            raise too_large
+            raise _too_large()
         if not message.get("more_body", False):
             break
     return parse_form(body, repeatable=repeatable)
