@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any, Literal
+from typing import IO, Literal, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, Processor
@@ -48,21 +48,12 @@ def _drop_color_message(logger: object, method_name: str, event_dict: EventDict)
     return event_dict
 
 
-_RENDERED = "_certbound_rendered"
+class _NamedWriteLogger(structlog.WriteLogger):
+    """structlog's line writer, carrying the logger's name for ``add_logger_name``."""
 
-
-def _as_rendered_record(logger: object, method_name: str, line: str | EventDict) -> Any:
-    """Last structlog step: pass the rendered line to stdlib logging, marked as finished."""
-    return (line,), {"extra": {_RENDERED: True}}
-
-
-class _Formatter(structlog.stdlib.ProcessorFormatter):
-    """Lines structlog already rendered go out as they are; anything else is processed here."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        if getattr(record, _RENDERED, False):
-            return str(record.msg)
-        return super().format(record)
+    def __init__(self, file: IO[str], name: str) -> None:
+        super().__init__(cast(TextIO, file))
+        self.name = name
 
 
 def _renderer(fmt: LogFormat, stream: IO[str]) -> Processor:
@@ -87,24 +78,24 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer = _renderer(fmt, out)
-    # structlog events are finished (redacted, rendered) in structlog and handed to the handler as a
-    # ready line; stdlib records are finished by the formatter. Same steps, each event done once.
+    # structlog events (the per-request ones: hot path) are finished and written by structlog itself,
+    # one write per event, with the level filter decided once per logger; going through stdlib
+    # logging's records and handlers cost about 100 µs per request (docs/performance.md). Stdlib
+    # records (uvicorn, libraries) get the same steps in the formatter below.
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
             *_shared(),
             structlog.processors.StackInfoRenderer(),
             capture_event,
             structlog.processors.format_exc_info,
             redact_event,
             renderer,
-            _as_rendered_record,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=lambda *args: _NamedWriteLogger(out, str(args[0]) if args else ""),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=cache_loggers,
     )
-    formatter = _Formatter(
+    formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_shared(), structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
