@@ -29,6 +29,7 @@ from certbound.config import Settings
 from certbound.endpoints.paths import TOKEN_PATH
 from certbound.endpoints.responses import json_response, oauth_error_response
 from certbound.errors import OAuthError
+from certbound.store.records import Client
 from certbound.tls.client_certificate import client_certificate_from_scope
 
 __all__ = [
@@ -169,6 +170,26 @@ def auth_request(request: Request, form: Form, endpoint: Endpoint, path: str) ->
         certificate=client_certificate_from_scope(request.scope),
         audiences=_audiences(settings.issuer_url, settings.mtls_url, path),
     )
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """An authenticated request about one token (introspection, revocation)."""
+
+    form: Form
+    client: Client
+    token: str
+
+
+async def authenticated_token_request(request: Request, endpoint: Endpoint, path: str) -> TokenRequest:
+    """Parse the form, authenticate the caller (401 first), then require `token` (RFC 7662, RFC 7009)."""
+    form = await read_form(request)
+    authenticator: Authenticator = request.app.state.authenticator
+    authenticated = await authenticator.authenticate(auth_request(request, form, endpoint, path))
+    token = form.params.get("token")
+    if token is None:
+        raise OAuthError("invalid_request", "token is required", reason="request.missing_token")
+    return TokenRequest(form, authenticated.client, token)
 
 
 def method_not_allowed() -> Response:

@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from certbound.endpoints.form import Authenticator, OAuthEndpoint, auth_request, read_form
+from certbound.endpoints.form import OAuthEndpoint, authenticated_token_request
 from certbound.endpoints.paths import INTROSPECTION_PATH
 from certbound.endpoints.responses import NO_STORE, json_response
-from certbound.errors import OAuthError
 from certbound.tokens.introspection import INTROSPECTION_JWT_MEDIA_TYPE
 from certbound.tokens.service import TokenService
 
@@ -41,18 +40,11 @@ def wants_jwt(accept: str | None) -> bool:
 
 
 async def introspect(request: Request) -> Response:
-    form = await read_form(request)
-    authenticator: Authenticator = request.app.state.authenticator
-    authenticated = await authenticator.authenticate(
-        auth_request(request, form, "introspection", INTROSPECTION_PATH)
-    )
-    token = form.params.get("token")
-    if token is None:
-        raise OAuthError("invalid_request", "token is required", reason="request.missing_token")
+    req = await authenticated_token_request(request, "introspection", INTROSPECTION_PATH)
     tokens: TokenService = request.app.state.tokens
-    body = await tokens.introspector.introspect(token, authenticated.client)
+    body = await tokens.introspector.introspect(req.token, req.client)
     if wants_jwt(request.headers.get("accept")):
-        signed = await tokens.introspector.signed(body, authenticated.client)
+        signed = await tokens.introspector.signed(body, req.client)
         return Response(signed, media_type=INTROSPECTION_JWT_MEDIA_TYPE, headers=NO_STORE)
     return json_response(body)
 

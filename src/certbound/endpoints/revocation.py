@@ -10,28 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from certbound.endpoints.form import Authenticator, OAuthEndpoint, auth_request, read_form
+from certbound.endpoints.form import OAuthEndpoint, authenticated_token_request
 from certbound.endpoints.paths import REVOCATION_PATH
 from certbound.endpoints.responses import NO_STORE
-from certbound.errors import OAuthError
 from certbound.tokens.service import TokenService
 
 __all__ = ["revoke", "routes"]
 
 
 async def revoke(request: Request) -> Response:
-    form = await read_form(request)
-    authenticator: Authenticator = request.app.state.authenticator
-    authenticated = await authenticator.authenticate(
-        auth_request(request, form, "revocation", REVOCATION_PATH)
-    )
-    token = form.params.get("token")
-    if token is None:
-        raise OAuthError("invalid_request", "token is required", reason="request.missing_token")
+    req = await authenticated_token_request(request, "revocation", REVOCATION_PATH)
     tokens: TokenService = request.app.state.tokens
-    await tokens.revoker.revoke(
-        token, authenticated.client, token_type_hint=form.params.get("token_type_hint")
-    )
+    await tokens.revoker.revoke(req.token, req.client, token_type_hint=req.form.params.get("token_type_hint"))
     return Response(status_code=200, headers=NO_STORE)
 
 
