@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -73,17 +74,15 @@ class Material:
 
     def certbound_clients_toml(self) -> str:
         """The clients file for ``certbound serve --clients-file`` (secret as its SHA-256)."""
-        out: list[str] = []
+        entries: list[dict[str, Any]] = []
         for client in self.clients():
             entry = dict(client)
             secret = entry.pop("client_secret", None)
             if secret is not None:
                 entry["client_secret_sha256"] = hashlib.sha256(secret.encode()).hexdigest()
             entry["resources"] = [RESOURCE]
-            out.append("[[client]]")
-            out += [f"{key} = {_toml(value)}" for key, value in entry.items()]
-            out.append("")
-        return "\n".join(out)
+            entries.append(entry)
+        return tomli_w.dumps({"client": entries})
 
     def peer_config(self, port: int, signing_jwk: dict[str, Any]) -> dict[str, Any]:
         """The JSON configuration read by bench/peer/server.mjs."""
@@ -94,18 +93,6 @@ class Material:
             "clients": self.clients(),
             "resource": RESOURCE,
         }
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
 
 
 def _write(directory: Path, name: str, data: bytes, mode: int = 0o644) -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import typer
 from typer.testing import CliRunner, Result
 
@@ -33,26 +33,8 @@ def run(*args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(cli(), ["explain", *args], input=stdin)
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
-
-
 def clients_toml(clients: Mapping[str, Mapping[str, Any]]) -> str:
-    out = []
-    for client_id, metadata in clients.items():
-        out.append("[[client]]")
-        out.append(f"client_id = {_toml(client_id)}")
-        out += [f"{key} = {_toml(value)}" for key, value in metadata.items()]
-        out.append("")
-    return "\n".join(out)
+    return tomli_w.dumps({"client": [{"client_id": cid, **md} for cid, md in clients.items()]})
 
 
 @dataclass(frozen=True)

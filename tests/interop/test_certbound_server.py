@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import ssl
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
+import tomli_w
 
 from certbound.client import AsyncOAuthClient, OAuthServerError
 from certbound.sealing import Sealer, load_or_create_kek
@@ -26,22 +26,10 @@ from tests.interop.cases import CASES, Case
 pytestmark = pytest.mark.slow
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
-
-
 def clients_toml(material: Material, sealer: Sealer) -> str:
     """The CASES as certbound's clients file declares them: secrets hashed, or sealed for signing."""
     common = {"grant_types": ["client_credentials"], "scope": "api:read api:write"}
-    out = []
+    clients = []
     for case in CASES:
         client = case.registration(material) | common
         if case.bound:
@@ -50,10 +38,8 @@ def clients_toml(material: Material, sealer: Sealer) -> str:
             client["client_secret_sealed"] = sealer.seal(case.secret.encode(), aad=case.client_id.encode())
         elif case.secret:
             client["client_secret_sha256"] = hashlib.sha256(case.secret.encode()).hexdigest()
-        out.append("[[client]]")
-        out += [f"{key} = {_toml_value(value)}" for key, value in client.items()]
-        out.append("")
-    return "\n".join(out)
+        clients.append(client)
+    return tomli_w.dumps({"client": clients})
 
 
 def _require_token_endpoint(server: RunningServer) -> None:

@@ -18,6 +18,7 @@ forward it: refused as ``proxy.certificate_missing``. XFCC carries no verificati
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Final
 from urllib.parse import unquote
@@ -131,7 +132,4 @@ def read(headers: Mapping[bytes, Sequence[bytes]]) -> ClientCertificate | None:
     rest = chain.presented
     if rest[0].public_bytes(Encoding.DER) == cert.der:
         rest = rest[1:]
-    return ClientCertificate(
-        leaf=cert.leaf, chain=cert.chain + rest, source=SOURCE, tls_verified=None, tls_error=None,
-        x5t_s256=cert.x5t_s256, der=cert.der,
-    )  # fmt: skip
+    return dataclasses.replace(cert, chain=cert.chain + rest)
