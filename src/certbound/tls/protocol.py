@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from certbound.tls import openssl_verify
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate, PemChain
 from certbound.tls.server_context import server_certificate_pem
+from certbound.tls.write_coalescing import CoalescingTransport
 
 __all__ = ["HttpToolsTLSProtocol", "TLSStats", "stats", "tls_extension"]
 
@@ -115,7 +116,8 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """After the TLS handshake (asyncio and uvloop call it then): describe the peer, once."""
-        super().connection_made(transport)
+        coalescing = CoalescingTransport(transport, asyncio.get_running_loop())
+        super().connection_made(cast(asyncio.Transport, coalescing))
         ssl_object = transport.get_extra_info("ssl_object")
         self._tls = tls_extension(ssl_object) if ssl_object is not None else None
 
