@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from certbound.config import Settings
 from certbound.degraded_trust import keep_trust_current, refresh_trust
 from certbound.endpoints import introspection, registration, revocation, token
+from certbound.endpoints.direct_routes import DirectRoutes
 from certbound.endpoints.health import healthz
 from certbound.endpoints.jwks import jwks
 from certbound.endpoints.metadata import build_metadata, metadata
@@ -39,8 +40,13 @@ def routes() -> list[BaseRoute]:
         Route(HEALTH_PATH, healthz, methods=["GET"]),
     ]
     out += registration.routes()
-    out += token.routes() + introspection.routes() + revocation.routes()
+    out += hot_routes()
     return out
+
+
+def hot_routes() -> list[Route]:
+    """The endpoints on every token's path, dispatched by `DirectRoutes` (and kept in the router)."""
+    return token.routes() + introspection.routes() + revocation.routes()
 
 
 async def _oauth_error(request: Request, exc: Exception) -> Response:
@@ -92,7 +98,11 @@ def create_app(settings: Settings, trust_holders: Sequence[TrustHolder] = ()) ->
         routes=routes(),
         lifespan=lifespan,
         # outermost first: the request log sees the certificate the forwarded-header reader put in place
-        middleware=[Middleware(RequestLogMiddleware), Middleware(ForwardedCertificateMiddleware, forwarded)],
+        middleware=[
+            Middleware(RequestLogMiddleware),
+            Middleware(ForwardedCertificateMiddleware, forwarded),
+            Middleware(DirectRoutes, hot_routes()),
+        ],
         exception_handlers={
             OAuthError: _oauth_error,
             HTTPException: _http_error,
