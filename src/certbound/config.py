@@ -6,6 +6,7 @@ Every option has a safe default; a bad or contradictory setting is refused at st
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import tomllib
@@ -202,9 +203,7 @@ class Settings(BaseSettings):
             return self.mtls_base_url
         if self.mtls_port is None:
             return self.issuer_url
-        parts = urlsplit(self.issuer_url)
-        netloc = f"{_url_host(parts.hostname or self.host)}:{self.mtls_port}"
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return _mtls_url(self.issuer_url, self.host, self.mtls_port)
 
     @property
     def effective_database_url(self) -> str:
@@ -223,11 +222,20 @@ class Settings(BaseSettings):
         return None
 
 
+# Both are read on every token request (assertion audiences): pure functions, cached.
+@functools.lru_cache(maxsize=64)
 def _url_host(host: str) -> str:
     try:
         return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
     except ValueError:
         return host
+
+
+@functools.lru_cache(maxsize=64)
+def _mtls_url(issuer_url: str, host: str, mtls_port: int) -> str:
+    parts = urlsplit(issuer_url)
+    netloc = f"{_url_host(parts.hostname or host)}:{mtls_port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _read_secret_file(path: Path, setting: str) -> str:

@@ -160,8 +160,11 @@ def client_certificate_from_scope(scope: Mapping[str, Any]) -> ClientCertificate
     parse gives None: the request is then treated as having no certificate.
     """
     extensions = scope.get("extensions")
-    tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
-    if not isinstance(tls, Mapping):
+    # `type(...) is dict` first: what every server gives, and an ABC isinstance costs ~1 µs per call
+    if type(extensions) is not dict and not isinstance(extensions, Mapping):
+        return None
+    tls = extensions.get("tls")
+    if type(tls) is not dict and not isinstance(tls, Mapping):
         return None
     if SCOPE_KEY in tls:
         found = tls[SCOPE_KEY]
