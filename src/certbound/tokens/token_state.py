@@ -12,8 +12,9 @@ primary-key read. What this module makes cheap is that read, not its absence:
 - on PostgreSQL, `PostgresTokenState` keeps a few asyncpg connections with prepared statements:
   about 30 µs of CPU per read (plus the round trip, which costs latency, not CPU).
 
-Writes (revoking, storing opaque tokens) stay with the `Store`: they are rare and must be durable.
-The statements are compiled from `certbound.store.schema`, so they follow the tables.
+Writes (revoking, storing opaque tokens) stay with the `Store`: they must be durable. On SQLite the
+store makes the deny-list insert cheap the same way (`certbound.store.sqlite_hot`). The statements
+are compiled from `certbound.store.schema`, so they follow the tables.
 """
 
 from __future__ import annotations
