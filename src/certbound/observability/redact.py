@@ -13,6 +13,12 @@ libraries) alike, so a careless ``log.info("... %s", form)`` anywhere is still c
    (thumbprints, ``kid``, ``client_id``).
 
 Strings longer than ``MAX_STRING`` are truncated: a log line is not a place for a whole document.
+
+This runs on every event, two per request, so it is built to cost little when there is nothing to
+find: a field name's rule is decided once per name, and a short string the rules left unchanged is
+remembered (:func:`redact_text`), since the same subjects, paths and client_ids come back on every
+request. Only strings that no rule changes are remembered: the cache holds nothing the log itself
+would not show.
 """
 
 from __future__ import annotations
@@ -62,6 +68,13 @@ _OPAQUE = re.compile(rf"[A-Za-z0-9_-]{{{_OPAQUE_LENGTH},}}")
 #: Shorter strings cannot hold anything the rules look for (``code=abcd`` is the shortest).
 _SHORTEST = 9
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Strings up to this length that no rule changed are remembered, up to ``_CLEAN_ENTRIES`` per set.
+_CLEAN_MAX_LENGTH = 256
+_CLEAN_ENTRIES = 4096
+#: Known-clean strings, one set for public fields (rule 3 off) and one for the others; dicts for
+#: their speed. Emptied when full: bounded, and the strings that repeat come back at once.
+_clean: dict[str, None] = {}
+_clean_public: dict[str, None] = {}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -86,16 +99,30 @@ def _cut_opaque(match: re.Match[str]) -> str:
 def redact_text(text: str, *, public: bool = False) -> str:
     """`text` with credentials by shape removed (and opaque runs cut, unless `public`).
 
-    Each rule runs only when the text could match it (a cheap test first): this is on the path of
-    every log event, several times per request.
+    This is on the path of every log event, several times per request: a string seen before with
+    nothing to redact is returned at once, and otherwise each rule runs only when the text could
+    match it (a cheap test first).
     """
     if len(text) < _SHORTEST:
         return text
+    clean = _clean_public if public else _clean
+    if text in clean:
+        return text
+    redacted = _redact_text(text, public)
+    if redacted == text and len(text) <= _CLEAN_MAX_LENGTH and type(text) is str:
+        if len(clean) >= _CLEAN_ENTRIES:
+            clean.clear()
+        clean[text] = None
+    return redacted
+
+
+def _redact_text(text: str, public: bool) -> str:
     if len(text) > MAX_STRING:
         text = text[:MAX_STRING] + f"…[{len(text) - MAX_STRING} more characters]"
     if "PRIVATE KEY" in text:
         text = _PRIVATE_PEM.sub("[redacted private key]", text)
-    if " " in text or "\t" in text:
+    # `\s` of the scheme rule: a space, or a character isprintable() refuses (every other whitespace)
+    if " " in text or not text.isprintable():
         text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
     if "=" in text:
         text = _PAIR.sub(rf"\1{REDACTED}", text)
@@ -141,17 +168,47 @@ def _name(raw: str | bytes) -> str:
     return raw.decode("latin-1") if isinstance(raw, bytes) else raw
 
 
+#: What :func:`redact_event` does with a field, by its name (decided once per name).
+_OWN, _SENSITIVE, _PUBLIC, _PLAIN = range(4)
+_kinds: dict[str, int] = {}
+_MAX_KINDS = 4096
+
+
+def _kind(key: str) -> int:
+    if key in _ADDED_BY_LOGGING:
+        kind = _OWN
+    elif is_sensitive_key(key):
+        kind = _SENSITIVE
+    elif _is_public_key(key):
+        kind = _PUBLIC
+    else:
+        kind = _PLAIN
+    if len(_kinds) >= _MAX_KINDS:  # names come from code, but stdlib ``extra`` may bring any
+        _kinds.clear()
+    _kinds[key] = kind
+    return kind
+
+
 def redact_event(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> Any:
     """structlog processor: :func:`redact_value` on every field (strings inline: the common case)."""
     for key, value in event_dict.items():
-        if value is None or key in _ADDED_BY_LOGGING:
+        if value is None:
             continue
-        if is_sensitive_key(key):
+        kind = _kinds.get(key)
+        if kind is None:
+            kind = _kind(key)
+        if kind == _OWN:
+            continue
+        if kind == _SENSITIVE:
             if value not in ("", b""):
                 event_dict[key] = REDACTED
-        elif type(value) is str:
-            if len(value) >= _SHORTEST:
-                event_dict[key] = redact_text(value, public=_is_public_key(key))
+            continue
+        cls = type(value)
+        if cls is str:
+            if len(value) >= _SHORTEST and value not in (_clean_public if kind == _PUBLIC else _clean):
+                event_dict[key] = redact_text(value, public=kind == _PUBLIC)
+        elif cls is bool or cls is int or cls is float:
+            continue
         elif not isinstance(value, bool | int | float):
             event_dict[key] = redact_value(value, key=key)
     return event_dict
