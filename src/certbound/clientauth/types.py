@@ -15,7 +15,6 @@ Endpoint = Literal["token", "introspection", "revocation"]
 __all__ = ["METHODS", "AuthRequest", "Authenticated", "Endpoint"]
 
 
-
 @dataclass(frozen=True)
 class AuthRequest:
     """One request to an endpoint that authenticates clients.
