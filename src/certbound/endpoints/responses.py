@@ -14,6 +14,9 @@ from certbound.observability.requestlog import note
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+_NO_STORE_RAW = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+
+
 class _JSONResponse(JSONResponse):
     """Starlette's JSONResponse (same compact UTF-8 bytes), rendered by orjson: a token answer in
     ~0.5 µs instead of ~5 µs with json.dumps, on every token and introspection request."""
@@ -21,11 +24,28 @@ class _JSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
+    @classmethod
+    def no_store(cls, content: Any, status: int) -> _JSONResponse:
+        """The common answer, its header list written out rather than built per response (what
+        Starlette's constructor would make of NO_STORE, in half the time)."""
+        response = cls.__new__(cls)
+        response.status_code = status
+        response.background = None
+        response.body = orjson.dumps(content)
+        response.raw_headers = [
+            *_NO_STORE_RAW,
+            (b"content-length", str(len(response.body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+        return response
+
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None, *, no_store: bool = True
 ) -> JSONResponse:
     """A JSON response; `no_store` adds the no-cache headers that token-bearing answers need."""
+    if no_store and not headers:
+        return _JSONResponse.no_store(body, status)
     merged = dict(NO_STORE) if no_store else {}
     if headers:
         merged.update(headers)

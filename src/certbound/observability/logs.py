@@ -75,8 +75,9 @@ class _IsoUtcStamper:
 
 
 def _shared() -> list[Processor]:
+    # No merge_contextvars: nothing binds structlog context variables, and it copies and walks the
+    # whole context of the request's task on every event.
     return [
-        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         _IsoUtcStamper(),

