@@ -31,3 +31,13 @@ def test_bench_quick_round_completes_without_errors(tmp_path: Path) -> None:
     assert "| client_credentials, tls_client_auth |" in done.stdout, output[-4000:]
     assert "total errors: 0;" in done.stdout, output[-4000:]
     assert (tmp_path / "latest.md").read_text().startswith("`python -m bench.run")
+
+
+def test_inprocess_profiler_answers_every_case() -> None:
+    """`bench.inprocess` drives the real app: every case must get a 200 (it exits non-zero otherwise)."""
+    args = [sys.executable, "-m", "bench.inprocess", "--requests", "250"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    for case in ("healthz", "token-tls", "token-self-signed", "token-basic", "introspect"):
+        assert f"{case} " in done.stdout, output[-4000:]
