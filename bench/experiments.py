@@ -4,6 +4,9 @@
 the named patches; ``python -m bench.run --certbound-patch PATCH`` starts certbound this way. These are
 measurements of candidate designs, not the product (docs/performance.md says what each gave):
 
+* ``no-denylist``: introspection without its per-request deny-list read (every token taken as not
+  revoked): what that read costs on the wire. Never the product (docs/tokens.md says why the read
+  is there).
 * ``tls-resumption``: the listener's TLS context with session resumption on (tickets and the session
   cache); off in the product because a resumed session loses the intermediates (docs/tls.md).
 """
@@ -30,7 +33,17 @@ def _tls_resumption() -> None:
     certbound.server._ssl_factory = factory
 
 
+def _no_denylist() -> None:
+    from certbound.tokens import token_state
+
+    async def never_revoked(self: Any, jti: str) -> bool:
+        return False
+
+    token_state.SqliteTokenState.is_revoked = never_revoked  # type: ignore[method-assign]
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "no-denylist": _no_denylist,
     "tls-resumption": _tls_resumption,
 }
 
