@@ -191,6 +191,14 @@ async def test_registered_defaults(http: httpx.AsyncClient) -> None:
     assert body["tls_client_certificate_bound_access_tokens"] is False
 
 
+async def test_an_unknown_field_with_a_huge_integer_is_answered(http: httpx.AsyncClient) -> None:
+    """Unknown fields are kept as given; an integer beyond 64 bits must not turn the 201 into a 500
+    after the client was stored (orjson refuses it; the answer falls back to json.dumps)."""
+    response = await register(http, {"x_custom": 18446744073709551616})
+    assert response.status_code == 201, response.text
+    assert response.json()["x_custom"] == 18446744073709551616
+
+
 # --- what is stored --------------------------------------------------------------------------------
 
 

@@ -34,3 +34,25 @@ def test_extra_headers_and_no_store_off() -> None:
     theirs = JSONResponse({"a": 1}, 401, headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="x"'})
     assert ours.raw_headers == theirs.raw_headers
     assert json_response({"a": 1}, no_store=False).raw_headers == JSONResponse({"a": 1}).raw_headers
+
+
+def test_what_orjson_refuses_is_written_by_json_dumps() -> None:
+    """An integer beyond 64 bits (client metadata keeps unknown fields as given) is still answered."""
+    body = {"x_custom": 18446744073709551616, "nested": {"n": -(2**70)}}
+    ours = json_response(body, 201)
+    theirs = JSONResponse(body, status_code=201, headers=dict(NO_STORE))
+    assert (ours.body, ours.raw_headers) == (theirs.body, theirs.raw_headers)
+
+
+def test_values_json_cannot_write_still_fail() -> None:
+    """A dataclass or datetime in an answer is a bug: refused as before, never written field by field."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    @dataclasses.dataclass
+    class Secretish:
+        secret: str
+
+    for value in (Secretish("s3cret"), datetime.now(UTC)):
+        with pytest.raises(TypeError):
+            json_response({"value": value})

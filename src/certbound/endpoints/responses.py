@@ -15,14 +15,20 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 _NO_STORE_RAW = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 class _JSONResponse(JSONResponse):
     """Starlette's JSONResponse (same compact UTF-8 bytes), rendered by orjson: a token answer in
-    ~0.5 µs instead of ~5 µs with json.dumps, on every token and introspection request."""
+    ~0.5 µs instead of ~5 µs with json.dumps, on every token and introspection request. What orjson
+    refuses (an integer beyond 64 bits, a key that is not a string) or would write differently
+    (datetimes, dataclasses) goes to Starlette's json.dumps, which writes it or raises as before."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        try:
+            return orjson.dumps(content, option=_ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError
+            return super().render(content)
 
     @classmethod
     def no_store(cls, content: Any, status: int) -> _JSONResponse:
@@ -31,7 +37,7 @@ class _JSONResponse(JSONResponse):
         response = cls.__new__(cls)
         response.status_code = status
         response.background = None
-        response.body = orjson.dumps(content)
+        response.body = response.render(content)
         response.raw_headers = [
             *_NO_STORE_RAW,
             (b"content-length", str(len(response.body)).encode("latin-1")),
