@@ -116,3 +116,29 @@ def test_connection_close_sends_the_whole_response_first(
             data += chunk
     assert data.startswith(b"HTTP/1.1 200")
     assert data.endswith(b'\r\n\r\n{"ok":true}')
+
+
+async def test_a_large_write_is_handed_over_at_once() -> None:
+    """Past FLUSH_AT pending bytes the wrapper writes through, so the transport's flow control sees a
+    streamed body (here a real socket transport whose peer does not read)."""
+    import asyncio
+
+    from certbound.tls.write_coalescing import CoalescingTransport
+
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    try:
+        transport, _ = await loop.create_connection(asyncio.Protocol, sock=ours)
+        wrapper = CoalescingTransport(transport, loop)
+        wrapper.write(b"x" * 100)
+        assert transport.get_write_buffer_size() == 0  # small writes wait for the end of the step
+        chunk = b"y" * (CoalescingTransport.FLUSH_AT // 4)
+        for _ in range(40):  # 640 KiB in one step, more than the socket takes
+            wrapper.write(chunk)
+        assert wrapper.get_write_buffer_size() >= transport.get_write_buffer_size() > 0
+        assert wrapper.get_write_buffer_size() - transport.get_write_buffer_size() <= (
+            CoalescingTransport.FLUSH_AT
+        )
+        wrapper.abort()
+    finally:
+        theirs.close()
