@@ -101,7 +101,9 @@ class _NamedWriteLogger(structlog.WriteLogger):
 def _render_json(logger: object, method_name: str, event_dict: EventDict) -> str:
     """The event as one line of compact, ASCII-only JSON; values JSON has no type for as ``str()``.
 
-    The line is what ``json.dumps(event_dict, default=str, separators=(",", ":"))`` writes. orjson
+    For the values events carry (strings, integers, booleans, None, lists, dicts) the line is what
+    ``json.dumps(event_dict, default=str, separators=(",", ":"))`` writes; floats may be spelled
+    differently (``0.00001``, not ``1e-05``) and NaN becomes ``null``. orjson
     writes it in under a microsecond where json.dumps takes 5-7, and its line is used when it is the
     same: all ASCII and no DEL (json.dumps escapes those; a raw U+2028 or U+0085 would also split the
     line for ``str.splitlines``). Otherwise, or when orjson refuses the event (a key that is not a
