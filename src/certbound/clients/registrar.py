@@ -53,6 +53,18 @@ def is_valid_client_id(client_id: str) -> bool:
     return 0 < len(client_id) <= _MAX_CLIENT_ID and all("\x21" <= c <= "\x7e" for c in client_id)
 
 
+def _token_not_valid(reason: str) -> OAuthError:
+    """The one answer to a wrong token, an unknown client, or a client deleted meanwhile: the same on
+    the wire (client ids cannot be probed); the reason only goes to the log."""
+    return OAuthError(
+        "invalid_token",
+        "the registration access token is not valid for this client",
+        status=401,
+        reason=reason,
+        headers=_bearer_challenge("invalid_token"),
+    )
+
+
 def _bearer_challenge(error: str | None = None) -> dict[str, str]:
     # RFC 6750 section 3.1: no error code in the challenge when no token was sent at all
     return {"WWW-Authenticate": f'Bearer error="{error}"' if error else "Bearer"}
@@ -168,12 +180,8 @@ class Registrar:
         digest = client.registration_access_token_sha256 if client is not None else None
         matches = registration_access_token_matches(registration_access_token, digest or _NO_DIGEST)
         if client is None or digest is None or not matches:
-            raise OAuthError(
-                "invalid_token",
-                "the registration access token is not valid for this client",
-                status=401,
-                reason="registration.token_invalid" if client is not None else "registration.unknown_client",
-                headers=_bearer_challenge("invalid_token"),
+            raise _token_not_valid(
+                "registration.token_invalid" if client is not None else "registration.unknown_client"
             )
         return client
 
@@ -223,13 +231,7 @@ class Registrar:
             credentials=tuple(secret_creds + key_creds),
         )
         if not await self._store.replace_client(updated):  # deleted meanwhile
-            raise OAuthError(
-                "invalid_token",
-                "the registration access token is not valid for this client",
-                status=401,
-                reason="registration.unknown_client",
-                headers=_bearer_challenge("invalid_token"),
-            )
+            raise _token_not_valid("registration.unknown_client")
         return self._client_information(updated, registration_access_token, new_secret)
 
     async def delete(self, client_id: str, registration_access_token: str | None) -> None:
@@ -237,13 +239,7 @@ class Registrar:
         client = await self.authenticate(client_id, registration_access_token)
         self._refuse_file_client(client, "deleted")
         if not await self._store.delete_client(client_id):
-            raise OAuthError(
-                "invalid_token",
-                "the registration access token is not valid for this client",
-                status=401,
-                reason="registration.unknown_client",
-                headers=_bearer_challenge("invalid_token"),
-            )
+            raise _token_not_valid("registration.unknown_client")
 
     # --- helpers ------------------------------------------------------------------------------------
 
