@@ -1,0 +1,196 @@
+"""The deny-list reader skips its query only while nothing was committed (`certbound.store.sqlite_commits`).
+
+What must hold: a revocation committed by any connection of any process (through the store, through
+a plain sqlite3 connection in another process, after a checkpoint that resets the WAL) is seen by
+the very next `is_revoked`; the query is skipped only for a `jti` already found not revoked with no
+commit since; any doubt about the header means the query runs.
+"""
+
+from __future__ import annotations
+
+import mmap
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from certbound.store.sql import SqlStore, open_store
+from certbound.store.sqlite_commits import CommitMarker
+from certbound.tokens.token_state import SqliteTokenState
+
+LATER = datetime.now(UTC) + timedelta(hours=1)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "commits.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SqlStore]:
+    opened = open_store(f"sqlite:///{db_path}")
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def reader(store: SqlStore, db_path: Path) -> AsyncIterator[tuple[SqliteTokenState, list[str]]]:
+    """The reader, and the statements its connection ran since the list was last emptied."""
+    state = SqliteTokenState(str(db_path))
+    statements: list[str] = []
+    state._connection().set_trace_callback(statements.append)
+    yield state, statements
+    await state.close()
+
+
+def _in_another_process(db_path: Path, sql: str) -> None:
+    script = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None);"
+        " c.executescript(sys.argv[2])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(db_path), sql], check=True, timeout=60)
+
+
+async def test_repeated_question_without_commits_runs_no_query(
+    reader: tuple[SqliteTokenState, list[str]],
+) -> None:
+    state, statements = reader
+    assert await state.is_revoked("j1") is False
+    assert len(statements) == 1
+    for _ in range(5):
+        assert await state.is_revoked("j1") is False
+    assert len(statements) == 1
+    assert await state.is_revoked("j2") is False  # another jti: asked once
+    assert len(statements) == 2
+
+
+async def test_revocation_through_the_store_is_seen_at_once(
+    store: SqlStore, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    state, statements = reader
+    assert await state.is_revoked("j1") is False
+    assert await state.is_revoked("j1") is False
+    await store.revoke_token("j1", LATER)
+    assert await state.is_revoked("j1") is True
+    assert await state.is_revoked("j1") is True  # a revoked answer is never remembered
+    assert len(statements) == 3
+
+
+async def test_revocation_by_another_process_is_seen_at_once(
+    db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    state, _ = reader
+    assert await state.is_revoked("j1") is False
+    _in_another_process(
+        db_path, "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ('j1', '2999-01-01 00:00:00')"
+    )
+    assert await state.is_revoked("j1") is True
+
+
+async def test_any_commit_forgets_every_remembered_answer(
+    store: SqlStore, db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    state, statements = reader
+    for jti in ("a", "b"):
+        assert await state.is_revoked(jti) is False
+    assert await store.remember_jti("client", "unrelated", LATER) is True  # a write to another table
+    statements.clear()
+    assert await state.is_revoked("a") is False
+    assert await state.is_revoked("b") is False
+    assert len(statements) == 2
+
+
+async def test_a_checkpoint_that_resets_the_wal_is_a_change(
+    store: SqlStore, db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    state, _ = reader
+    await store.revoke_token("other", LATER)
+    assert await state.is_revoked("j1") is False
+    _in_another_process(db_path, "PRAGMA wal_checkpoint(TRUNCATE)")
+    _in_another_process(
+        db_path, "INSERT INTO revoked_tokens (token_key, expires_at) VALUES ('j1', '2999-01-01 00:00:00')"
+    )
+    assert await state.is_revoked("j1") is True
+
+
+async def test_a_rolled_back_revocation_is_none(
+    db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    """SQLite may rewrite the header without a commit (here, on rollback): at worst a query more."""
+    state, _ = reader
+    assert await state.is_revoked("j1") is False
+    _in_another_process(db_path, "BEGIN; INSERT INTO revoked_tokens VALUES ('j1', '2999-01-01'); ROLLBACK")
+    assert await state.is_revoked("j1") is False
+    assert await state.is_revoked("j1") is False
+
+
+async def test_the_remembered_set_is_bounded(
+    reader: tuple[SqliteTokenState, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, statements = reader
+    monkeypatch.setattr(SqliteTokenState, "MAX_REMEMBERED", 3)
+    for jti in ("a", "b", "c", "d"):
+        assert await state.is_revoked(jti) is False
+    assert len(state._not_revoked) <= 3
+    statements.clear()
+    assert await state.is_revoked("d") is False
+    assert statements == []
+
+
+async def test_without_wal_every_question_is_a_query(tmp_path: Path) -> None:
+    path = tmp_path / "rollback-journal.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE revoked_tokens (token_key TEXT PRIMARY KEY, expires_at TEXT)")
+    conn.close()
+    state = SqliteTokenState(str(path))
+    statements: list[str] = []
+    state._connection().set_trace_callback(statements.append)
+    try:
+        assert state._marker is None
+        for _ in range(3):
+            assert await state.is_revoked("j1") is False
+        assert len(statements) == 3
+    finally:
+        await state.close()
+
+
+def _header(path: Path, first: bytes, second: bytes) -> CommitMarker:
+    """A marker over a file holding the given two header copies (the layout of a ``-shm``)."""
+    path.write_bytes(first + second + bytes(4096 - len(first) - len(second)))
+    with path.open("rb") as file:
+        return CommitMarker(mmap.mmap(file.fileno(), 4096, mmap.MAP_SHARED, mmap.PROT_READ))
+
+
+def test_a_header_being_written_or_never_written_is_no_marker(tmp_path: Path) -> None:
+    valid = bytes(12) + b"\x01" + bytes(35)
+    other = bytes(8) + b"\x02" + bytes(3) + b"\x01" + bytes(35)  # another iChange
+    same = _header(tmp_path / "same", valid, valid)
+    torn = _header(tmp_path / "torn", other, valid)
+    uninitialised = _header(tmp_path / "zero", bytes(48), bytes(48))
+    try:
+        assert same.current() == valid
+        assert torn.current() is None
+        assert uninitialised.current() is None
+    finally:
+        for marker in (same, torn, uninitialised):
+            marker.close()
+
+
+async def test_the_database_cannot_leave_wal_while_the_reader_is_open(
+    db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    """What keeps the marker the live one: no other connection can switch the journal mode."""
+    state, _ = reader
+    assert await state.is_revoked("j1") is False
+    with pytest.raises(subprocess.CalledProcessError):
+        _in_another_process(db_path, "PRAGMA journal_mode = DELETE")
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
