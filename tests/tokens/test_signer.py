@@ -149,3 +149,23 @@ def test_alg_must_match_the_key_type(keys_by_alg: dict[str, SigningKey], sealer:
 def test_es384_key_cannot_sign_es256(keys_by_alg: dict[str, SigningKey], sealer: Sealer) -> None:
     with pytest.raises(JoseError):  # joserfc refuses the curve
         JwsSigner(dataclasses.replace(keys_by_alg["ES384"], alg="ES256"), sealer)
+
+
+@pytest.mark.parametrize(("alg", "size"), [("ES256", 32), ("ES384", 48)])
+def test_ecdsa_signature_is_fixed_width_r_and_s(
+    alg: str, size: int, keys_by_alg: dict[str, SigningKey], sealer: Sealer
+) -> None:
+    """RFC 7518 section 3.4: r and s each left-padded to the curve's size; one in 256 has a leading zero
+    byte, so enough signatures are made that a missing pad would show (and fail joserfc's check)."""
+    record = keys_by_alg[alg]
+    signer = JwsSigner(record, sealer)
+    key_set = KeySet.import_key_set({"keys": [record.public_jwk]})
+    short_values = 0
+    for n in range(2000 if alg == "ES256" else 100):
+        token = signer.sign({**CLAIMS, "jti": f"jti-{n}"}, typ="at+jwt")
+        raw = base64.urlsafe_b64decode(token.rsplit(".", 1)[1] + "==")
+        assert len(raw) == 2 * size
+        short_values += raw[0] == 0 or raw[size] == 0
+        assert jwt.decode(token, key_set, algorithms=[alg]).claims["jti"] == f"jti-{n}"
+    if alg == "ES256":
+        assert short_values > 0  # the padding was exercised (4000 values: P(none) ~ 2e-7)
