@@ -150,3 +150,30 @@ def test_pairs_agree_with_parse_qsl(text: str) -> None:
             _pairs(text)
     else:
         assert _pairs(text) == expected
+
+
+@pytest.mark.parametrize("name", ["scope", "resource", "client_id", "grant_type"])
+@given(value=st.text(alphabet=st.characters(codec="utf-8"), max_size=30))
+def test_remembered_public_values_decode_as_parse_qsl(name: str, value: str) -> None:
+    """Decoded public values are remembered; asked twice, the answer is still parse_qsl's."""
+    from urllib.parse import parse_qsl, quote_plus
+
+    from certbound.endpoints.form import _pairs
+
+    text = f"{name}={quote_plus(value)}&{name}={quote_plus(value)}"
+    assert _pairs(text) == parse_qsl(text, keep_blank_values=True, errors="strict")
+
+
+def test_badly_encoded_public_value_is_refused_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(OAuthError):
+            parse_form(b"scope=%ff+x")
+
+
+def test_secrets_are_not_remembered() -> None:
+    from certbound.endpoints.form import _unquote_repeating
+
+    before = _unquote_repeating.cache_info().currsize
+    form = parse_form(b"client_secret=s%2Bcr%2Bt+1&token=a%2Bb&client_assertion=x+y&scope=r+w%21")
+    assert form.params["client_secret"] == "s+cr+t 1"
+    assert _unquote_repeating.cache_info().currsize <= before + 1  # only the scope

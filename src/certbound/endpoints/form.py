@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import unquote_plus
 
 from starlette.requests import ClientDisconnect, Request
@@ -78,9 +78,22 @@ def _too_large() -> OAuthError:
     return _invalid_request(f"the request body is larger than {MAX_FORM_BYTES} bytes", "body_too_large")
 
 
+#: Parameters whose values are public and repeat from request to request (a scope, a resource URL):
+#: their decoded form is remembered. Never a secret, an assertion or a token.
+_REPEATING: Final = frozenset({"grant_type", "scope", "resource", "client_id", "client_assertion_type",
+                               "token_type_hint", "audience"})  # fmt: skip
+_REMEMBERED_LENGTH: Final = 512
+
+
+@functools.lru_cache(maxsize=1024)
+def _unquote_repeating(value: str) -> str:
+    return unquote_plus(value, errors="strict")
+
+
 def _pairs(text: str) -> list[tuple[str, str]]:
     """``application/x-www-form-urlencoded`` pairs, as `urllib.parse.parse_qsl` with blank values kept
-    would give them, but decoding only what is encoded (three times faster on a token-sized body)."""
+    would give them, but decoding only what is encoded (three times faster on a token-sized body),
+    and an encoded public value that was seen before from memory (`unquote_plus` is ~2 µs a value)."""
     parts = text.split("&")
     if len(parts) > MAX_FORM_FIELDS:
         raise ValueError("too many fields")
@@ -92,7 +105,10 @@ def _pairs(text: str) -> list[tuple[str, str]]:
         if "%" in name or "+" in name:
             name = unquote_plus(name, errors="strict")
         if "%" in value or "+" in value:
-            value = unquote_plus(value, errors="strict")
+            if name in _REPEATING and len(value) <= _REMEMBERED_LENGTH:
+                value = _unquote_repeating(value)
+            else:
+                value = unquote_plus(value, errors="strict")
         pairs.append((name, value))
     return pairs
 
