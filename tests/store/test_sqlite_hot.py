@@ -257,3 +257,28 @@ async def test_close_releases_files_and_thread_and_can_reopen(db_path: Path) -> 
     assert await store.remember_jti("c1", "after-close", LATER) is True  # like the engine: reopens
     await store.close()
     assert _open_files(db_path) == []
+
+
+async def test_generation_is_read_on_the_loop_connection(store: SqlStore, db_path: Path) -> None:
+    """Polled twice a second by every worker: a plain read, not the engine's ~1 ms round."""
+    first = await store.generation()
+    hot = store._hot
+    assert hot is not None
+    assert hot._session is not None
+    assert hot._session.loop_conn is not None
+    statements: list[str] = []
+    hot._session.loop_conn.set_trace_callback(statements.append)
+    with write_lock(db_path) as other:  # a writer elsewhere does not hold the read back
+        other.execute("UPDATE store_generation SET value = value + 5 WHERE id = 1")
+        assert await store.generation() == first  # not committed yet
+    assert await store.generation() == first + 5
+    assert len(statements) == 2
+    assert all("store_generation" in s for s in statements)
+
+
+async def test_generation_row_missing_is_the_engines_error(store: SqlStore, db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DELETE FROM store_generation")
+    conn.close()
+    with pytest.raises(RuntimeError, match="store_generation row missing"):
+        await store.generation()

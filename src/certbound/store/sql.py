@@ -81,6 +81,10 @@ class SqlStore:
             await self._engine.dispose()
 
     async def generation(self) -> int:
+        if self._hot is not None:
+            value = await self._hot.generation()
+            if value is not None:
+                return value
         async with self._engine.connect() as conn:
             value = await conn.scalar(select(store_generation.c.value).where(store_generation.c.id == 1))
         if value is None:

@@ -39,6 +39,11 @@ result wrapping, thread hops through aiosqlite). Here about 30 µs:
     others keep appending, and the WAL peaked at ~50-60 MB (4 processes x 20,000-60,000 inserts)
     where SQLite's own autocheckpoint kept it at 20-25 MB; bounded in those runs, not by design.
 
+The same connection also answers the one read that every worker repeats all the time: the store
+generation, polled twice a second by each worker's `GenerationWatcher` (through the engine ~1 ms of
+CPU and a thread hop each time, ~1% of a loaded worker; here a few µs). A WAL reader does not wait
+for writers; the rare SQLITE_BUSY (WAL recovery) sends the caller to the engine instead.
+
 Every `sqlite3.Error` is re-raised as the `sqlalchemy.exc.DBAPIError` subclass the engine would
 raise for it (parameters hidden), so callers see the same exceptions on both paths and fail closed.
 """
@@ -56,14 +61,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certbound.store.engine import SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS
-from certbound.store.schema import assertion_jti, revoked_tokens
+from certbound.store.schema import assertion_jti, revoked_tokens, store_generation
 
 __all__ = ["SqliteHotWriter"]
 
@@ -140,6 +145,10 @@ class SqliteHotWriter:
         self._busy_timeout = busy_timeout_ms / 1000
         self._jti = _Statement.insert_ignore(assertion_jti, dialect)
         self._revoked = _Statement.insert_ignore(revoked_tokens, dialect)
+        generation = select(store_generation.c.value).where(store_generation.c.id == 1)
+        self._generation_sql = str(
+            generation.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        )
         self._session: _Session | None = None
 
     @classmethod
@@ -156,6 +165,21 @@ class SqliteHotWriter:
     async def revoke_token(self, token_key: str, expires_at: datetime) -> None:
         """Deny-list `token_key`; committed when this returns (idempotent)."""
         await self._write(self._revoked, {"token_key": token_key, "expires_at": expires_at})
+
+    async def generation(self) -> int | None:
+        """The store generation; None when SQLite is busy right now or the row is missing (the
+        caller then asks the engine, which waits, or raises the missing row's error)."""
+        session = self._session
+        conn = None if session is None else session.loop_conn
+        if session is None or conn is None:
+            session, conn = await self._open()
+        try:
+            row = conn.execute(self._generation_sql).fetchone()
+        except sqlite3.Error as exc:
+            if _is_busy(exc):
+                return None
+            raise _wrap(exc, self._generation_sql, (), self._dialect) from exc
+        return None if row is None else int(row[0])
 
     async def close(self) -> None:
         """Let a running checkpoint finish, then close both connections and end the thread."""
