@@ -251,7 +251,16 @@ def test_verdict_cache_key_includes_the_chain(pki: Pki) -> None:
     assert cache.facts(presented(leaf), now).reason == "cert.untrusted"
     # the same leaf with its intermediate is another chain: not served the cached refusal
     assert cache.facts(presented(leaf, pki.intermediate[0]), now).ok
-    assert len(cache) == 2
+    # ... nor the other way round: one chain is kept per leaf, and another one is checked afresh
+    misses = cache.misses
+    assert cache.facts(presented(leaf), now).reason == "cert.untrusted"
+    assert cache.misses == misses + 1
+    assert len(cache) == 1
+    # an equal chain in other objects (another connection of the same client) is a hit
+    with_intermediate = presented(leaf, pki.intermediate[0])
+    assert cache.facts(with_intermediate, now).ok
+    assert cache.facts(presented(leaf, pki.intermediate[0]), now).ok
+    assert cache.misses == misses + 2
 
 
 def test_verdict_cache_is_bounded_and_failures_expire(pki: Pki) -> None:

@@ -11,6 +11,10 @@ Time is re-checked at every use: a positive verdict is reused only while the tim
 validity window on the validated path (the latest ``notBefore`` to the earliest ``notAfter``) and for
 at most ``success_ttl``; a negative one for ``failure_ttl`` (short, so a certificate that becomes valid,
 or a fixed configuration, is not refused for long). The cache is bounded (least recently used out).
+
+Entries are found by the leaf's thumbprint (a string, whose hash Python keeps) and then the chain
+sent with it is compared: the same tuple object on every request of a connection, equal DER bytes
+otherwise. One chain is kept per leaf; a leaf presented with another chain replaces it.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class VerdictCache:
         self._max = max_entries
         self._success_ttl = timedelta(seconds=success_ttl)
         self._failure_ttl = timedelta(seconds=failure_ttl)
-        self._entries: OrderedDict[_Key, CertFacts] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[tuple[x509.Certificate, ...], CertFacts]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -91,15 +95,17 @@ class VerdictCache:
         """The verdict for `cert`'s chain at `now`, from the cache when still valid."""
         if self._verifier is None:
             return _NO_ANCHORS
-        key = _key(cert)
-        found = self._entries.get(key)
-        if found is not None and found.usable_at(now):
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return found
+        key = cert.x5t_s256
+        entry = self._entries.get(key)
+        if entry is not None:
+            chain, found = entry
+            if (chain is cert.chain or chain == cert.chain) and found.usable_at(now):
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return found
         self.misses += 1
         facts = self._compute(self._verifier, cert, now)
-        self._entries[key] = facts
+        self._entries[key] = (cert.chain, facts)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -137,13 +143,3 @@ class VerdictCache:
 
 def _path(verdict: ChainVerdict, cert: ClientCertificate) -> tuple[x509.Certificate, ...]:
     return verdict.chain or (cert.leaf,)
-
-
-_Key = tuple[str, tuple[x509.Certificate, ...]]
-
-
-def _key(cert: ClientCertificate) -> _Key:
-    """The leaf's x5t#S256 and the certificates sent with it, themselves: a `Certificate` hashes
-    and compares by its DER, so two chains share an entry only if every byte is equal. Cheaper per
-    request than a SHA-256 fingerprint of each (cryptography's ``fingerprint`` costs ~15 µs)."""
-    return cert.x5t_s256, cert.chain
