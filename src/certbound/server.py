@@ -28,7 +28,7 @@ import uvloop
 
 from certbound.app import create_app
 from certbound.config import Settings
-from certbound.observability.logs import configure_logging
+from certbound.observability.logs import configure_logging, flush_logs
 from certbound.observability.metrics import run_sampler
 from certbound.observability.metrics_server import start_metrics_listener
 from certbound.tls.listener import protocol_class, tls_mode
@@ -183,8 +183,11 @@ def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> N
             if sampler is not None:
                 sampler.cancel()
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve_all())
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve_all())
+    finally:
+        flush_logs()  # the last lines: atexit would too, but not in a worker ended by os._exit (fork)
 
 
 def _worker_entry(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:

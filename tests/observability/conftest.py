@@ -6,13 +6,14 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import structlog
 
-from certbound.observability.logs import configure_logging
+from certbound.observability.logs import LogFormat, configure_logging, flush_logs
 
 
 @dataclass
@@ -20,6 +21,8 @@ class Captured:
     stream: io.StringIO
 
     def text(self) -> str:
+        """What was logged so far, the lines still pending in this loop iteration included."""
+        flush_logs()
         return self.stream.getvalue()
 
     def events(self) -> list[dict[str, Any]]:
@@ -32,22 +35,29 @@ class Captured:
         return out
 
 
-@pytest.fixture
-def captured() -> Iterator[Captured]:
+@contextmanager
+def logging_to(stream: IO[str], level: str = "info", fmt: LogFormat = "json") -> Iterator[logging.Handler]:
+    """`configure_logging` to `stream` (loggers not cached) for a while; then as it was before."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, structlog.get_config())
     flags = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
-    stream = io.StringIO()
-    configure_logging("info", "json", stream=stream, cache_loggers=False)
     try:
-        yield Captured(stream)
+        yield configure_logging(level, fmt, stream=stream, cache_loggers=False)
     finally:
-        handlers, level, config = saved
+        flush_logs()
+        handlers, level_before, config = saved
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in handlers:
             root.addHandler(handler)
-        root.setLevel(level)
+        root.setLevel(level_before)
         structlog.configure(**config)
         logging.captureWarnings(False)
         logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = flags
+
+
+@pytest.fixture
+def captured() -> Iterator[Captured]:
+    stream = io.StringIO()
+    with logging_to(stream):
+        yield Captured(stream)

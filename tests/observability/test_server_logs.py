@@ -70,6 +70,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 except (httpx.HTTPError, OSError):
                     pass
             time.sleep(0.2)
+        # its request event is written at the end of the worker's loop iteration, just after the
+        # response is sent: wait for it, so that the counts taken below start after it
+        while not _request_events(srv):
+            assert time.monotonic() < deadline, "the /healthz request was not logged"
+            time.sleep(0.05)
         yield srv
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -19,6 +19,7 @@ from prometheus_client import Counter
 
 from certbound.clientauth.failure import REASONS
 from certbound.clientauth.types import METHODS
+from certbound.observability.logwrite import emit
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.tls.client_certificate import ClientCertificate
 
@@ -96,7 +97,4 @@ def record(
             tls_verified=certificate.tls_verified,
             tls_error=certificate.tls_error,
         )
-    if outcome == "success":
-        _log.info(EVENT, **fields)
-    else:
-        _log.warning(EVENT, **fields)
+    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)

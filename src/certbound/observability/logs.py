@@ -9,7 +9,11 @@ ends up on the request event.
 
 Every request writes two events, so the two steps that cost the most are done by hand here, to the
 same result: the ISO timestamp (:class:`_IsoUtcStamper`) and the JSON line (:func:`_render_json`:
-compact, ASCII-only, orjson for the common line). docs/performance.md has the numbers.
+compact, ASCII-only, orjson for the common line); they skip structlog's per-call machinery
+(:func:`~certbound.observability.logwrite.emit`, the same steps and line); and the lines logged during
+one event-loop iteration are written with one ``write`` when it ends
+(:class:`~certbound.observability.logwrite.LineWriter`, structlog's and stdlib's lines alike, in the
+order they were logged). docs/performance.md has the numbers.
 
 Call :func:`configure_logging` once per process (the server does, in the parent and every worker),
 before anything logs. uvicorn must then be started with ``log_config=None`` so it keeps its hands off.
@@ -23,12 +27,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import IO, Any, Literal, TextIO, cast
+from typing import IO, Any, Literal
 
 import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
+from certbound.observability.logwrite import DirectPath, LineHandler, LineLogger, flush_logs, writer_for
 from certbound.observability.redact import redact_event
 from certbound.observability.requestlog import capture_event
 
@@ -37,7 +42,7 @@ _orjson_dumps: Callable[..., bytes] | None = orjson.dumps
 # datetimes and dataclasses go through `default=str` as json.dumps does, not orjson's own format
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
-__all__ = ["LogFormat", "configure_logging"]
+__all__ = ["LogFormat", "configure_logging", "flush_logs"]
 
 LogFormat = Literal["json", "console"]
 
@@ -74,13 +79,13 @@ class _IsoUtcStamper:
         return event_dict
 
 
-def _shared() -> list[Processor]:
+def _shared(stamper: _IsoUtcStamper) -> list[Processor]:
     # No merge_contextvars: nothing binds structlog context variables, and it copies and walks the
     # whole context of the request's task on every event.
     return [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        _IsoUtcStamper(),
+        stamper,
     ]
 
 
@@ -88,14 +93,6 @@ def _drop_color_message(logger: object, method_name: str, event_dict: EventDict)
     """uvicorn adds an ANSI-coloured copy of its message as an ``extra``; the message is enough."""
     event_dict.pop("color_message", None)
     return event_dict
-
-
-class _NamedWriteLogger(structlog.WriteLogger):
-    """structlog's line writer, carrying the logger's name for ``add_logger_name``."""
-
-    def __init__(self, file: IO[str], name: str) -> None:
-        super().__init__(cast(TextIO, file))
-        self.name = name
 
 
 def _render_json(logger: object, method_name: str, event_dict: EventDict) -> str:
@@ -165,25 +162,40 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping()[level.upper()]
     renderer = _renderer(fmt, out)
-    # structlog events (the per-request ones: hot path) are finished and written by structlog itself,
-    # one write per event, with the level filter decided once per logger; going through stdlib
-    # logging's records and handlers cost about 100 µs per request (docs/performance.md). Stdlib
-    # records (uvicorn, libraries) get the same steps in the formatter below.
+    flush_logs()  # what the previous configuration holds is written first
+    writer = writer_for(out)
+    # structlog events (the per-request ones: hot path) are finished by structlog itself, with the
+    # level filter decided once per logger; going through stdlib logging's records and handlers cost
+    # about 100 µs per request (docs/performance.md). The two per-request events skip even structlog's
+    # per-call machinery (`logwrite.emit`, same steps). Stdlib records (uvicorn, libraries) get the
+    # same steps in the formatter below. Both hand their lines to one writer: one write per loop
+    # iteration, in the order they were logged.
+    stamper = _IsoUtcStamper()  # one for both chains: a test pins one clock
+    processors: list[Processor] = [
+        *_shared(stamper),
+        structlog.processors.StackInfoRenderer(),
+        capture_event,
+        structlog.processors.format_exc_info,
+        redact_event,
+        renderer,
+    ]
+    wrapper_class = structlog.make_filtering_bound_logger(numeric)
+    direct = DirectPath(
+        processors=processors,
+        expected=list(processors),
+        wrapper_class=wrapper_class,
+        min_level=numeric,
+        steps=(stamper, capture_event, redact_event),  # what the list does, less what emit does inline
+        render=renderer,
+    )
     structlog.configure(
-        processors=[
-            *_shared(),
-            structlog.processors.StackInfoRenderer(),
-            capture_event,
-            structlog.processors.format_exc_info,
-            redact_event,
-            renderer,
-        ],
-        logger_factory=lambda *args: _NamedWriteLogger(out, str(args[0]) if args else ""),
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        processors=processors,
+        logger_factory=lambda *args: LineLogger(writer, str(args[0]) if args else "", direct),
+        wrapper_class=wrapper_class,
         cache_logger_on_first_use=cache_loggers,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*_shared(), structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*_shared(stamper), structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _drop_color_message,
@@ -196,7 +208,7 @@ def configure_logging(
     # "Optimization" section).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    handler = logging.StreamHandler(out)
+    handler = LineHandler(writer)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

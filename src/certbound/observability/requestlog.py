@@ -25,6 +25,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certbound.observability import metrics
+from certbound.observability.logwrite import emit
 from certbound.tls.client_certificate import client_certificate_from_scope
 
 __all__ = ["EVENT", "LOGGER_NAME", "RequestLogMiddleware", "capture_event", "note"]
@@ -161,7 +162,4 @@ class RequestLogMiddleware:
             fields["cert_x5t_s256"] = cert.x5t_s256
             fields["cert_source"] = cert.source
             fields["tls_verified"] = cert.tls_verified
-        if status >= 500:
-            _log.error(EVENT, **fields)
-        else:
-            _log.info(EVENT, **fields)
+        emit(_log, "error" if status >= 500 else "info", EVENT, fields)

@@ -1,0 +1,275 @@
+"""Where log lines go: one ``write`` per event-loop iteration, and a direct path for the hot events.
+
+Every request logs two events (``client_auth`` and ``request``); written one ``write`` + ``flush``
+each, the system calls alone were ~5% of a request's CPU on the wire. :class:`LineWriter` collects
+the lines logged during one iteration of the running event loop and writes them together when the
+iteration ends (a ``loop.call_soon`` callback); without a running loop (CLI commands, start-up,
+other threads) a line is written at once, after any lines still pending, so the order of lines is
+the order they were logged in, whoever logged them. Pending lines are written at the latest at
+interpreter exit (:func:`flush_logs`, registered with ``atexit``); a ``SIGKILL`` can lose at most
+the lines of the loop iteration it interrupts. To a pipe or a socket (the workers share stderr), a
+write holds whole lines and at most ``PIPE_BUF`` bytes, so that two workers' lines never mix.
+
+:func:`emit` is ``getattr(log, level)(event, **fields)`` for the two per-request events, without
+structlog's per-call machinery (the lazy proxy's ``__getattr__``, the bound method, two copies of the
+fields): when structlog's configuration is still what :func:`~certbound.observability.logs.configure_logging`
+installed it does the same steps itself (:class:`DirectPath`), and otherwise (tests capturing events,
+another configuration) it calls structlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import select
+import stat
+import sys
+import threading
+import traceback
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+import structlog
+from structlog.typing import Processor
+
+__all__ = ["DirectPath", "LineHandler", "LineLogger", "LineWriter", "emit", "flush_logs", "writer_for"]
+
+#: Pending text past this many characters is written at once, inside the loop iteration.
+MAX_PENDING: Final = 64 * 1024
+
+_get_running_loop = asyncio._get_running_loop  # None in a thread without a running loop; no exception
+_writers: weakref.WeakSet[LineWriter] = weakref.WeakSet()
+
+
+class LineWriter:
+    """Writes lines to a text stream: inside a running loop, one ``write`` per loop iteration."""
+
+    def __init__(self, stream: IO[str], max_pending: int = MAX_PENDING) -> None:
+        self.stream = stream
+        self._max_pending = max_pending
+        self._pending: list[str] = []
+        self._size = 0
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        # reentrant: a line logged while writing (a finalizer, a signal handler) must not deadlock
+        self._lock = threading.RLock()
+        self._atomic = _atomic_write_size(stream)
+        _writers.add(self)
+
+    def write_line(self, line: str) -> None:
+        """Write `line` and a newline: at the end of the loop iteration, or at once without a loop."""
+        loop = _get_running_loop()
+        with self._lock:
+            if loop is None and not self._pending:
+                self._write(line + "\n")
+                return
+            self._pending.append(line)
+            if loop is None:
+                self._write_pending()
+                return
+            self._size += len(line) + 1
+            if self._size > self._max_pending:
+                self._write_pending()
+            elif self._scheduled is not loop:
+                self._scheduled = loop
+                loop.call_soon(self._end_of_iteration)
+
+    def flush(self) -> None:
+        """Write every pending line now (at shutdown, at exit, before reading the output in tests)."""
+        with self._lock:
+            self._write_pending()
+
+    def _end_of_iteration(self) -> None:
+        with self._lock:
+            self._scheduled = None
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        lines, self._pending, self._size = self._pending, [], 0
+        for chunk in _chunks(lines, self._atomic):
+            if not self._write(chunk):
+                break  # the rest would fail the same way: lost too
+
+    def _write(self, text: str) -> bool:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception as exc:  # a closed stream, EPIPE: these lines are lost, the caller goes on
+            _report_lost(exc)
+            return False
+        return True
+
+
+def _atomic_write_size(stream: IO[str]) -> int | None:
+    """``PIPE_BUF`` if `stream` is a pipe or a socket, else None (no limit).
+
+    The workers share stderr. A write of up to ``PIPE_BUF`` bytes to a pipe is never interleaved with
+    another process's writes, a longer one may be (when the pipe is full): one write per line kept
+    lines whole, and so do writes of whole lines up to ``PIPE_BUF`` bytes. A regular file has no such
+    limit (Linux serializes writes at a shared file offset).
+    """
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):  # io.StringIO, a closed or a wrapped stream
+        return None
+    return select.PIPE_BUF if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else None
+
+
+def _chunks(lines: list[str], limit: int | None) -> list[str]:
+    """`lines` joined with newlines into as few texts as possible, each (unless one line alone is
+    longer) at most `limit` bytes in UTF-8."""
+    if limit is None:
+        return ["\n".join(lines) + "\n"]
+    chunks: list[str] = []
+    start, size = 0, 0
+    for end, line in enumerate(lines):
+        length = (len(line) if line.isascii() else len(line.encode("utf-8", "surrogatepass"))) + 1
+        if size + length > limit and end > start:
+            chunks.append("\n".join(lines[start:end]) + "\n")
+            start, size = end, 0
+        size += length
+    chunks.append("\n".join(lines[start:]) + "\n")
+    return chunks
+
+
+def _report_lost(exc: Exception) -> None:
+    """What ``logging.Handler.handleError`` does: a traceback on stderr, if that still works."""
+    if not (logging.raiseExceptions and sys.stderr):
+        return
+    try:
+        sys.stderr.write("--- Logging error: log lines lost ---\n")
+        traceback.print_exception(exc, file=sys.stderr)
+    except Exception:  # noqa: S110 - stderr is the broken stream itself: nowhere left to say it
+        pass
+
+
+def writer_for(stream: IO[str]) -> LineWriter:
+    """The writer of `stream`: one per stream, so that every logger writing there shares the order."""
+    for writer in list(_writers):
+        if writer.stream is stream:
+            return writer
+    return LineWriter(stream)
+
+
+def flush_logs() -> None:
+    """Write the pending lines of every writer: at worker shutdown and at interpreter exit."""
+    for writer in list(_writers):
+        writer.flush()
+
+
+atexit.register(flush_logs)
+
+
+class LineHandler(logging.Handler):
+    """A stdlib handler writing formatted records through the same :class:`LineWriter` as structlog,
+    so that a record logged after a structlog event is written after it."""
+
+    def __init__(self, writer: LineWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except RecursionError:  # as logging.StreamHandler does
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        self.writer.write_line(line)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class DirectPath:
+    """The structlog configuration :func:`emit` may bypass, and the steps it does instead.
+
+    `processors` is the list given to ``structlog.configure`` and `expected` its contents then:
+    ``structlog.testing.capture_logs`` changes the list in place, and :func:`emit` then leaves the
+    event to structlog. `steps` are the processors that change an event without ``stack_info``,
+    ``exc_info`` or ``_record``, in order, after the level and logger name; `render` is the last one.
+    """
+
+    processors: list[Processor]
+    expected: list[Processor]
+    wrapper_class: type[Any]
+    min_level: int
+    steps: Sequence[Processor]
+    render: Processor
+
+    def serves(self, bound: Any) -> bool:
+        """Whether structlog would run this configuration for `bound` (a resolved bound logger)."""
+        return (
+            type(bound) is self.wrapper_class
+            and bound._processors is self.processors
+            and not bound._context
+            and self.processors == self.expected  # item by item, identity first
+        )
+
+
+class LineLogger:
+    """structlog's wrapped logger: hands each rendered line to a :class:`LineWriter`.
+
+    It carries the logger's name (for ``add_logger_name``) and, when configured by
+    :func:`~certbound.observability.logs.configure_logging`, the :class:`DirectPath` :func:`emit` uses.
+    """
+
+    __slots__ = ("direct", "name", "writer")
+
+    def __init__(self, writer: LineWriter, name: str, direct: DirectPath | None = None) -> None:
+        self.writer = writer
+        self.name = name
+        self.direct = direct
+
+    def msg(self, message: str) -> None:
+        self.writer.write_line(message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+_LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+def emit(log: Any, level: str, event: str, fields: dict[str, Any]) -> None:
+    """``getattr(log, level)(event, **fields)``: the same line, without structlog's per-call machinery
+    when the configuration is :func:`~certbound.observability.logs.configure_logging`'s.
+
+    `level` is one of ``debug``, ``info``, ``warning``, ``error``, ``critical``. `fields` becomes the
+    event dict: the caller must not use it afterwards.
+    """
+    bound = log.bind()  # structlog's own resolution: the cached logger, or a new one if not cached
+    target: Any = getattr(bound, "_logger", None)
+    direct = target.direct if isinstance(target, LineLogger) else None
+    if (
+        direct is None
+        or "event" in fields  # structlog refuses it (TypeError): let it
+        or "stack_info" in fields  # the steps skipped below would act on these
+        or "exc_info" in fields
+        or "_record" in fields
+        or not direct.serves(bound)
+    ):
+        getattr(bound, level)(event, **fields)
+        return
+    if _LEVELS[level] < direct.min_level:
+        return
+    # structlog's event dict: the context (empty), the fields, then the event; then add_log_level and
+    # add_logger_name, by hand; StackInfoRenderer and format_exc_info have nothing to do
+    event_dict: Any = fields
+    event_dict["event"] = event
+    event_dict["level"] = level
+    event_dict["logger"] = target.name
+    try:
+        for step in direct.steps:
+            event_dict = step(target, level, event_dict)
+        line = direct.render(target, level, event_dict)
+    except structlog.DropEvent:
+        return
+    target.writer.write_line(line)
