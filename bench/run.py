@@ -56,8 +56,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="experiment: certbound with bench.experiments PATCH(es) applied")  # fmt: skip
     p.add_argument("--certbound-args", default="", metavar="ARGS",
                    help='experiment: more `certbound serve` arguments ("--log-level warning")')  # fmt: skip
+    p.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
+                   help="A/B: in the peer's place, certbound from another checkout (e.g. a git "
+                        "worktree of an older commit), alternating; the ratio is then new/old")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where results go (default {RESULTS})")
     args = p.parse_args(argv)
+    if args.baseline is not None and not (args.baseline / "src" / "certbound").is_dir():
+        p.error(f"--baseline {args.baseline}: no src/certbound there")
     if args.quick:
         args.runs, args.duration, args.warmup, args.no_scaling = 1, 0.5, 0.2, True
     unknown = [n for n in args.scenarios.split(",") if n not in BY_NAME]
@@ -81,18 +86,24 @@ async def one_run(
     introspected: dict[str, str], meter: CoreMeter,
 ) -> tuple[Result, float | None]:  # fmt: skip
     target = Target("127.0.0.1", server.port, server.cpu_seconds)
+    flavour = _flavour(kind)
     assertions, revocable = pool_sizes(scenario, args.warmup + args.duration, args.quick)
     pools = Pools([], [], introspected.get(kind, ""))
     if assertions or revocable or (scenario.name == "introspect" and kind not in introspected):
-        pools = await prepare_pools(kind, target, material, assertions=assertions, revocable=revocable)
+        pools = await prepare_pools(flavour, target, material, assertions=assertions, revocable=revocable)
         introspected.setdefault(kind, pools.introspected)
         pools.introspected = introspected[kind]
-    workload = build_workload(scenario, kind, target, material, pools, args.connections)
+    workload = build_workload(scenario, flavour, target, material, pools, args.connections)
     # a pooled run warms up briefly: its pool must last into the timed window at the peer's pace
     warmup = min(args.warmup, 0.5) if scenario.pooled else args.warmup
     meter.start()
     result = await run_workload(target, workload, duration=args.duration, warmup=warmup)
     return result, meter.others(result.server_cpu)
+
+
+def _flavour(kind: str) -> str:
+    """The workloads a server of `kind` gets: the baseline is a certbound."""
+    return "peer" if kind == "peer" else "certbound"
 
 
 def _progress(kind: str, scenario: str, run: int, r: Result, others: float | None) -> None:
@@ -117,7 +128,9 @@ async def compare(
             extra_args=args.certbound_args.split(),
         )
     }  # fmt: skip
-    if not args.no_peer:
+    if args.baseline is not None:
+        servers["baseline"] = start_certbound(material, work / "baseline", pin=pin, source=args.baseline)
+    elif not args.no_peer:
         servers["peer"] = start_peer(material, work, pin=pin)
     meter = CoreMeter(None if args.no_pin else args.server_cpu)
     raw: dict[str, Any] = {"runs": [], "rss_bytes": {}, "servers": {k: s.name for k, s in servers.items()}}
@@ -125,7 +138,7 @@ async def compare(
     introspected: dict[str, str] = {}
     try:
         for kind, server in servers.items():
-            await check_equivalence(kind, Target("127.0.0.1", server.port), material)
+            await check_equivalence(_flavour(kind), Target("127.0.0.1", server.port), material)
         raw["rss_bytes"]["start"] = servers["certbound"].rss_bytes()
         for name in args.scenarios.split(","):
             scenario = BY_NAME[name]
@@ -140,7 +153,8 @@ async def compare(
                     _progress(kind, name, run, result, others)
                     raw["runs"].append({"server": kind, "scenario": name, "run": run,
                                         "others_on_core": others, **asdict(result)})  # fmt: skip
-            rows.append(median_row(scenario, results["certbound"], results.get("peer", [])))
+            other = results.get("baseline", results.get("peer", []))
+            rows.append(median_row(scenario, results["certbound"], other))
         raw["rss_bytes"]["end"] = servers["certbound"].rss_bytes()
     finally:
         for server in servers.values():
@@ -188,6 +202,8 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
     print(f"# {command}\n{describe_machine()}\nwork directory: {work}", flush=True)
     rows, raw = await compare(args, material, work)
     sections = [f"`{command}`", "", describe_machine(), "", markdown_table(rows)]
+    if args.baseline is not None:
+        sections.append(f"\nA/B: the peer columns are certbound from {args.baseline} (targets do not apply).")
     errors = sum((r.certbound.errors if r.certbound else 0) + (r.peer.errors if r.peer else 0) for r in rows)
     if any(side.exhausted for r in rows for side in (r.certbound, r.peer) if side is not None):
         sections.append("\n\\* the run used up its prepared pool before the timed window ended; "

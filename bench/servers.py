@@ -135,10 +135,13 @@ def start_certbound(
     pin: str | None = None,
     extra_args: Sequence[str] = (),
     patch: str = "",
+    source: Path | None = None,
 ) -> Server:
     """``certbound serve`` with the bench PKI and clients, its own SQLite store in `data_dir`.
 
     `patch` names experiments of `bench.experiments` to apply in the server process (one worker).
+    `source` is another checkout whose ``src`` is imported instead of this one's (an A/B baseline:
+    same interpreter and dependencies, other code).
     """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clients = data_dir / "clients.toml"
@@ -154,11 +157,14 @@ def start_certbound(
     log = data_dir / f"certbound-{port}.log"
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(source / "src") if source else "", str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = Server(f"certbound w{workers}" + (f" +{patch}" if patch else ""), port, proc, log, pin)
+    name = f"certbound w{workers}" + (f" +{patch}" if patch else "") + (f" from {source}" if source else "")
+    server = Server(name, port, proc, log, pin)
     _wait_ready(server, material.ca)
     return server
 

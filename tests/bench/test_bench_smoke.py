@@ -41,3 +41,20 @@ def test_inprocess_profiler_answers_every_case() -> None:
     assert done.returncode == 0, output[-4000:]
     for case in ("healthz", "token-tls", "token-self-signed", "token-basic", "introspect"):
         assert f"{case} " in done.stdout, output[-4000:]
+
+
+def test_baseline_runs_the_other_checkout(tmp_path: Path) -> None:
+    """`--baseline` (A/B of two versions): the peer's place is taken by certbound imported from there."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "src" / "certbound", checkout / "src" / "certbound")
+    marker = tmp_path / "imported-from-baseline"
+    with (checkout / "src" / "certbound" / "__init__.py").open("a") as init:
+        init.write(f"\nimport pathlib as _p\n_p.Path({str(marker)!r}).touch()\n")
+    args = [sys.executable, "-m", "bench.run", "--quick", "--no-pin", "--scenarios", "cc-tls",
+            "--baseline", str(checkout), "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "A/B: the peer columns are certbound from" in done.stdout, output[-4000:]
+    assert "total errors: 0;" in done.stdout, output[-4000:]
+    assert marker.exists()
