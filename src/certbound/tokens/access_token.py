@@ -16,9 +16,12 @@ the binding is checked by the resource server against the TLS connection.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,9 +100,38 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
+class _RandomBlocks:
+    """``os.urandom`` read 4 KiB at a time: one system call per 256 ``jti``s instead of one each
+    (~2% of a token request's CPU). The bytes are the kernel's CSPRNG output either way; a forked
+    child starts with an empty block, so it never hands out its parent's bytes."""
+
+    BLOCK = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._block = b""
+        self._used = 0
+
+    def take(self, size: int) -> bytes:
+        with self._lock:
+            if self._used + size > len(self._block):
+                self._block, self._used = os.urandom(max(self.BLOCK, size)), 0
+            start, self._used = self._used, self._used + size
+            return self._block[start : self._used]
+
+    def forget(self) -> None:
+        """In a forked child: a new lock too (another thread may have held it at the fork)."""
+        self._lock = threading.Lock()
+        self._block, self._used = b"", 0
+
+
+_random = _RandomBlocks()
+os.register_at_fork(after_in_child=_random.forget)
+
+
 def new_jti() -> str:
     """128 random bits, base64url: unique without coordination between workers."""
-    return secrets.token_urlsafe(16)
+    return base64.urlsafe_b64encode(_random.take(16)).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
