@@ -47,6 +47,22 @@ def test_client_without_scope_gets_none_when_asking() -> None:
         granted_scope(client(), "a", None)
 
 
+def test_remembered_answers_follow_the_registration_and_the_catalogue() -> None:
+    """Answers are remembered by what they depend on: a changed registration or catalogue is asked
+    afresh, and a refusal is refused again (never remembered as a grant)."""
+    assert granted_scope(client(scope="a b"), "a b", None) == ("a", "b")
+    with pytest.raises(OAuthError, match="invalid_scope"):
+        granted_scope(client(scope="a"), "a b", None)  # b was dropped from the registration
+    with pytest.raises(OAuthError, match="invalid_scope"):
+        granted_scope(client(scope="a b"), "a b", frozenset({"a"}))  # and here from the catalogue
+    for _ in range(2):
+        with pytest.raises(OAuthError, match="invalid_scope"):
+            granted_scope(client(scope="a b"), "a x", None)
+    assert granted_scope(client(scope="a b"), "a b", None) == ("a", "b")
+    long_request = " ".join(["a"] * 400)  # longer than what is remembered: still the same rule
+    assert granted_scope(client(scope="a b"), long_request, None) == ("a",)
+
+
 def test_malformed_registered_scope_is_none() -> None:
     assert granted_scope(client(scope=["a"]), None, None) == ()
 

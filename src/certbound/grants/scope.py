@@ -10,6 +10,7 @@ the client to find out at the resource server.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from certbound.errors import OAuthError
@@ -21,13 +22,36 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def registered_scope(client: Client) -> tuple[str, ...]:
+    return _listed(_registered(client))
+
+
+def _registered(client: Client) -> str | None:
     scope = client.metadata.get("scope")
-    return tuple(dict.fromkeys(scope.split())) if isinstance(scope, str) else ()
+    return scope if isinstance(scope, str) else None
+
+
+def _listed(scope: str | None) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(scope.split())) if scope is not None else ()
+
+
+#: Requested scope strings up to this length have their answer remembered (a client asks for the
+#: same scope on every request); longer ones are worked out each time.
+_REMEMBERED_LENGTH = 512
 
 
 def granted_scope(client: Client, requested: str | None, catalogue: frozenset[str] | None) -> tuple[str, ...]:
     """The scope values to grant, in the order requested (or registered)."""
-    allowed = tuple(s for s in registered_scope(client) if catalogue is None or s in catalogue)
+    registered = _registered(client)
+    if requested is not None and len(requested) > _REMEMBERED_LENGTH:
+        return _granted(registered, requested, catalogue)
+    return _remembered(registered, requested, catalogue)
+
+
+def _granted(
+    registered: str | None, requested: str | None, catalogue: frozenset[str] | None
+) -> tuple[str, ...]:
+    """A pure function of the registered scope string, the request and the catalogue."""
+    allowed = tuple(s for s in _listed(registered) if catalogue is None or s in catalogue)
     if requested is None:
         return allowed
     values = tuple(dict.fromkeys(v for v in requested.split(" ") if v))
@@ -49,3 +73,7 @@ def granted_scope(client: Client, requested: str | None, catalogue: frozenset[st
             reason="scope.not_registered",
         )
     return values
+
+
+#: An invalid_scope refusal is an exception, so it is never remembered: worked out again each time.
+_remembered = functools.lru_cache(maxsize=1024)(_granted)
