@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import calendar
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
 from joserfc.errors import JoseError
 from joserfc.jwa import JWS_ALGORITHMS, JWSAlgModel
 from joserfc.jwk import ECKey, JWKRegistry, Key
@@ -89,18 +90,23 @@ def unseal_private_key(record: SigningKey, sealer: Sealer) -> Key:
 class _EcdsaSignature:
     """ES256/ES384/ES512 with the private key's operations checked once: the raw ``r || s``."""
 
-    __slots__ = ("_ecdsa", "_key", "_size")
+    __slots__ = ("_digest", "_ecdsa", "_key", "_size")
 
     def __init__(self, key: ECKey, model: JWSAlgModel) -> None:
         private = key.get_op_key("sign")  # joserfc's key_ops and private-key checks, once
         if not isinstance(private, EllipticCurvePrivateKey):
             raise SigningKeyError(f"{model.name} needs an EC private key")
         self._key = private
-        self._ecdsa = ECDSA(model.hash_alg())  # type: ignore[attr-defined]
+        algorithm = model.hash_alg()  # type: ignore[attr-defined]
+        # hashed by hashlib, signed as a digest: the same signature, without OpenSSL setting up a
+        # digest context per call (~1.5 µs of ~24)
+        self._digest = functools.partial(hashlib.new, algorithm.name)
+        self._ecdsa = ECDSA(Prehashed(algorithm))
         self._size = (key.curve_key_size + 7) // 8
 
     def __call__(self, signing_input: bytes) -> bytes:
-        r, s = decode_dss_signature(self._key.sign(signing_input, self._ecdsa))
+        digest = self._digest(signing_input).digest()
+        r, s = decode_dss_signature(self._key.sign(digest, self._ecdsa))
         return r.to_bytes(self._size, "big") + s.to_bytes(self._size, "big")
 
 
