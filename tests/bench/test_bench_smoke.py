@@ -60,25 +60,26 @@ def test_baseline_runs_the_other_checkout(tmp_path: Path) -> None:
     assert marker.exists()
 
 
-def test_pyspy_summary_puts_each_sample_in_one_part() -> None:
-    from bench.pyspy_summary import summarize
-
+def test_pyspy_summary_puts_each_sample_in_one_part(tmp_path: Path) -> None:
     root = "_run_module_as_main (<frozen runpy>:198);run_worker (certbound/server.py:1)"
     app = f"{root};RequestResponseCycle.run_asgi (uvicorn/x.py:1);Starlette.__call__ (starlette/a.py:1)"
     raw = [
         f"{app};token (certbound/endpoints/token.py:1);_EcdsaSignature.__call__ (tokens/signer.py:9) 5",
         f"{app};token (certbound/endpoints/token.py:1);claims (certbound/tokens/access_token.py:1) 3",
-        f"{app};emit (certbound/observability/logwrite.py:1);inc (prometheus_client/values.py:1) 1",
-        f"{root};SSLProtocol__do_read (loop.c:1);HttpToolsProtocol.data_received (uvicorn/h.py:1) 2",
-        f"{root};SSLProtocol__do_read (loop.c:1);read (libc.so.6) 4",
+        f"{app};emit (certbound/observability/logwrite.py:1);inc (prometheus_client/values.py:1) 2",
+        f"{root};SSLProtocol__do_read (loop.c:1);HttpToolsProtocol.data_received (uvicorn/h.py:1) 4",
+        f"{root};SSLProtocol__do_read (loop.c:1);read (libc.so.6) 6",
         "_run_module_as_main (<frozen runpy>:198);Thread.run;_queue_SimpleQueue_get (q.c:1) 50",
     ]
-    parts, total = summarize(raw)
-    assert total == 15
-    assert parts == {
-        "ECDSA signature (OpenSSL via cryptography)": 5,
-        "token: claims, scope, audience, jti": 3,
-        "metrics (prometheus_client counters, histogram)": 1,
-        "uvicorn: HTTP parsing, scope, task per request": 2,
-        "request: recv + TLS decrypt": 4,
-    }
+    profile = tmp_path / "profile.raw"
+    profile.write_text("\n".join(raw) + "\n")
+    args = [sys.executable, "-m", "bench.pyspy_summary", str(profile)]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines() == [
+        " 30.0%  request: recv + TLS decrypt",
+        " 25.0%  ECDSA signature (OpenSSL via cryptography)",
+        " 20.0%  uvicorn: HTTP parsing, scope, task per request",
+        " 15.0%  token: claims, scope, audience, jti",
+        " 10.0%  metrics (prometheus_client counters, histogram)",
+        "(20 samples)",
+    ]
