@@ -4,9 +4,9 @@ Every access token is signed here, so the work per token is kept to what must be
 the private key is unsealed and imported once, the algorithm is looked up once, and the protected
 header is encoded once per ``typ``; a call serialises the claims and signs. The JOSE work itself is
 joserfc's, but for ECDSA (the default ES256): joserfc's ``sign`` re-checks the key's operations on
-every call, which cost ~15% of a token on the wire, so the key's operations are checked once and the
-signature's ``r || s`` (RFC 7518 section 3.4) is encoded here from cryptography's signature. joserfc
-verifies what this signs (tests/tokens/test_signer.py).
+every call (7 of its 31 µs per signature, ~6% of a token under py-spy), so the key's operations are
+checked once and the signature's ``r || s`` (RFC 7518 section 3.4) is encoded here from
+cryptography's signature. joserfc verifies what this signs (tests/tokens/test_signer.py).
 """
 
 from __future__ import annotations
