@@ -8,7 +8,9 @@ commit since; any doubt about the header means the query runs.
 
 from __future__ import annotations
 
+import asyncio
 import mmap
+import os
 import sqlite3
 import subprocess
 import sys
@@ -169,16 +171,96 @@ def _header(path: Path, first: bytes, second: bytes) -> CommitMarker:
 def test_a_header_being_written_or_never_written_is_no_marker(tmp_path: Path) -> None:
     valid = bytes(12) + b"\x01" + bytes(35)
     other = bytes(8) + b"\x02" + bytes(3) + b"\x01" + bytes(35)  # another iChange
-    same = _header(tmp_path / "same", valid, valid)
-    torn = _header(tmp_path / "torn", other, valid)
-    uninitialised = _header(tmp_path / "zero", bytes(48), bytes(48))
+    assert _header(tmp_path / "same", valid, valid).current() == valid
+    assert _header(tmp_path / "torn", other, valid).current() is None
+    assert _header(tmp_path / "zero", bytes(48), bytes(48)).current() is None
+
+
+def _shm_locks(shm: Path) -> list[str]:
+    """This process's POSIX locks on `shm`, as /proc/locks lists them."""
+    inode = f":{shm.stat().st_ino} "
+    return [line for line in Path("/proc/locks").read_text().splitlines()
+            if inode in line and str(os.getpid()) in line.split()]  # fmt: skip
+
+
+async def test_the_marker_keeps_sqlites_locks(
+    db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    """POSIX drops a process's locks on a file when any descriptor of it is closed: the marker must
+    never close one, or the next process to open the database rebuilds the wal-index under us."""
+    state, _ = reader
+    shm = Path(f"{db_path}-shm")
+    before = _shm_locks(shm)
+    assert before  # SQLite's "in use" lock
+    assert await state.is_revoked("j1") is False
+    assert state._marker is not None
+    await state.close()
+    assert _shm_locks(shm) == before
+
+
+_WORKER = """
+import asyncio, sys, time
+from datetime import UTC, datetime, timedelta
+from certbound.store.sql import open_store
+from certbound.tokens.token_state import open_token_state
+
+async def main() -> None:
+    store = open_store(f"sqlite:///{sys.argv[1]}")
+    await store.migrate()
+    reader = open_token_state(store)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    n, end = 0, time.time() + 2.5
+    while time.time() < end:
+        assert await reader.is_revoked(f"j{n}") is False
+        await store.revoke_token(f"j{n}", later)
+        assert await reader.is_revoked(f"j{n}") is True
+        await store.generation()
+        n += 1
+        await asyncio.sleep(0.001)
+    await reader.close()
+    await store.close()
+    print("revoked", n)
+
+asyncio.run(main())
+"""
+
+
+async def test_another_process_opening_the_database_does_not_break_a_worker(tmp_path: Path) -> None:
+    """A worker revoking and introspecting while a CLI command (or the sqlite3 shell) opens the
+    database: with the locks dropped, that process rebuilt the wal-index and the worker died of
+    SIGBUS."""
+    db_path = tmp_path / "worker.db"  # the worker is this database's only user until the CLI comes
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(db_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    await asyncio.sleep(1.2)
+    _in_another_process(db_path, "SELECT count(*) FROM revoked_tokens")
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err[-2000:]
+    assert out.startswith("revoked ")
+
+
+async def test_a_stale_shm_beside_a_symlink_is_not_the_marker(tmp_path: Path) -> None:
+    """SQLite names its wal-index after the file the path resolves to: a left-over ``-shm`` beside
+    a symlink is never the one mapped."""
+    real, link = tmp_path / "volume.db", tmp_path / "app.db"
+    conn = sqlite3.connect(real, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE revoked_tokens (token_key TEXT PRIMARY KEY, expires_at TEXT)")
+    conn.execute("INSERT INTO revoked_tokens VALUES ('other', 'x')")
+    Path(f"{link}-shm").write_bytes(Path(f"{real}-shm").read_bytes())  # a copy, frozen from now on
+    link.symlink_to(real)
+    state = SqliteTokenState(str(link))
     try:
-        assert same.current() == valid
-        assert torn.current() is None
-        assert uninitialised.current() is None
+        assert await state.is_revoked("j1") is False
+        conn.execute("INSERT INTO revoked_tokens VALUES ('j1', 'x')")
+        assert await state.is_revoked("j1") is True
     finally:
-        for marker in (same, torn, uninitialised):
-            marker.close()
+        conn.close()
+        await state.close()
 
 
 async def test_the_database_cannot_leave_wal_while_the_reader_is_open(

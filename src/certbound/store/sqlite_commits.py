@@ -12,11 +12,23 @@ This lets a reader keep the answer of an earlier query for as long as the header
 deny-list read of introspection (``certbound.tokens.token_state``) costs ~10 µs of CPU on the wire,
 reading the header well under one. It is only ever a reason to skip a query, never a reason to
 believe something the database did not say: any doubt (a header being written, a database not in
-WAL mode, a ``-shm`` that cannot be mapped) means "something may have changed", and the query runs.
+WAL mode, a ``-shm`` that is not the one SQLite has open here) means "something may have changed",
+and the query runs.
 
-What keeps it sound: the header is read *before* the query whose answer is kept; the database cannot
-leave WAL mode while the reader's own connection is open (SQLite refuses with "database is locked"),
-and that connection keeps the wal-index from being re-created, so the mapped file stays the live one.
+Two hazards, and what keeps them away:
+
+- **SQLite's locks.** SQLite marks the wal-index as in use with POSIX ``fcntl`` locks on ``-shm``,
+  and POSIX drops *all* of a process's locks on a file when the process closes *any* descriptor of
+  it. Closing ours would let the next process that opens the database take the wal-index for
+  unused, truncate and rebuild it under the other processes' feet (SIGBUS in their SQLite). So a
+  ``-shm`` is opened and mapped at most once per process and never closed (a descriptor and one page
+  per database file, for the life of the process).
+- **The right file.** The ``-shm`` mapped is the one this process's SQLite has open (same device and
+  inode as one of its descriptors, found through ``/proc/self/fd``), not whatever sits next to the
+  configured path (a stale ``-shm`` beside a symlink). Where that cannot be checked, no marker.
+
+The database cannot leave WAL mode while the reader's own connection is open (SQLite refuses with
+"database is locked"), and that connection's open wal-index keeps the mapped file the live one.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from __future__ import annotations
 import mmap
 import os
 import sqlite3
+import threading
 from typing import Final
 
 __all__ = ["CommitMarker"]
@@ -32,12 +45,17 @@ _HEADER: Final = 48  # sizeof(WalIndexHdr)
 _IS_INIT: Final = 12  # offset of WalIndexHdr.isInit: 1 once the header is valid
 _MAPPED: Final = 4096  # the wal-index is at least 32 KiB once a connection has opened it
 
+#: Every ``-shm`` this process mapped, by (device, inode); never closed (see the module docstring).
+_mapped: dict[tuple[int, int], mmap.mmap] = {}
+_kept_open: list[int] = []  # descriptors opened here: closing one would drop SQLite's locks
+_mapping = threading.Lock()
+
 
 class CommitMarker:
     """The wal-index header of one SQLite database, as bytes that change with every commit.
 
-    Open it with the reader's own connection, after that connection has read once (which creates
-    the wal-index). Not thread-safe; one per connection.
+    Open it with the reader's own connection, after that connection has read once (which opens
+    the wal-index). Reading is safe from any thread.
     """
 
     __slots__ = ("_map",)
@@ -47,23 +65,24 @@ class CommitMarker:
 
     @classmethod
     def open(cls, conn: sqlite3.Connection, path: str) -> CommitMarker | None:
-        """The marker of the database at `path`, or None when there is none to rely on (not WAL,
-        an in-memory database, a ``-shm`` that cannot be mapped)."""
+        """The marker of `conn`'s main database, or None when there is none to rely on (not WAL, in
+        memory, a ``-shm`` this process's SQLite does not have open)."""
         row = conn.execute("PRAGMA journal_mode").fetchone()
-        if row is None or str(row[0]).lower() != "wal" or not path or path == ":memory:":
+        if row is None or str(row[0]).lower() != "wal":
             return None
+        files = {name: file for _, name, file in conn.execute("PRAGMA database_list").fetchall()}
+        database = files.get("main") or ""
+        if not database:  # in memory, or a temporary database
+            return None
+        shm = os.path.realpath(database) + "-shm"
         try:
-            fd = os.open(f"{path}-shm", os.O_RDONLY | os.O_CLOEXEC)
+            found = os.stat(shm)
         except OSError:
             return None
-        try:
-            if os.fstat(fd).st_size < _MAPPED:
-                return None
-            return cls(mmap.mmap(fd, _MAPPED, mmap.MAP_SHARED, mmap.PROT_READ))
-        except (OSError, ValueError):
+        if found.st_size < _MAPPED or not _open_in_this_process(found):
             return None
-        finally:
-            os.close(fd)  # the mapping keeps the file
+        mapped = _map_once(shm, (found.st_dev, found.st_ino))
+        return None if mapped is None else cls(mapped)
 
     def current(self) -> bytes | None:
         """The header now, or None while a commit is writing it (or before it was ever written)."""
@@ -72,5 +91,39 @@ class CommitMarker:
             return None
         return first
 
-    def close(self) -> None:
-        self._map.close()
+
+def _open_in_this_process(file: os.stat_result) -> bool:
+    """Whether one of this process's descriptors is `file` (SQLite's own, for a ``-shm``)."""
+    try:
+        entries = list(os.scandir("/proc/self/fd"))
+    except OSError:  # no /proc: cannot tell, so no marker
+        return False
+    for entry in entries:
+        try:
+            target = os.stat(entry.path)  # follows the link; opens nothing
+        except OSError:
+            continue
+        if (target.st_dev, target.st_ino) == (file.st_dev, file.st_ino):
+            return True
+    return False
+
+
+def _map_once(shm: str, key: tuple[int, int]) -> mmap.mmap | None:
+    with _mapping:
+        mapped = _mapped.get(key)
+        if mapped is not None:
+            return mapped
+        try:
+            fd = os.open(shm, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        _kept_open.append(fd)  # even if what follows fails
+        try:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != key:  # replaced since the check: not SQLite's
+                return None
+            mapped = mmap.mmap(fd, _MAPPED, mmap.MAP_SHARED, mmap.PROT_READ)
+        except (OSError, ValueError):
+            return None
+        _mapped[key] = mapped
+        return mapped

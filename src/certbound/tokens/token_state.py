@@ -139,10 +139,14 @@ class SqliteTokenState:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT_MS)}")
-            conn.execute("PRAGMA query_only = 1")
-            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the wal-index
-            self._marker = CommitMarker.open(conn, self._path)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT_MS)}")
+                conn.execute("PRAGMA query_only = 1")
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opens the wal-index
+                self._marker = CommitMarker.open(conn, self._path)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -169,9 +173,7 @@ class SqliteTokenState:
     async def close(self) -> None:
         self._not_revoked.clear()
         self._seen_at = None
-        if self._marker is not None:
-            self._marker.close()
-            self._marker = None
+        self._marker = None  # its mapping stays: closing it would drop SQLite's locks on -shm
         if self._conn is not None:
             self._conn.close()
             self._conn = None
