@@ -295,3 +295,22 @@ def test_a_broken_pipe_drops_lines_once_per_iteration_and_the_loop_goes_on(
     finally:
         with contextlib.suppress(BrokenPipeError):  # what the pipe's buffer still holds
             pipe.close()
+
+
+async def test_a_forked_child_does_not_write_its_parents_pending_lines(tmp_path: Path) -> None:
+    from certbound.observability.logwrite import LineWriter
+
+    target = tmp_path / "log"
+    with target.open("w") as stream:
+        writer = LineWriter(stream)
+        writer.write_line("pending-before-fork")  # inside the loop: pending until the iteration ends
+        pid = os.fork()
+        if pid == 0:  # the child writes its own line, then exits (os._exit runs no atexit)
+            try:
+                writer.write_line("from-child")
+                writer.flush()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        writer.flush()
+    assert sorted(target.read_text().splitlines()) == ["from-child", "pending-before-fork"]

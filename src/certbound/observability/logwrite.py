@@ -162,7 +162,16 @@ def flush_logs() -> None:
         writer.flush()
 
 
+def _forget_in_child() -> None:
+    """In a forked child: the parent's pending lines are the parent's to write (it will), and a lock
+    another thread held at the fork would never be released here."""
+    for writer in list(_writers):
+        writer._lock = threading.RLock()
+        writer._pending, writer._size, writer._scheduled = [], 0, None
+
+
 atexit.register(flush_logs)
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class LineHandler(logging.Handler):
