@@ -187,7 +187,7 @@ def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> N
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve_all())
     finally:
-        flush_logs()  # the last lines: atexit would too, but not in a worker ended by os._exit (fork)
+        flush_logs()  # the last lines, before the process exits (atexit would too, on a clean exit)
 
 
 def _worker_entry(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:

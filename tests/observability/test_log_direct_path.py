@@ -292,3 +292,30 @@ def test_cached_loggers_keep_their_first_configuration_as_structlog_does(tmp_pat
     through_structlog = sequence(lambda log: log.info("request", **REQUEST))
     direct = sequence(lambda log: emit(log, "info", "request", dict(REQUEST)))
     assert direct == through_structlog == (2, 0)
+
+
+def test_the_direct_path_follows_the_processor_list() -> None:
+    """A processor added to the configured list is run by the direct path too (never skipped)."""
+    import structlog
+
+    from certbound.observability.logwrite import DirectPath
+
+    def extra(logger: object, method_name: str, event_dict: dict[str, object]) -> dict[str, object]:
+        return event_dict
+
+    def render(logger: object, method_name: str, event_dict: dict[str, object]) -> str:
+        return ""
+
+    processors = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.StackInfoRenderer(),
+        extra,
+        structlog.processors.format_exc_info,
+        render,
+    ]
+    direct = DirectPath.of(processors, structlog.make_filtering_bound_logger(20), 20)
+    assert direct.steps == (extra,)
+    assert direct.render is render
+    assert direct.expected == processors
+    assert direct.expected is not processors

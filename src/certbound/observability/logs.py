@@ -180,14 +180,7 @@ def configure_logging(
         renderer,
     ]
     wrapper_class = structlog.make_filtering_bound_logger(numeric)
-    direct = DirectPath(
-        processors=processors,
-        expected=list(processors),
-        wrapper_class=wrapper_class,
-        min_level=numeric,
-        steps=(stamper, capture_event, redact_event),  # what the list does, less what emit does inline
-        render=renderer,
-    )
+    direct = DirectPath.of(processors, wrapper_class, numeric)
     structlog.configure(
         processors=processors,
         logger_factory=lambda *args: LineLogger(writer, str(args[0]) if args else "", direct),

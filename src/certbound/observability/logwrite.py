@@ -196,6 +196,16 @@ class LineHandler(logging.Handler):
         self.writer.flush()
 
 
+#: Processors :func:`emit` does inline (the level and the logger name).
+_INLINE: Final = (structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name)
+#: Processors with nothing to do for an event without ``stack_info`` or ``exc_info`` (emit hands
+#: such events to structlog).
+_IDLE_WITHOUT_TRACEBACKS: Final = (
+    structlog.processors.StackInfoRenderer,
+    structlog.processors.ExceptionRenderer,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DirectPath:
     """The structlog configuration :func:`emit` may bypass, and the steps it does instead.
@@ -204,6 +214,7 @@ class DirectPath:
     ``structlog.testing.capture_logs`` changes the list in place, and :func:`emit` then leaves the
     event to structlog. `steps` are the processors that change an event without ``stack_info``,
     ``exc_info`` or ``_record``, in order, after the level and logger name; `render` is the last one.
+    Build it with :meth:`of`, so that the steps always follow the list.
     """
 
     processors: list[Processor]
@@ -212,6 +223,14 @@ class DirectPath:
     min_level: int
     steps: Sequence[Processor]
     render: Processor
+
+    @classmethod
+    def of(cls, processors: list[Processor], wrapper_class: type[Any], min_level: int) -> DirectPath:
+        """The direct path of `processors` (the renderer last): every processor but those done
+        inline or idle for these events, so a processor added to the list is never skipped."""
+        *before, render = processors
+        steps = tuple(p for p in before if p not in _INLINE and not isinstance(p, _IDLE_WITHOUT_TRACEBACKS))
+        return cls(processors, list(processors), wrapper_class, min_level, steps, render)
 
     def serves(self, bound: Any) -> bool:
         """Whether structlog would run this configuration for `bound` (a resolved bound logger)."""
@@ -244,7 +263,7 @@ class LineLogger:
     fatal = failure = err = error = critical = exception = msg
 
 
-_LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_LEVELS: Final = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
 
 
 def emit(log: Any, level: str, event: str, fields: dict[str, Any]) -> None:
