@@ -22,19 +22,19 @@ __all__ = ["PATCHES", "apply"]
 
 
 def _tls_resumption() -> None:
-    import certbound.server
+    import certbound.server.run
 
-    product = certbound.server._ssl_factory
+    product = certbound.server.run._ssl_factory
 
     def factory(settings: Any, *, request_client_cert: bool) -> Any:
         made = product(settings, request_client_cert=request_client_cert)
         return dataclasses.replace(made, session_resumption=True)
 
-    certbound.server._ssl_factory = factory
+    certbound.server.run._ssl_factory = factory
 
 
 def _no_denylist() -> None:
-    from certbound.tokens import token_state
+    from certbound.store import token_state
 
     async def never_revoked(self: Any, jti: str) -> bool:
         return False
@@ -57,7 +57,7 @@ def main() -> None:
     names, _, *rest = sys.argv[1:]
     apply(names)
     sys.argv = ["certbound", *rest]
-    from certbound.cli import main as cli_main
+    from certbound.cli.main import main as cli_main
 
     cli_main()
 

@@ -29,10 +29,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from bench.material import RESOURCE, SCOPE, Material, make_material
-from certbound.app import create_app
-from certbound.bootstrap import initialize
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
+from certbound.server.app import create_app
+from certbound.server.bootstrap import initialize
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 
 __all__ = ["CASES", "main"]

@@ -2,7 +2,7 @@
 
 ``python -m bench.log_event_cost`` configures logging as the server does (``configure_logging("info",
 "json")``), logs N events of each kind with the fields and realistic values of
-``clientauth/events.py`` ``record`` and ``observability/requestlog.py`` ``_emit`` as they log them
+``server/clientauth/events.py`` ``record`` and ``observability/requestlog.py`` ``_emit`` as they log them
 (``logwrite.emit``; ``--via structlog`` for ``log.info(event, **fields)``), and prints the best of R
 rounds in µs of this process's CPU per event, write included, for each output:
 

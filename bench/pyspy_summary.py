@@ -24,17 +24,20 @@ _SEND = ("CoalescingTransport._flush", "SSLProtocol__write_appdata", "UVStream_w
 _EVENTS = (
     "logwrite.py",
     "_emit (certbound/observability/requestlog.py",
-    "record (certbound/clientauth/events.py",
+    "record (certbound/server/clientauth/events.py",
 )
 
 _IN_APP: Sequence[tuple[str, Sequence[str]]] = (
     ("metrics (prometheus_client counters, histogram)", ("prometheus_client",)),
     ("logging: the two events (build, redact, render, write)", _EVENTS),
     ("ECDSA signature (OpenSSL via cryptography)", ("_EcdsaSignature",)),
-    ("JWT verification, verified-token cache, deny-list", ("tokens/verifier.py", "tokens/token_state.py")),
+    (
+        "JWT verification, verified-token cache, deny-list",
+        ("server/tokens/verifier.py", "store/token_state.py"),
+    ),
     ("form parsing", ("read_form (certbound",)),
-    ("client authentication (without its event)", ("certbound/clientauth/",)),
-    ("token: claims, scope, audience, jti", ("certbound/tokens/", "certbound/grants/")),
+    ("client authentication (without its event)", ("certbound/server/clientauth/",)),
+    ("token: claims, scope, audience, jti", ("certbound/server/tokens/", "certbound/server/grants/")),
     ("response: TLS record + send", _SEND),
     ("uvicorn: response head and body", ("RequestResponseCycle.send", "RequestResponseCycle.receive")),
     ("app glue: Starlette, middleware, endpoint, JSON answer", ("",)),

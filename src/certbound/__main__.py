@@ -1,5 +1,5 @@
 """`python -m certbound` is the `certbound` command."""
 
-from certbound.cli import main
+from certbound.cli.main import main
 
 main()

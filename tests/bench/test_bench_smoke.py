@@ -64,8 +64,9 @@ def test_pyspy_summary_puts_each_sample_in_one_part(tmp_path: Path) -> None:
     root = "_run_module_as_main (<frozen runpy>:198);run_worker (certbound/server.py:1)"
     app = f"{root};RequestResponseCycle.run_asgi (uvicorn/x.py:1);Starlette.__call__ (starlette/a.py:1)"
     raw = [
-        f"{app};token (certbound/endpoints/token.py:1);_EcdsaSignature.__call__ (tokens/signer.py:9) 5",
-        f"{app};token (certbound/endpoints/token.py:1);claims (certbound/tokens/access_token.py:1) 3",
+        f"{app};token (certbound/server/endpoints/token.py:1);_EcdsaSignature.__call__ (jose/signer.py:9) 5",
+        f"{app};token (certbound/server/endpoints/token.py:1);"
+        "claims (certbound/server/tokens/access_token.py:1) 3",
         f"{app};emit (certbound/observability/logwrite.py:1);inc (prometheus_client/values.py:1) 2",
         f"{root};SSLProtocol__do_read (loop.c:1);HttpToolsProtocol.data_received (uvicorn/h.py:1) 4",
         f"{root};SSLProtocol__do_read (loop.c:1);read (libc.so.6) 6",

@@ -8,7 +8,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from certbound.commands.client_commands import register
+from certbound.cli.client_commands import register
 
 
 def make_app() -> typer.Typer:

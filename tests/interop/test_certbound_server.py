@@ -20,8 +20,8 @@ from certbound.client import AsyncOAuthClient, OAuthServerError
 from certbound.sealing import Sealer, load_or_create_kek
 from tests.client.cli import run_cli
 from tests.client.material import Material
-from tests.e2e.serverproc import RunningServer, free_port, start_server
 from tests.interop.cases import CASES, Case
+from tests.server.process.serverproc import RunningServer, free_port, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def _require_token_endpoint(server: RunningServer) -> None:
     with server.client() as http:
         status = http.post(server.url + "/token", data={"grant_type": "client_credentials"}).status_code
     if status == 404:
-        pytest.xfail("certbound's /token endpoint is not routed yet (src/certbound/app.py)")
+        pytest.xfail("certbound's /token endpoint is not routed yet (src/certbound/server/app.py)")
 
 
 @pytest.fixture(scope="module")

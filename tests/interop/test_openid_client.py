@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from certbound.commands.explain import client_auth_events
+from certbound.cli.explain import client_auth_events
 from certbound.pki.devpki import ensure_dev_pki
-from tests.e2e.serverproc import RunningServer, free_port, start_server
-from tests.e2e_auth.material import Cred, Material, make_material
-from tests.e2e_auth.wire import jwt_claims
-from tests.e2e_auth.world import BOUND, CC, Registered, register_clients
 from tests.interop.peers import ensure_node_modules
+from tests.server.process.serverproc import RunningServer, free_port, start_server
+from tests.server.wire.material import Cred, Material, make_material
+from tests.server.wire.wire import jwt_claims
+from tests.server.wire.world import BOUND, CC, Registered, register_clients
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parents[2] / "interop" / "openid_client" / "run.mjs"

@@ -26,11 +26,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from structlog.testing import capture_logs
 
-from certbound.clientauth import events
 from certbound.observability import requestlog
 from certbound.observability.logs import LogFormat, _IsoUtcStamper, configure_logging
 from certbound.observability.logwrite import emit, flush_logs
 from certbound.observability.requestlog import RequestLogMiddleware, _Response
+from certbound.server.clientauth import events
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 from tests.observability.conftest import logging_to
 

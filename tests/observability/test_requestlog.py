@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from certbound.endpoints.responses import oauth_error_response
 from certbound.errors import OAuthError
 from certbound.observability import metrics
 from certbound.observability.requestlog import RequestLogMiddleware, note
+from certbound.server.endpoints.responses import oauth_error_response
 from tests.observability.conftest import Captured
 
 

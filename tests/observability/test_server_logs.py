@@ -20,7 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.serverproc import CERTBOUND, free_port
+from tests.server.process.serverproc import CERTBOUND, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
-from certbound.commands.pki import app
+from certbound.cli.pki import app
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.describe import key_type
 from certbound.pki.dn import dn_matches

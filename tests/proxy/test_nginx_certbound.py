@@ -20,8 +20,8 @@ from certbound.pki.devpki import DEMO_CLIENT_DN
 from certbound.pki.issue import issue_client_cert
 from certbound.pki.pem import cert_to_pem, key_to_pem, load_cert_file, load_key_file
 from certbound.pki.thumbprint import x5t_s256
-from tests.e2e.serverproc import RunningServer, start_server
 from tests.proxy.nginxproc import Nginx, client_context, find_nginx, free_port, render_template, run_nginx
+from tests.server.process.serverproc import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 

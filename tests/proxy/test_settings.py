@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from certbound.config import Settings, SettingsError, load_settings
-from tests.e2e.serverproc import CERTBOUND
 from tests.proxy.nginxproc import REPO, free_port
+from tests.server.process.serverproc import CERTBOUND
 
 
 def test_defaults_are_off_and_safe() -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from certbound.store.sql import SqlStore, open_store
 from certbound.store.sqlite_commits import CommitMarker
-from certbound.tokens.token_state import SqliteTokenState
+from certbound.store.token_state import SqliteTokenState
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 
@@ -202,7 +202,7 @@ _WORKER = """
 import asyncio, sys, time
 from datetime import UTC, datetime, timedelta
 from certbound.store.sql import open_store
-from certbound.tokens.token_state import open_token_state
+from certbound.store.token_state import open_token_state
 
 async def main() -> None:
     store = open_store(f"sqlite:///{sys.argv[1]}")

@@ -27,7 +27,7 @@ from sqlalchemy.exc import OperationalError
 from certbound.store.schema import assertion_jti
 from certbound.store.sql import SqlStore, open_store
 from certbound.store.sqlite_hot import SqliteHotWriter
-from certbound.tokens.token_state import SqliteTokenState
+from certbound.store.token_state import SqliteTokenState
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 #: How long the loop may go without running other tasks while a write waits for a lock. The design

@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | ``certbound_http_requests_total`` | endpoint, method, status | :func:`observe_request` (request log) |
 | ``certbound_http_request_duration_seconds`` | endpoint | :func:`observe_request` |
-| ``certbound_client_auth_total`` | method, outcome, reason | ``certbound.clientauth.events`` (its own) |
+| ``certbound_client_auth_total`` | method, outcome, reason | ``server.clientauth.events`` (its own) |
 | ``certbound_forwarded_certificates_total`` | header, outcome | ``certbound.tls.forwarded`` (its own) |
 | ``certbound_tls_handshakes_total`` | client_certificate | :class:`Sampler`, from ``tls.protocol.stats`` |
 | ``certbound_cache_lookups_total`` | cache, result | :class:`Sampler`, from :func:`track_cache` caches |

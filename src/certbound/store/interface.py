@@ -82,7 +82,7 @@ class Store(Protocol):
         """Delete replay-cache, deny-list and opaque-token rows whose `expires_at` <= `now`; returns
         how many rows went."""
 
-    # opaque access tokens (certbound.tokens): looked up by the SHA-256 of the token, hex
+    # opaque access tokens (certbound.server.tokens): looked up by the SHA-256 of the token, hex
     async def add_opaque_token(self, token: OpaqueToken) -> None:
         """Insert an opaque token (one statement); its client must exist."""
 

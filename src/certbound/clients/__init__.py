@@ -1,5 +1,0 @@
-"""Client registration: RFC 7591/7592 dynamic registration, metadata validation, and file-declared clients.
-
-The protocol core of registration lives here and never imports the web framework; the HTTP handlers in
-`certbound.endpoints.registration` only parse requests and render what this package returns.
-"""

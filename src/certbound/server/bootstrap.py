@@ -1,0 +1,126 @@
+"""Start-up work done once, in the parent process, before any worker starts.
+
+`--dev` fills in what a newcomer has not configured (a dev PKI, a demo client, a registration token);
+`initialize` migrates the store, makes sure a signing key exists and loads the clients file.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from certbound.config import Settings
+from certbound.jose.keyring import KeyManager
+from certbound.pki.devpki import DEMO_CLIENT_DN, DevPki, ensure_dev_pki
+from certbound.sealing import Sealer, kek_from_text, load_kek, load_or_create_kek
+from certbound.server.clients.file_clients import ClientsFileError, load_clients_file
+from certbound.store.interface import ClientExists
+from certbound.store.sql import open_store
+
+DEMO_CLIENT_ID = "demo-client"
+
+
+@dataclass(frozen=True)
+class DevSetup:
+    """What `--dev` created, for the start-up banner."""
+
+    pki: DevPki
+    registration_token_file: Path
+    clients_file: Path
+
+
+def apply_dev_defaults(settings: Settings) -> tuple[Settings, DevSetup]:
+    """Create the dev PKI, demo client and registration token; fill in only what was not configured."""
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pki = ensure_dev_pki(settings.dev_pki_dir)
+    token_file = data / "registration-token"
+    if not token_file.exists():
+        _write_private(token_file, secrets.token_urlsafe(32) + "\n")
+    clients_file = data / "dev-clients.toml"
+    _write_private(clients_file, _demo_clients_toml())
+    update: dict[str, object] = {}
+    if settings.tls_cert is None:
+        update |= {"tls_cert": pki.server_cert, "tls_key": pki.server_key}
+    if settings.client_ca is None:
+        update["client_ca"] = pki.ca_cert
+    if settings.registration_token is None and settings.registration_token_file is None:
+        update["registration_token_file"] = token_file
+    if settings.clients_file is None:
+        update["clients_file"] = clients_file
+    return settings.model_copy(update=update), DevSetup(pki, token_file, clients_file)
+
+
+def _demo_clients_toml() -> str:
+    return (
+        "# Written by `certbound serve --dev`: the demo client, authenticated by its certificate.\n"
+        "[[client]]\n"
+        f'client_id = "{DEMO_CLIENT_ID}"\n'
+        'client_name = "certbound demo client"\n'
+        'token_endpoint_auth_method = "tls_client_auth"\n'
+        f'tls_client_auth_subject_dn = "{DEMO_CLIENT_DN}"\n'
+        "tls_client_certificate_bound_access_tokens = true\n"
+        'grant_types = ["client_credentials"]\n'
+        'scope = "demo"\n'
+    )
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
+
+
+def open_sealer(settings: Settings) -> Sealer:
+    """The sealer for secrets at rest, from `kek`, `kek_file`, or a KEK file created in the data dir."""
+    if settings.kek is not None:
+        return Sealer(kek_from_text(settings.kek.get_secret_value()))
+    if settings.kek_file is not None:  # a configured file must exist: never invent a KEK in its place
+        return Sealer(load_kek(settings.kek_file))
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Sealer(load_or_create_kek(settings.data_dir / "kek"))
+
+
+def allowed_scopes(settings: Settings) -> frozenset[str] | None:
+    """The scope catalogue; None (any scope) only when none is configured, an empty one allows none."""
+    return None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
+
+
+class DatabaseUnavailable(Exception):
+    """The configured database cannot be reached or migrated; the message is one line for the user."""
+
+
+def _database_reason(exc: BaseException) -> str:
+    """The driver's own first line (never the URL, which may hold a password)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+async def initialize(settings: Settings) -> None:
+    """Migrate the store, make sure a signing key exists, and load the clients file."""
+    store = open_store(settings.effective_database_url)
+    try:
+        try:
+            await store.migrate()
+        except (SQLAlchemyError, OSError) as exc:
+            raise DatabaseUnavailable(
+                f"database_url: cannot open the database: {_database_reason(exc)}"
+            ) from None
+        sealer = open_sealer(settings)
+        await KeyManager(store, sealer, alg=settings.signing_alg).ensure_keys(datetime.now(UTC))
+        declared = []
+        if settings.clients_file is not None:
+            declared = load_clients_file(
+                settings.clients_file, sealer=sealer, allowed_scopes=allowed_scopes(settings)
+            )
+        try:
+            await store.sync_file_clients(declared)
+        except ClientExists as exc:
+            raise ClientsFileError(f"clients_file: {exc}") from None
+    finally:
+        await store.close()

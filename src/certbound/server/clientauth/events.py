@@ -1,0 +1,100 @@
+"""One log event and one counter increment per authentication decision (issue 4, "explainable failures").
+
+The event (structlog logger ``certbound.auth``, event ``client_auth``) says who, at which endpoint,
+with which method (registered and presented), the outcome and the reason code, and which certificate
+was on the connection: its ``x5t#S256``, subject and issuer (RFC 4514), where it came from (``tls`` or a
+proxy header) and what the TLS layer concluded. It never holds a secret, an assertion or a token.
+
+The counter ``certbound_client_auth_total{method, outcome, reason}`` has bounded labels: the registered
+method (or ``unknown``), ``success``/``failure``/``error``, and a reason code. No client_id label.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Final
+
+import structlog
+from prometheus_client import Counter
+
+from certbound.observability.logwrite import emit
+from certbound.pki.dn import dn_to_rfc4514
+from certbound.server.clientauth.failure import REASONS
+from certbound.server.clientauth.types import METHODS
+from certbound.tls.client_certificate import ClientCertificate
+
+__all__ = ["AUTH_TOTAL", "EVENT", "LOGGER_NAME", "record"]
+
+LOGGER_NAME: Final = "certbound.auth"
+EVENT: Final = "client_auth"
+
+AUTH_TOTAL = Counter(
+    "certbound_client_auth_total",
+    "Client authentication decisions by registered method, outcome and reason code.",
+    ["method", "outcome", "reason"],
+)
+
+_log = structlog.get_logger(LOGGER_NAME)
+_children: dict[tuple[str, str, str], Any] = {}
+_names: OrderedDict[str, tuple[str, str]] = OrderedDict()  # x5t#S256 -> (subject, issuer)
+_MAX_NAMES = 4096
+_MAX_ID = 255  # the longest valid client_id
+
+
+def _rfc4514(name: Any) -> str:
+    try:
+        return dn_to_rfc4514(name)
+    except ValueError:
+        return "(undecodable)"
+
+
+def _subject_issuer(cert: ClientCertificate) -> tuple[str, str]:
+    found = _names.get(cert.x5t_s256)
+    if found is None:
+        found = (_rfc4514(cert.leaf.subject), _rfc4514(cert.leaf.issuer))
+        _names[cert.x5t_s256] = found
+        while len(_names) > _MAX_NAMES:
+            _names.popitem(last=False)
+    return found
+
+
+def record(
+    *,
+    endpoint: str,
+    client_id: str | None,
+    registered_method: str | None,
+    presented: str,
+    outcome: str,
+    reason: str,
+    certificate: ClientCertificate | None,
+    detail: str = "",
+) -> None:
+    """Log the decision and count it. `presented` names the mechanisms the request carried."""
+    method_label = registered_method if registered_method in METHODS else "unknown"
+    reason_label = reason if reason == "ok" or reason in REASONS else "other"
+    key = (method_label, outcome, reason_label)
+    child = _children.get(key)
+    if child is None:  # labels() costs microseconds; the label space is small and fixed
+        child = _children[key] = AUTH_TOTAL.labels(method=method_label, outcome=outcome, reason=reason_label)
+    child.inc()
+    fields: dict[str, Any] = {
+        "client_id": client_id[:_MAX_ID] if client_id is not None else None,  # as claimed: maybe junk
+        "endpoint": endpoint,
+        "method": registered_method,
+        "presented": presented,
+        "outcome": outcome,
+        "reason": reason,
+    }
+    if detail:
+        fields["detail"] = detail
+    if certificate is not None:
+        subject, issuer = _subject_issuer(certificate)
+        fields.update(
+            cert_x5t_s256=certificate.x5t_s256,
+            cert_subject=subject,
+            cert_issuer=issuer,
+            cert_source=certificate.source,
+            tls_verified=certificate.tls_verified,
+            tls_error=certificate.tls_error,
+        )
+    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)

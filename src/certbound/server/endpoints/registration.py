@@ -1,0 +1,145 @@
+"""HTTP endpoints for dynamic registration (RFC 7591) and client configuration (RFC 7592).
+
+Thin on purpose: read the bearer token and the JSON body, call `certbound.server.clients.registrar.Registrar`
+(``request.app.state.registrar``), render. Anything wrong with the request itself (content type, size,
+JSON syntax, duplicate members, not an object) is a 400 ``invalid_client_metadata``, never a 500. The
+token is checked before the body is looked at, so a caller without one learns nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, NoReturn
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from certbound.errors import OAuthError
+from certbound.server.clients.registrar import Registrar
+from certbound.server.endpoints.paths import REGISTRATION_PATH
+from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
+
+__all__ = ["MAX_BODY_BYTES", "client_configuration", "register", "routes"]
+
+MAX_BODY_BYTES = 256 * 1024  # room for a JWK Set with several certificate chains
+
+log = logging.getLogger(__name__)
+
+
+def routes() -> list[Route]:
+    """POST /register, and GET/PUT/DELETE /register/{client_id}."""
+    return [
+        Route(REGISTRATION_PATH, register, methods=["POST"]),
+        Route(REGISTRATION_PATH + "/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
+    ]
+
+
+async def register(request: Request) -> Response:
+    """RFC 7591 section 3: POST a JSON object of client metadata; 201 with the client information."""
+    registrar = _registrar(request)
+    try:
+        token = _bearer_token(request)
+        registrar.check_initial_access_token(token)
+        raw = await _json_object(request)
+        body = await registrar.register(raw, token)
+    except OAuthError as err:
+        return _error(err)
+    await _changed(request)
+    log.info("client registered: %s (%s)", body["client_id"], body["token_endpoint_auth_method"])
+    return json_response(body, 201)
+
+
+async def client_configuration(request: Request) -> Response:
+    """RFC 7592 section 2: read (GET), replace (PUT) or delete (DELETE, 204) a registration."""
+    registrar = _registrar(request)
+    client_id: str = request.path_params["client_id"]
+    try:
+        token = _bearer_token(request)
+        if request.method == "PUT":
+            await registrar.authenticate(client_id, token)
+            body = await registrar.update(client_id, token, await _json_object(request))
+            await _changed(request)
+            log.info("client registration replaced: %s", client_id)
+        elif request.method == "DELETE":
+            await registrar.delete(client_id, token)
+            await _changed(request)
+            log.info("client deleted: %s", client_id)
+            return Response(status_code=204, headers=NO_STORE)
+        else:
+            body = await registrar.read(client_id, token)
+    except OAuthError as err:
+        return _error(err)
+    return json_response(body)
+
+
+async def _changed(request: Request) -> None:
+    """Let this worker's caches see the change at once (other workers follow within the poll interval)."""
+    watcher = getattr(request.app.state, "watcher", None)
+    if watcher is not None:
+        await watcher.check()
+
+
+def _registrar(request: Request) -> Registrar:
+    registrar: Registrar = request.app.state.registrar
+    return registrar
+
+
+def _error(err: OAuthError) -> Response:
+    log.info("registration refused: %s (%s)", err.error, err.reason or "-")
+    return oauth_error_response(err)
+
+
+def _bad_request(why: str, reason: str) -> NoReturn:
+    raise OAuthError("invalid_client_metadata", why, status=400, reason=f"registration.{reason}")
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when there is no such header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.partition(";")[0].strip().lower() != "application/json":
+        _bad_request("the request body must be a JSON object sent as application/json", "content_type")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            _bad_request(f"the request body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
+    try:
+        value = json.loads(bytes(body), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _DuplicateMember as dup:
+        _bad_request(f"the request body has the member {dup.name!r} more than once", "duplicate_member")
+    except (ValueError, RecursionError):  # JSONDecodeError, bad encoding, NaN/Infinity, nesting
+        _bad_request("the request body is not valid JSON", "invalid_json")
+    if not isinstance(value, dict):
+        _bad_request("the request body must be a JSON object", "not_an_object")
+    return value
+
+
+class _DuplicateMember(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _DuplicateMember(name)
+        out[name] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -1,0 +1,10 @@
+"""certbound.server.grants: one module per grant type, dispatched by `registry.GrantRegistry`.
+
+A grant decides what a token request may get (scope, audience, binding) and asks
+`certbound.server.tokens.access_token.AccessTokenIssuer` to mint it. No web framework here.
+"""
+
+from certbound.server.grants.registry import GrantRegistry, default_grants
+from certbound.server.grants.types import Grant, GrantRequest
+
+__all__ = ["Grant", "GrantRegistry", "GrantRequest", "default_grants"]

@@ -1,0 +1,60 @@
+"""Dispatching a token request to its grant type's handler, with the checks every grant shares.
+
+RFC 6749 section 5.2, in this order (the client is already authenticated, so an anonymous caller
+learns nothing about grants): no ``grant_type`` is ``invalid_request``; a grant type this server
+does not implement is ``unsupported_grant_type``; one the client did not register (its
+``grant_types`` metadata) is ``unauthorized_client``. A client whose metadata has no ``grant_types``
+may use none: registration always fills it in, so its absence means something is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from certbound.config import Settings
+from certbound.errors import OAuthError
+from certbound.server.grants.client_credentials import ClientCredentialsGrant
+from certbound.server.grants.types import Grant, GrantRequest
+from certbound.server.tokens.access_token import AccessTokenIssuer, IssuedToken
+
+__all__ = ["GrantRegistry", "default_grants"]
+
+
+class GrantRegistry:
+    """The grant types this server implements, by name."""
+
+    def __init__(self, grants: Iterable[Grant]) -> None:
+        self._grants: dict[str, Grant] = {}
+        for grant in grants:
+            if grant.grant_type in self._grants:
+                raise ValueError(f"grant type {grant.grant_type!r} registered twice")
+            self._grants[grant.grant_type] = grant
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        return tuple(self._grants)
+
+    async def dispatch(self, request: GrantRequest) -> IssuedToken:
+        grant_type = request.params.get("grant_type")
+        if grant_type is None:
+            raise OAuthError("invalid_request", "grant_type is required", reason="grant.missing")
+        grant = self._grants.get(grant_type)
+        if grant is None:
+            raise OAuthError(
+                "unsupported_grant_type",
+                f"this server supports the grant types: {', '.join(self._grants)}",
+                reason="grant.unsupported",
+            )
+        registered = request.client.metadata.get("grant_types")
+        if not isinstance(registered, list) or grant_type not in registered:
+            raise OAuthError(
+                "unauthorized_client",
+                f"this client is not registered for the grant type {grant_type}",
+                reason="grant.not_registered",
+            )
+        return await grant.handle(request)
+
+
+def default_grants(issuer: AccessTokenIssuer, settings: Settings) -> GrantRegistry:
+    """Every grant type certbound implements, wired to `issuer`."""
+    return GrantRegistry([ClientCredentialsGrant(issuer, settings)])

@@ -1,0 +1,88 @@
+"""`TokenService`: one worker's access-token machinery, built once at start-up and kept in app state.
+
+It wires the pieces that must share state: the issuer signs with the key manager's current ring, the
+verifier's cache is the one the revoker clears, and the token-state reader (the fast deny-list and
+opaque-token reads, `certbound.store.token_state`) is opened once per worker and closed at shutdown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from certbound.config import Settings
+from certbound.jose.verified_cache import DEFAULT_MAX_ENTRIES, VerifiedCache
+from certbound.server.tokens.access_token import AccessTokenIssuer, Clock, CurrentKeys, KeySource
+from certbound.server.tokens.introspection import Introspector
+from certbound.server.tokens.revocation import Revoker
+from certbound.server.tokens.verifier import AccessTokenVerifier, ActiveToken
+from certbound.store.interface import OpaqueToken
+from certbound.store.token_state import TokenState, open_token_state
+
+__all__ = ["TokenService", "TokenStore"]
+
+
+class TokenStore(Protocol):
+    """The part of `certbound.store.interface.Store` that access tokens use."""
+
+    async def add_opaque_token(self, token: OpaqueToken) -> None: ...
+
+    async def get_opaque_token(self, token_sha256: str) -> OpaqueToken | None: ...
+
+    async def revoke_opaque_token(self, token_sha256: str) -> bool: ...
+
+    async def revoke_token(self, token_key: str, expires_at: datetime) -> None: ...
+
+    async def is_revoked(self, token_key: str) -> bool: ...
+
+
+class TokenService:
+    """Issuer, verifier, introspector and revoker of one worker.
+
+    `keys` is the worker's `KeyManager` (its ring must be loaded: `ensure_keys` or `keyring` at
+    start-up). `generation` returns the store generation last seen by the worker's
+    `GenerationWatcher` (``lambda: watcher.value``): with it, a key rotation made anywhere is picked up
+    without I/O on the hot path. `state` defaults to the fastest reader for `store`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: TokenStore,
+        keys: KeySource,
+        *,
+        generation: Callable[[], int | None] | None = None,
+        state: TokenState | None = None,
+        cache_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Clock = time.time,
+    ) -> None:
+        issuer = settings.issuer_url
+        current = CurrentKeys(keys, generation)
+        self.keys = current
+        self.settings = settings
+        self.state = state if state is not None else open_token_state(store)
+        self.issuer = AccessTokenIssuer(
+            issuer=issuer,
+            keys=current,
+            store=store,
+            lifetime=settings.access_token_lifetime,
+            default_format=settings.access_token_format,
+            clock=clock,
+        )
+        self.cache: VerifiedCache[ActiveToken] = VerifiedCache(cache_entries)
+        self.verifier = AccessTokenVerifier(
+            issuer=issuer,
+            keys=current,
+            state=self.state,
+            cache=self.cache,
+            clock_skew=settings.clock_skew,
+            clock=clock,
+        )
+        self.introspector = Introspector(self.verifier, issuer=issuer, keys=current, clock=clock)
+        self.revoker = Revoker(self.verifier, store)
+
+    async def close(self) -> None:
+        """Close the token-state reader (its own connections); the store is the caller's."""
+        await self.state.close()
