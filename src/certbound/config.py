@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         None,
         description="PEM bundle of intermediates added to forwarded chains (for proxies that send the leaf).",
     )
+    fast_paths: bool = Field(
+        True,
+        description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, direct routes); "
+        "false runs the general path, for diagnosis.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus metrics listener.")
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Port of the Prometheus metrics listener (plain HTTP); unset: off."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,11 +20,11 @@ LATER = datetime.now(UTC).replace(microsecond=123456) + timedelta(hours=1)
 
 
 @pytest.fixture
-async def store(store: SqlStore) -> AsyncIterator[SqlStore]:
+async def store(store: SqlStore) -> SqlStore:
     """The two-backend store of tests/store, with the clients "a" and "b" that tokens belong to."""
     for client_id in ("a", "b"):
         await store.create_client(Client(client_id, {"scope": "read"}))
-    yield store
+    return store
 
 
 async def test_fast_reader_matches_the_store(store: SqlStore) -> None:

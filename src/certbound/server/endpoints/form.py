@@ -26,8 +26,8 @@ from starlette.types import Receive, Scope, Send
 
 from certbound.config import Settings
 from certbound.errors import OAuthError
+from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.clientauth.types import Authenticated, AuthRequest, Endpoint
-from certbound.server.endpoints.paths import TOKEN_PATH
 from certbound.server.endpoints.responses import json_response, oauth_error_response
 from certbound.store.records import Client
 from certbound.tls.client_certificate import client_certificate_from_scope
@@ -166,13 +166,6 @@ async def read_form(request: Request, *, repeatable: Collection[str] = ()) -> Fo
     return parse_form(body, repeatable=repeatable)
 
 
-@functools.lru_cache(maxsize=64)
-def _audiences(issuer: str, mtls: str, path: str) -> frozenset[str]:
-    """RFC 7523 section 3: the issuer or the token endpoint URL (and its mTLS alias) at every endpoint
-    that authenticates clients, plus this endpoint's own URLs."""
-    return frozenset((issuer, issuer + TOKEN_PATH, mtls + TOKEN_PATH, issuer + path, mtls + path))
-
-
 def auth_request(request: Request, form: Form, endpoint: Endpoint, path: str) -> AuthRequest:
     """What client authentication needs; `path` is the endpoint's path (for assertion audiences)."""
     authorizations = request.headers.getlist("authorization")
@@ -184,7 +177,7 @@ def auth_request(request: Request, form: Form, endpoint: Endpoint, path: str) ->
         form=form.params,
         authorization=authorizations[0] if authorizations else None,
         certificate=client_certificate_from_scope(request.scope),
-        audiences=_audiences(settings.issuer_url, settings.mtls_url, path),
+        audiences=assertion_audiences(settings.issuer_url, settings.mtls_url, path),
     )
 
 
