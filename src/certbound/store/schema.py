@@ -125,5 +125,25 @@ opaque_tokens = Table(
     Column("revoked", Boolean, nullable=False, server_default=false()),
 )
 
+# Server-side sessions (certbound.sessions), looked up by the SHA-256 of the session id: the id itself,
+# what a cookie carries, is never stored. `data_sealed` is the application's JSON sealed under the KEK,
+# bound to the row's id hash, purpose, subject and auth_time. `valid_until` is min(expires_at,
+# last_seen_at + idle timeout): what reads and purges compare with the clock, indexed for the purge.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_sha256", Text, primary_key=True),
+    Column("purpose", Text, nullable=False),
+    Column("subject", Text, index=True),
+    Column("auth_time", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("idle_timeout_seconds", Integer),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("valid_until", UTCDateTime, nullable=False, index=True),
+    Column("data_sealed", Text, nullable=False),
+    CheckConstraint("idle_timeout_seconds IS NULL OR idle_timeout_seconds > 0", name="idle_timeout"),
+)
+
 #: The tables whose changes bump `store_generation`.
 GENERATION_TABLES = frozenset({"clients", "client_credentials", "signing_keys"})
