@@ -1,7 +1,8 @@
 """In-process CPU per request of the hot endpoints: the ASGI app alone, without TLS and HTTP parsing.
 
 ``python -m bench.inprocess`` builds the real app on a temporary SQLite store with the bench PKI and
-clients (`bench.material`), as ``certbound serve`` does, and calls it directly with the client
+clients (`bench.material`), as ``certbound serve`` does (`open_services`, then `create_app`), and
+calls it directly with the client
 certificate where the TLS listener puts it. It prints µs of process CPU per request for each case
 (the lower quartile of batches, so that a busy machine disturbs it less), and with ``--profile
 CASE`` a cProfile (``--sort``) or pyinstrument (``--pyinstrument``) profile of that case.
@@ -27,12 +28,14 @@ from typing import Any
 import uvloop
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from starlette.applications import Starlette
 
 from bench.material import RESOURCE, SCOPE, Material, make_material
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
 from certbound.server.app import create_app
 from certbound.server.bootstrap import initialize
+from certbound.server.services import open_services
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 
 __all__ = ["CASES", "main"]
@@ -111,16 +114,21 @@ async def run(args: argparse.Namespace) -> None:
     settings = Settings(
         issuer="https://127.0.0.1:8443", data_dir=directory / "data", tls_cert=material.server_cert,
         tls_key=material.server_key, client_ca=material.ca, clients_file=clients,
+        fast_paths=not args.no_fast_paths,
     )  # fmt: skip
     settings.data_dir.mkdir()
     configure_logging(args.log_level, "json", stream=open(os.devnull, "w"))  # noqa: SIM115 - for the run
     await initialize(settings)
-    app = create_app(settings)
+    async with open_services(settings) as services:
+        await _run_cases(create_app(services), material, args)
+
+
+async def _run_cases(app: Starlette, material: Material, args: argparse.Namespace) -> None:
     tls, self_signed = _certificate(material, self_signed=False), _certificate(material, self_signed=True)
     basic = b"Basic " + base64.b64encode(f"basic:{material.basic_secret}".encode())
     form = f"grant_type=client_credentials&scope={SCOPE}&resource={RESOURCE}".replace(":", "%3A")
     form = form.replace("/", "%2F")
-    async with app.router.lifespan_context(app):
+    async with app.router.lifespan_context(app):  # as uvicorn runs it (nothing to start without TLS)
         mint = _caller(app, "POST", "/token", f"{form}&client_id=tls-dn".encode(), tls, [])
         token = json.loads((await mint())["body"])["access_token"]
         calls: dict[str, Call] = {
@@ -167,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {CASES}")
     parser.add_argument("--requests", type=int, default=5000, help="requests per case (default 5000)")
+    parser.add_argument("--no-fast-paths", action="store_true", help="run with fast_paths = false")
     parser.add_argument("--log-level", default="info", help="info (the default: events written) or warning")
     parser.add_argument("--profile", choices=CASES, help="profile this case (cProfile unless --pyinstrument)")
     parser.add_argument("--pyinstrument", action="store_true", help="profile with pyinstrument")

@@ -1,111 +1,113 @@
-"""The ASGI application: routes, error rendering, and the per-worker resources opened at start."""
+"""The ASGI application: every endpoint built with the services it uses, routed from one table.
+
+`create_app` gets the worker's `Services` already open (`certbound.server.services.open_services`)
+and builds each endpoint of `certbound.server.endpoints.paths.ENDPOINTS` with what it needs; nothing
+is looked up by name at request time. Errors that reach the app's exception layers are answered by
+`certbound.server.endpoints.errors.EXCEPTION_HANDLERS`, through the same renderer as the endpoints'.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from certbound.config import Settings
-from certbound.errors import OAuthError
-from certbound.observability.metrics import track_cache
 from certbound.observability.requestlog import RequestLogMiddleware
-from certbound.server.degraded_trust import keep_trust_current, refresh_trust
-from certbound.server.endpoints import introspection, registration, revocation, token
+from certbound.server.clientauth.audiences import assertion_audiences
+from certbound.server.degraded_trust import trust_kept_current
+from certbound.server.endpoints import paths
 from certbound.server.endpoints.direct_routes import DirectRoutes
+from certbound.server.endpoints.errors import EXCEPTION_HANDLERS
 from certbound.server.endpoints.health import healthz
-from certbound.server.endpoints.jwks import jwks
-from certbound.server.endpoints.metadata import build_metadata, metadata
-from certbound.server.endpoints.paths import HEALTH_PATH, JWKS_PATH, METADATA_PATHS
-from certbound.server.endpoints.responses import json_response, oauth_error_response
-from certbound.server.services import open_resources
+from certbound.server.endpoints.introspection import IntrospectionEndpoint
+from certbound.server.endpoints.jwks import JwksEndpoint
+from certbound.server.endpoints.metadata import MetadataEndpoint, build_metadata
+from certbound.server.endpoints.paths import ENDPOINTS, EndpointEntry
+from certbound.server.endpoints.registration import ClientConfigurationEndpoint, RegistrationEndpoint
+from certbound.server.endpoints.revocation import RevocationEndpoint
+from certbound.server.endpoints.token import TokenEndpoint
+from certbound.server.services import Services
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
 from certbound.tls.server_context import TrustHolder
 
-log = logging.getLogger("certbound")
+__all__ = ["build_endpoints", "create_app"]
+
+#: What a `Route` takes: an ASGI callable built with its dependencies (or a request function).
+Endpoint = Callable[..., Any]
 
 
-def routes() -> list[BaseRoute]:
-    out: list[BaseRoute] = [Route(p, metadata, methods=["GET"]) for p in METADATA_PATHS]
-    out += [
-        Route(JWKS_PATH, jwks, methods=["GET"]),
-        Route(HEALTH_PATH, healthz, methods=["GET"]),
+def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
+    """Every endpoint of the table, built with what it uses (a missing one fails here, at start)."""
+    settings = services.settings
+
+    def audiences(entry: EndpointEntry) -> frozenset[str]:
+        return assertion_audiences(settings.issuer_url, settings.mtls_url, entry.path)
+
+    authenticator, tokens = services.authenticator, services.tokens
+    document = build_metadata(
+        settings, grant_types=services.grants.grant_types, auth_methods=authenticator.methods
+    )
+    built: dict[EndpointEntry, Endpoint] = {
+        paths.TOKEN: TokenEndpoint(authenticator, services.grants, audiences(paths.TOKEN)),
+        paths.INTROSPECTION: IntrospectionEndpoint(
+            authenticator, tokens.introspector, audiences(paths.INTROSPECTION)
+        ),
+        paths.REVOCATION: RevocationEndpoint(authenticator, tokens.revoker, audiences(paths.REVOCATION)),
+        paths.JWKS: JwksEndpoint(tokens.keys),
+        paths.REGISTRATION: RegistrationEndpoint(services.registrar, services.watcher),
+        paths.CLIENT_CONFIGURATION: ClientConfigurationEndpoint(services.registrar, services.watcher),
+        paths.HEALTH: healthz,
+        paths.METADATA: MetadataEndpoint(document),
+    }
+    missing = [entry.name for entry in ENDPOINTS if entry not in built]
+    if missing:
+        raise RuntimeError(f"no endpoint built for {', '.join(missing)}")
+    return built
+
+
+def _routes(endpoints: Mapping[EndpointEntry, Endpoint], *, hot: bool | None = None) -> list[Route]:
+    """The routes of the table's endpoints (`hot`: only those that are, or are not, hot)."""
+    return [
+        Route(path, endpoints[entry], methods=entry.methods)
+        for entry in ENDPOINTS
+        if hot is None or entry.hot == hot
+        for path in entry.paths
     ]
-    out += registration.routes()
-    out += hot_routes()
-    return out
 
 
-def hot_routes() -> list[Route]:
-    """The endpoints on every token's path, dispatched by `DirectRoutes` (and kept in the router)."""
-    return token.routes() + introspection.routes() + revocation.routes()
-
-
-async def _oauth_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)
-    return oauth_error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
-    return json_response({"error": code, "error_description": str(exc.detail)}, exc.status_code, exc.headers)
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return json_response({"error": "server_error"}, 500)
-
-
-def create_app(settings: Settings, trust_holders: Sequence[TrustHolder] = ()) -> Starlette:
-    """Build the app; the store, keys and registrar are opened in the lifespan of each worker.
+def create_app(services: Services, trust_holders: Sequence[TrustHolder] = ()) -> Starlette:
+    """The app of one worker, over its open `services`.
 
     `trust_holders` are the degraded-mode TLS contexts of this worker (docs/tls.md): kept trusting
-    exactly the registered self-signed certificates.
+    exactly the registered self-signed certificates while the app runs (its lifespan). With the
+    ``fast_paths`` setting, the hot endpoints are dispatched by exact path (`DirectRoutes`); without
+    it they go through Starlette's exception middleware and router like the others, with the same
+    answers.
     """
+    settings = services.settings
+    endpoints = build_endpoints(services)
+    hot = _routes(endpoints, hot=True)
+    routes: list[BaseRoute] = [*_routes(endpoints, hot=False), *hot]  # the router keeps the hot ones too
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_resources(settings) as res, contextlib.AsyncExitStack() as stack:
-            if trust_holders:
-                seen = res.watcher.value
-                await refresh_trust(trust_holders, res.store)
-                task = asyncio.create_task(keep_trust_current(trust_holders, res.store, res.watcher, seen))
-                stack.callback(task.cancel)
-            app.state.settings = settings
-            app.state.metadata = build_metadata(settings)
-            app.state.store = res.store
-            app.state.watcher = res.watcher
-            app.state.keys = res.keys
-            app.state.registrar = res.registrar
-            app.state.authenticator = res.authenticator
-            app.state.tokens = res.tokens
-            app.state.grants = res.grants
-            track_cache("certificate_verdicts", res.authenticator.verdicts)
-            track_cache("verified_tokens", res.tokens.cache)
+        async with trust_kept_current(trust_holders, services.store, services.watcher):
             yield
 
-    forwarded = ForwardedCertConfig.from_settings(settings)
+    # outermost first: the request log sees the certificate the forwarded-header reader put in place
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(ForwardedCertificateMiddleware, ForwardedCertConfig.from_settings(settings)),
+    ]
+    if settings.fast_paths:
+        middleware.append(Middleware(DirectRoutes, hot))
     return Starlette(
-        routes=routes(),
+        routes=routes,
         lifespan=lifespan,
-        # outermost first: the request log sees the certificate the forwarded-header reader put in place
-        middleware=[
-            Middleware(RequestLogMiddleware),
-            Middleware(ForwardedCertificateMiddleware, forwarded),
-            Middleware(DirectRoutes, hot_routes()),
-        ],
-        exception_handlers={
-            OAuthError: _oauth_error,
-            HTTPException: _http_error,
-            Exception: _server_error,
-        },
+        middleware=middleware,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
     )

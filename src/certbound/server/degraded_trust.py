@@ -8,8 +8,9 @@ certificates complete the handshake: the client CAs plus every certificate regis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from cryptography import x509
 
@@ -60,3 +61,24 @@ async def keep_trust_current(
             else:
                 seen = generation
         await asyncio.sleep(POLL_S)
+
+
+@contextlib.asynccontextmanager
+async def trust_kept_current(
+    holders: Sequence[TrustHolder], store: Store, watcher: GenerationWatcher
+) -> AsyncIterator[None]:
+    """While open: the holders trust the registered self-signed certificates, refreshed on every change.
+
+    Entered by each worker's app at start (before the first connection), left at stop. No holders
+    (native TLS, or a proxy in front): nothing to do.
+    """
+    if not holders:
+        yield
+        return
+    seen = watcher.value
+    await refresh_trust(holders, store)
+    task = asyncio.create_task(keep_trust_current(holders, store, watcher, seen))
+    try:
+        yield
+    finally:
+        task.cancel()

@@ -25,17 +25,20 @@ from typing import Literal
 
 import uvicorn
 import uvloop
+from starlette.types import ASGIApp
 
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging, flush_logs
 from certbound.observability.metrics import run_sampler
 from certbound.observability.metrics_server import start_metrics_listener
 from certbound.server.app import create_app
+from certbound.server.services import open_services
 from certbound.tls.listener import protocol_class, tls_mode
 from certbound.tls.server_context import ServerContextFactory
 
 log = logging.getLogger("certbound")
 _STARTUP_GRACE_S = 10.0
+STARTUP_FAILURE = 3  # uvicorn's exit status when the application cannot start
 
 
 @dataclass
@@ -135,15 +138,49 @@ def tls_factories(settings: Settings, listeners: Listeners) -> TlsFactories:
     )
 
 
-def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:
-    """Serve the app on the main listener (and the mTLS listener) until told to stop."""
+def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> int:
+    """Serve the app on the main listener (and the mTLS listener) until told to stop; the exit status."""
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_serve_worker(settings, listeners, tls))
+    finally:
+        flush_logs()  # the last lines, before the process exits (atexit would too, on a clean exit)
+
+
+async def _serve_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> int:
+    """Open the services, build the app over them, serve until told to stop, then close them.
+
+    A worker that cannot open its services (the database went away since the parent checked it)
+    says so and returns uvicorn's start-up failure status before it accepts any connection.
+    """
     holders = [
         f.trust_holder()
         for f in (tls.main, tls.mtls)
         if f is not None and f.request_client_cert and f.resolved_mode() == "degraded"
     ]
-    app = create_app(settings, holders)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            services = await stack.enter_async_context(open_services(settings))
+        except Exception as exc:  # the type and first line only: a driver's message is enough to act on
+            first = str(exc).strip().partition("\n")[0]
+            log.error("worker start-up failed: %s: %s", type(exc).__name__, first[:200])
+            return STARTUP_FAILURE
+        app = create_app(services, holders)
+        servers = _servers(app, settings, listeners, tls)
+        sampler = asyncio.create_task(run_sampler()) if settings.metrics_port is not None else None
+        try:
+            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
+        finally:
+            if sampler is not None:
+                sampler.cancel()
+    return 0
+
+
+def _servers(
+    app: ASGIApp, settings: Settings, listeners: Listeners, tls: TlsFactories
+) -> list[tuple[_LinkedServer, socket.socket]]:
+    """A uvicorn server per listener, stopping together; the main one runs the app's lifespan."""
     common = {
         "http": protocol_class(),
         "log_level": settings.log_level,
@@ -174,24 +211,11 @@ def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> N
         servers.append((mtls, listeners.mtls))
     for server, _ in servers:
         server.siblings = tuple(s for s, _ in servers if s is not server)
-
-    async def serve_all() -> None:
-        sampler = asyncio.create_task(run_sampler()) if settings.metrics_port is not None else None
-        try:
-            await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
-        finally:
-            if sampler is not None:
-                sampler.cancel()
-
-    try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve_all())
-    finally:
-        flush_logs()  # the last lines, before the process exits (atexit would too, on a clean exit)
+    return servers
 
 
 def _worker_entry(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:
-    run_worker(settings, listeners, tls)
+    sys.exit(run_worker(settings, listeners, tls))
 
 
 def run_workers(settings: Settings, listeners: Listeners, tls: TlsFactories) -> int:
@@ -248,8 +272,7 @@ def serve(settings: Settings, listeners: Listeners) -> int:
         )
     try:
         if settings.workers == 1:
-            run_worker(settings, listeners, tls)
-            return 0
+            return run_worker(settings, listeners, tls)
         return run_workers(settings, listeners, tls)
     finally:
         if stop_metrics is not None:

@@ -2,6 +2,10 @@
 
 Every hot-path component (client directory, token service, keys) reads in-process state refreshed by
 one `GenerationWatcher`, so requests do not read the database to learn that something changed.
+
+`open_services` is the server's: it opens the store and starts the periodic purge. `build_services`
+builds the same `Services` over a store the caller opened, with the clock and poll interval it gives:
+the tests and the bench use it, so they run exactly the wiring the server runs.
 """
 
 from __future__ import annotations
@@ -9,29 +13,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
+from certbound.observability.metrics import track_cache
+from certbound.sealing import Sealer
 from certbound.server.bootstrap import allowed_scopes, open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clients.registrar import Registrar
 from certbound.server.endpoints.paths import REGISTRATION_PATH
 from certbound.server.grants import GrantRegistry, default_grants
+from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
+
+__all__ = ["PURGE_INTERVAL_S", "Services", "build_services", "open_services"]
 
 log = logging.getLogger("certbound")
 PURGE_INTERVAL_S = 300.0
 
 
 @dataclass(frozen=True)
-class Resources:
-    """The per-worker services the endpoints use (through `request.app.state`)."""
+class Services:
+    """The per-worker services; `certbound.server.app.create_app` builds the endpoints from them."""
 
+    settings: Settings
     store: SqlStore
     watcher: GenerationWatcher
     keys: KeyManager
@@ -42,12 +53,34 @@ class Resources:
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open the store and build the services; the parent already migrated and made the first key."""
     store = open_store(settings.effective_database_url)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
-        sealer = open_sealer(settings)
+        services = await stack.enter_async_context(build_services(settings, store, open_sealer(settings)))
+        purger = asyncio.create_task(_purge_forever(store, settings.clock_skew))
+        stack.callback(purger.cancel)
+        yield services
+
+
+@contextlib.asynccontextmanager
+async def build_services(
+    settings: Settings,
+    store: SqlStore,
+    sealer: Sealer,
+    *,
+    clock: Clock = time.time,
+    watch_interval: float | None = None,
+) -> AsyncIterator[Services]:
+    """The services over `store` (opened, migrated, with a signing key; the caller closes it).
+
+    `clock` is the tokens' (epoch seconds); `watch_interval` how often the store generation is polled
+    (None: the watcher's default).
+    Everything started here (the watcher, the outbound client of jwks_uri fetching, the token-state
+    reader) is stopped on exit.
+    """
+    async with contextlib.AsyncExitStack() as stack:
         keys = KeyManager(
             store,
             sealer,
@@ -55,12 +88,16 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             max_token_lifetime=timedelta(seconds=settings.access_token_lifetime),
         )
         await keys.keyring()
-        watcher = GenerationWatcher(store)
+        watcher = (
+            GenerationWatcher(store)
+            if watch_interval is None
+            else GenerationWatcher(store, interval=watch_interval)
+        )
         await watcher.start()
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
-        tokens = TokenService(settings, store, keys, generation=lambda: watcher.value)
+        tokens = TokenService(settings, store, keys, generation=lambda: watcher.value, clock=clock)
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
             store,
@@ -69,9 +106,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             initial_access_token=settings.registration_token_value(),
             allowed_scopes=allowed_scopes(settings),
         )
-        purger = asyncio.create_task(_purge_forever(store, settings.clock_skew))
-        stack.callback(purger.cancel)
-        yield Resources(
+        track_cache("certificate_verdicts", authenticator.verdicts)
+        track_cache("verified_tokens", tokens.cache)
+        yield Services(
+            settings=settings,
             store=store,
             watcher=watcher,
             keys=keys,

@@ -1,14 +1,16 @@
 """Fixtures for the registration tests: real certificates and JWKs from certbound.pki, a real store
-(SQLite in tmp_path, and a throwaway PostgreSQL database), and the registration routes in a minimal
-Starlette app driven through httpx.ASGITransport."""
+(SQLite in tmp_path, and a throwaway PostgreSQL database), and the server's app over the worker's
+services (`build_services`, `create_app`) driven through httpx.ASGITransport."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import delete, select
-from starlette.applications import Starlette
 
+from certbound.config import Settings
+from certbound.jose.keyring import KeyManager
 from certbound.pki.issue import create_ca, issue_client_cert, self_signed_client_cert
 from certbound.pki.jwk import jwk_with_x5c
 from certbound.pki.keys import PrivateKey
 from certbound.sealing import Sealer
+from certbound.server.app import create_app
 from certbound.server.clients.registrar import Registrar
-from certbound.server.endpoints import registration
+from certbound.server.services import build_services
 from certbound.store.schema import client_credentials, clients
 from certbound.store.sql import SqlStore, open_store
 from tests import pg_helpers
@@ -152,50 +156,53 @@ async def stored_rows(store: SqlStore) -> tuple[list[dict[str, Any]], list[dict[
 # --- the app -------------------------------------------------------------------------------------------
 
 
-def make_app(registrar: Registrar) -> Starlette:
-    app = Starlette(routes=registration.routes())
-    app.state.registrar = registrar
-    return app
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """The app over the worker's services, and an httpx client talking to it in-process (app errors
+    are raised, not 500s)."""
+
+    registrar: Registrar
+    http: httpx.AsyncClient
 
 
-def make_registrar(
+@contextlib.asynccontextmanager
+async def serving(
     store: SqlStore,
     sealer: Sealer,
     *,
     initial_access_token: str | None = INITIAL_TOKEN,
-    allowed_scopes: frozenset[str] | None = None,
-) -> Registrar:
-    return Registrar(
-        store,
-        sealer,
-        registration_base_url=REGISTRATION_BASE_URL,
-        initial_access_token=initial_access_token,
-        allowed_scopes=allowed_scopes,
-    )
-
-
-def http_client(registrar: Registrar) -> httpx.AsyncClient:
-    """An httpx client talking to the registration routes in-process (app errors are raised, not 500s)."""
-    transport = httpx.ASGITransport(app=make_app(registrar))
-    return httpx.AsyncClient(transport=transport, base_url=BASE)
+    allowed_scopes: list[str] | None = None,
+) -> AsyncIterator[Server]:
+    """The server over `store`, configured with this initial access token and scope catalogue."""
+    settings = Settings(issuer=BASE, registration_token=initial_access_token, allowed_scopes=allowed_scopes)
+    await KeyManager(store, sealer).ensure_keys(datetime.now(UTC))  # as `certbound serve` does at start
+    async with build_services(settings, store, sealer) as services:
+        transport = httpx.ASGITransport(app=create_app(services))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            yield Server(services.registrar, http)
 
 
 @pytest.fixture
-def registrar(store: SqlStore, sealer: Sealer) -> Registrar:
-    return make_registrar(store, sealer)
+async def server(store: SqlStore, sealer: Sealer) -> AsyncIterator[Server]:
+    async with serving(store, sealer) as running:
+        yield running
 
 
 @pytest.fixture
-async def http(registrar: Registrar) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(registrar) as client:
-        yield client
+def registrar(server: Server) -> Registrar:
+    return server.registrar
+
+
+@pytest.fixture
+def http(server: Server) -> httpx.AsyncClient:
+    return server.http
 
 
 @pytest.fixture
 async def sqlite_http(sqlite_store: SqlStore, sealer: Sealer) -> AsyncIterator[httpx.AsyncClient]:
     """For tests of request parsing, where the backend does not matter."""
-    async with http_client(make_registrar(sqlite_store, sealer)) as client:
-        yield client
+    async with serving(sqlite_store, sealer) as running:
+        yield running.http
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -24,9 +24,8 @@ from tests.server.clients.conftest import (
     REGISTRATION_BASE_URL,
     Pki,
     bearer,
-    http_client,
-    make_registrar,
     register,
+    serving,
     stored_rows,
 )
 from tests.server.clients.test_metadata import INVALID, REDIRECT_INVALID
@@ -304,8 +303,8 @@ async def test_invalid_metadata_refused_and_nothing_stored(
 
 
 async def test_scope_catalogue(store: SqlStore, sealer: Sealer) -> None:
-    registrar = make_registrar(store, sealer, allowed_scopes=frozenset({"read", "write"}))
-    async with http_client(registrar) as http:
+    async with serving(store, sealer, allowed_scopes=["read", "write"]) as server:
+        http = server.http
         assert (await register(http, {"scope": "read"})).status_code == 201
         response = await register(http, {"scope": "read admin"})
     assert response.status_code == 400
@@ -317,9 +316,9 @@ async def test_scope_catalogue(store: SqlStore, sealer: Sealer) -> None:
 
 
 async def test_registration_closed_without_initial_access_token(store: SqlStore, sealer: Sealer) -> None:
-    registrar = make_registrar(store, sealer, initial_access_token=None)
-    assert not registrar.registration_open
-    async with http_client(registrar) as http:
+    async with serving(store, sealer, initial_access_token=None) as server:
+        http = server.http
+        assert not server.registrar.registration_open
         for token in (None, INITIAL_TOKEN, "anything"):
             response = await register(http, {}, token=token)
             assert response.status_code == 403

@@ -1,16 +1,16 @@
-"""A real certbound token stack for tests: SQLite/PostgreSQL store, signing keys, TokenService,
-grants, the three endpoints in a Starlette app, driven through httpx.ASGITransport.
+"""A real certbound server for tests: SQLite/PostgreSQL store, the worker's `Services` built by
+`build_services` (as `certbound serve` builds them, with a clock the test moves and a fast generation
+poll), and the app of `create_app`, driven through httpx.ASGITransport.
 
 The client certificate of a request is put in the ASGI ``tls`` extension, where the native listener
 puts it, by a test-only middleware that reads the ``x-test-cert`` header (a name from `Harness.certs`).
-
-The endpoints get the real ``certbound.server.clientauth.registry.ClientAuthenticator``, built as the
-server builds it (a running `GenerationWatcher`, the client CA of `Pki` trusted for tls_client_auth).
+The client CA of `Pki` is trusted for tls_client_auth.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping
@@ -29,11 +29,10 @@ from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
 from certbound.pki.issue import create_ca, issue_client_cert
 from certbound.sealing import Sealer
-from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
+from certbound.server.app import create_app
 from certbound.server.clients.credentials import secret_credentials
 from certbound.server.clients.metadata import validate_client_metadata
-from certbound.server.endpoints import introspection, revocation, token
-from certbound.server.grants import default_grants
+from certbound.server.services import Services, build_services
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher
 from certbound.store.records import Client
@@ -141,22 +140,32 @@ class CertificateFromHeader:
 
 @dataclasses.dataclass
 class Harness:
-    store: SqlStore
-    keys: KeyManager
-    tokens: TokenService
+    services: Services
     app: Starlette
     http: httpx.AsyncClient
     clock: FakeClock
     pki: Pki
-    watcher: GenerationWatcher
+    stack: contextlib.AsyncExitStack
+
+    @property
+    def store(self) -> SqlStore:
+        return self.services.store
+
+    @property
+    def keys(self) -> KeyManager:
+        return self.services.keys
+
+    @property
+    def tokens(self) -> TokenService:
+        return self.services.tokens
+
+    @property
+    def watcher(self) -> GenerationWatcher:
+        return self.services.watcher
 
     async def close(self) -> None:
         await self.http.aclose()
-        authenticator = self.app.state.authenticator
-        await authenticator.aclose()
-        await self.watcher.stop()
-        await self.tokens.close()
-        await self.store.close()
+        await self.stack.aclose()
 
     @staticmethod
     def basic(client_id: str, secret: str = SECRET) -> dict[str, str]:
@@ -202,13 +211,6 @@ class Harness:
         return await self.post("/revoke", client_id, {"token": token_value, **form})
 
 
-def make_authenticator(
-    store: SqlStore, settings_: Settings, watcher: GenerationWatcher
-) -> ClientAuthenticator:
-    """The client authenticator the endpoints get: the real one, built as the server builds it."""
-    return build_client_authenticator(settings_, store, SEALER, watcher)
-
-
 async def build_harness(
     database_url: str,
     *,
@@ -226,15 +228,17 @@ async def build_harness(
     for client_id, metadata in (STANDARD_CLIENTS if clients is None else clients).items():
         if await store.get_client(client_id) is None:
             await store.create_client(client_record(client_id, metadata))
-    watcher = GenerationWatcher(store, interval=0.05)
-    await watcher.start()
     clock = FakeClock()
-    tokens = TokenService(cfg, store, keys, generation=lambda: watcher.value, clock=clock)
-    app = Starlette(routes=[*token.routes(), *introspection.routes(), *revocation.routes()])
-    app.state.settings = cfg
-    app.state.authenticator = make_authenticator(store, cfg, watcher)
-    app.state.tokens = tokens
-    app.state.grants = default_grants(tokens.issuer, cfg)
+    stack = contextlib.AsyncExitStack()
+    stack.push_async_callback(store.close)
+    try:
+        services = await stack.enter_async_context(
+            build_services(cfg, store, SEALER, clock=clock, watch_interval=0.05)
+        )
+    except BaseException:
+        await stack.aclose()
+        raise
+    app = create_app(services)
     transport = httpx.ASGITransport(app=CertificateFromHeader(app, pki.certs))
     http = httpx.AsyncClient(transport=transport, base_url=ISSUER)
-    return Harness(store, keys, tokens, app, http, clock, pki, watcher)
+    return Harness(services, app, http, clock, pki, stack)

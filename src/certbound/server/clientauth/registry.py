@@ -193,6 +193,11 @@ class ClientAuthenticator:
     def directory(self) -> ClientDirectory:
         return self._directory
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The names of the methods this authenticator implements (what metadata advertises)."""
+        return tuple(self._methods)
+
     async def aclose(self) -> None:
         """Release the outbound HTTP client (jwks_uri fetching)."""
         await self._fetcher.aclose()

@@ -5,7 +5,8 @@ one sits innermost and sends a request whose path is exactly one of `routes` str
 route's endpoint, skipping Starlette's exception middleware and the router's walk over every route
 (together ~15% of a token request's CPU, docs/performance.md). Those endpoints are `OAuthEndpoint`s:
 they take every method and render every error themselves, so nothing the skipped layers did is lost.
-Anything else goes on to the router unchanged.
+Anything else goes on to the router unchanged. Installed only with the ``fast_paths`` setting
+(`certbound.server.app.create_app`); without it, the same endpoints are reached through the router.
 """
 
 from __future__ import annotations

@@ -1,23 +1,19 @@
 """The introspection endpoint (RFC 7662), with the JWT response of RFC 9701 on request.
 
-Expects on ``request.app.state``: ``settings``, ``authenticator`` and ``tokens``
-(`certbound.server.tokens.service.TokenService`). A caller that fails to authenticate gets 401
-``invalid_client`` from the authenticator, never a 200.
+A caller that fails to authenticate gets 401 ``invalid_client`` from the authenticator, never a 200.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from certbound.server.endpoints.form import OAuthEndpoint, authenticated_token_request
-from certbound.server.endpoints.paths import INTROSPECTION_PATH
+from certbound.server.endpoints.client_auth_request import Authenticator, authenticated_token_request
+from certbound.server.endpoints.oauth_endpoint import OAuthEndpoint
 from certbound.server.endpoints.responses import NO_STORE, json_response
-from certbound.server.tokens.introspection import INTROSPECTION_JWT_MEDIA_TYPE
-from certbound.server.tokens.service import TokenService
+from certbound.server.tokens.introspection import INTROSPECTION_JWT_MEDIA_TYPE, Introspector
 
-__all__ = ["introspect", "routes", "wants_jwt"]
+__all__ = ["IntrospectionEndpoint", "wants_jwt"]
 
 
 def wants_jwt(accept: str | None) -> bool:
@@ -39,16 +35,24 @@ def wants_jwt(accept: str | None) -> bool:
     return False
 
 
-async def introspect(request: Request) -> Response:
-    req = await authenticated_token_request(request, "introspection", INTROSPECTION_PATH)
-    tokens: TokenService = request.app.state.tokens
-    body = await tokens.introspector.introspect(req.token, req.client)
-    if wants_jwt(request.headers.get("accept")):
-        signed = await tokens.introspector.signed(body, req.client)
-        return Response(signed, media_type=INTROSPECTION_JWT_MEDIA_TYPE, headers=NO_STORE)
-    return json_response(body)
+class IntrospectionEndpoint(OAuthEndpoint):
+    """POST /introspect, answered by `introspector` (the worker's `TokenService.introspector`)."""
 
+    __slots__ = ("_audiences", "_authenticator", "_introspector")
 
-def routes() -> list[Route]:
-    """POST /introspect."""
-    return [Route(INTROSPECTION_PATH, OAuthEndpoint(introspect))]
+    def __init__(
+        self, authenticator: Authenticator, introspector: Introspector, audiences: frozenset[str]
+    ) -> None:
+        self._authenticator = authenticator
+        self._introspector = introspector
+        self._audiences = audiences
+
+    async def handle(self, request: Request) -> Response:
+        req = await authenticated_token_request(
+            request, self._authenticator, "introspection", self._audiences
+        )
+        body = await self._introspector.introspect(req.token, req.client)
+        if wants_jwt(request.headers.get("accept")):
+            signed = await self._introspector.signed(body, req.client)
+            return Response(signed, media_type=INTROSPECTION_JWT_MEDIA_TYPE, headers=NO_STORE)
+        return json_response(body)

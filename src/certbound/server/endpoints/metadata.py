@@ -1,22 +1,22 @@
-"""RFC 8414 authorization server metadata (also served as OpenID Connect discovery)."""
+"""RFC 8414 authorization server metadata (also served as OpenID Connect discovery).
+
+The endpoint URLs and ``mtls_endpoint_aliases`` come from the endpoint table
+(`certbound.server.endpoints.paths`), the grant types and client authentication methods from the
+registries that implement them: the document cannot promise what the server does not do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from certbound.auth_methods import METHODS
 from certbound.config import Settings
-from certbound.server.endpoints.paths import (
-    INTROSPECTION_PATH,
-    JWKS_PATH,
-    REGISTRATION_PATH,
-    REVOCATION_PATH,
-    TOKEN_PATH,
-)
+from certbound.server.endpoints.paths import ENDPOINTS
 from certbound.server.endpoints.responses import json_response
+
+__all__ = ["ASSERTION_SIGNING_ALGS", "MetadataEndpoint", "build_metadata"]
 
 ASSERTION_SIGNING_ALGS = (
     "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
@@ -24,39 +24,46 @@ ASSERTION_SIGNING_ALGS = (
 )  # fmt: skip
 
 
-def build_metadata(settings: Settings) -> dict[str, Any]:
-    """The metadata document; `mtls_endpoint_aliases` is always present (RFC 8705 section 5)."""
+def build_metadata(
+    settings: Settings, *, grant_types: Sequence[str], auth_methods: Sequence[str]
+) -> dict[str, Any]:
+    """The metadata document; `mtls_endpoint_aliases` is always present (RFC 8705 section 5).
+
+    `grant_types`: `GrantRegistry.grant_types`; `auth_methods`: `ClientAuthenticator.methods` (the
+    same authenticator serves the token, introspection and revocation endpoints).
+    """
     issuer = settings.issuer_url
     mtls = settings.mtls_url
-    doc: dict[str, Any] = {
-        "issuer": issuer,
-        "token_endpoint": issuer + TOKEN_PATH,
-        "introspection_endpoint": issuer + INTROSPECTION_PATH,
-        "revocation_endpoint": issuer + REVOCATION_PATH,
-        "jwks_uri": issuer + JWKS_PATH,
-        "registration_endpoint": issuer + REGISTRATION_PATH,
-        "grant_types_supported": ["client_credentials"],
+    doc: dict[str, Any] = {"issuer": issuer}
+    doc |= {e.metadata_name: issuer + e.path for e in ENDPOINTS if e.metadata_name is not None}
+    doc |= {
+        "grant_types_supported": list(grant_types),
         "response_types_supported": [],
         "scopes_supported": sorted(settings.allowed_scopes) if settings.allowed_scopes else None,
-        "token_endpoint_auth_methods_supported": list(METHODS),
+        "token_endpoint_auth_methods_supported": list(auth_methods),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
-        "introspection_endpoint_auth_methods_supported": list(METHODS),
+        "introspection_endpoint_auth_methods_supported": list(auth_methods),
         "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
-        "revocation_endpoint_auth_methods_supported": list(METHODS),
+        "revocation_endpoint_auth_methods_supported": list(auth_methods),
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_signing_alg_values_supported": [settings.signing_alg],  # RFC 9701 responses
         "tls_client_certificate_bound_access_tokens": True,
         "mtls_endpoint_aliases": {
-            "token_endpoint": mtls + TOKEN_PATH,
-            "introspection_endpoint": mtls + INTROSPECTION_PATH,
-            "revocation_endpoint": mtls + REVOCATION_PATH,
+            e.metadata_name: mtls + e.path for e in ENDPOINTS if e.mtls_alias and e.metadata_name is not None
         },
         "code_challenge_methods_supported": ["S256"],
     }
     return {k: v for k, v in doc.items() if v is not None}
 
 
-async def metadata(request: Request) -> Response:
+class MetadataEndpoint:
     """GET /.well-known/oauth-authorization-server and /.well-known/openid-configuration."""
-    body: dict[str, Any] = request.app.state.metadata
-    return json_response(body, no_store=False, headers={"Cache-Control": "public, max-age=300"})
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._document = document
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = json_response(
+            self._document, no_store=False, headers={"Cache-Control": "public, max-age=300"}
+        )
+        await response(scope, receive, send)

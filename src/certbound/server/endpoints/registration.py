@@ -1,94 +1,98 @@
 """HTTP endpoints for dynamic registration (RFC 7591) and client configuration (RFC 7592).
 
-Thin on purpose: read the bearer token and the JSON body, call `certbound.server.clients.registrar.Registrar`
-(``request.app.state.registrar``), render. Anything wrong with the request itself (content type, size,
-JSON syntax, duplicate members, not an object) is a 400 ``invalid_client_metadata``, never a 500. The
-token is checked before the body is looked at, so a caller without one learns nothing else.
+Thin on purpose: read the bearer token and the JSON body, call the
+`certbound.server.clients.registrar.Registrar` they are built with, render. The handlers raise
+`OAuthError`; the endpoint logs the refusal and answers it through the one renderer. Anything wrong
+with the request itself (content type, size, JSON syntax, duplicate members, not an object) is a 400
+``invalid_client_metadata``, never a 500. The token is checked before the body is looked at, so a
+caller without one learns nothing else.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from certbound.errors import OAuthError
 from certbound.server.clients.registrar import Registrar
-from certbound.server.endpoints.paths import REGISTRATION_PATH
 from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
 
-__all__ = ["MAX_BODY_BYTES", "client_configuration", "register", "routes"]
+__all__ = ["MAX_BODY_BYTES", "ClientConfigurationEndpoint", "RegistrationEndpoint"]
 
 MAX_BODY_BYTES = 256 * 1024  # room for a JWK Set with several certificate chains
 
 log = logging.getLogger(__name__)
 
 
-def routes() -> list[Route]:
-    """POST /register, and GET/PUT/DELETE /register/{client_id}."""
-    return [
-        Route(REGISTRATION_PATH, register, methods=["POST"]),
-        Route(REGISTRATION_PATH + "/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
-    ]
+class ChangeWatcher(Protocol):
+    """`certbound.store.generation.GenerationWatcher`: `check` reads the store generation now."""
+
+    async def check(self) -> int: ...
 
 
-async def register(request: Request) -> Response:
-    """RFC 7591 section 3: POST a JSON object of client metadata; 201 with the client information."""
-    registrar = _registrar(request)
-    try:
+class _RegistrarEndpoint:
+    """An ASGI endpoint over the registrar: `handle` raises `OAuthError`, answered here."""
+
+    def __init__(self, registrar: Registrar, watcher: ChangeWatcher) -> None:
+        self._registrar = registrar
+        self._watcher = watcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.handle(Request(scope, receive))
+        except OAuthError as err:
+            log.info("registration refused: %s (%s)", err.error, err.reason or "-")
+            response = oauth_error_response(err)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def _changed(self) -> None:
+        """Let this worker's caches see the change at once (other workers follow within the poll interval)."""
+        await self._watcher.check()
+
+
+class RegistrationEndpoint(_RegistrarEndpoint):
+    """POST /register (RFC 7591 section 3): a JSON object of client metadata; 201 with the client
+    information."""
+
+    async def handle(self, request: Request) -> Response:
         token = _bearer_token(request)
-        registrar.check_initial_access_token(token)
+        self._registrar.check_initial_access_token(token)
         raw = await _json_object(request)
-        body = await registrar.register(raw, token)
-    except OAuthError as err:
-        return _error(err)
-    await _changed(request)
-    log.info("client registered: %s (%s)", body["client_id"], body["token_endpoint_auth_method"])
-    return json_response(body, 201)
+        body = await self._registrar.register(raw, token)
+        await self._changed()
+        log.info("client registered: %s (%s)", body["client_id"], body["token_endpoint_auth_method"])
+        return json_response(body, 201)
 
 
-async def client_configuration(request: Request) -> Response:
-    """RFC 7592 section 2: read (GET), replace (PUT) or delete (DELETE, 204) a registration."""
-    registrar = _registrar(request)
-    client_id: str = request.path_params["client_id"]
-    try:
+class ClientConfigurationEndpoint(_RegistrarEndpoint):
+    """/register/{client_id} (RFC 7592 section 2): read (GET), replace (PUT) or delete (DELETE, 204) a
+    registration."""
+
+    async def handle(self, request: Request) -> Response:
+        registrar = self._registrar
+        client_id: str = request.path_params["client_id"]
         token = _bearer_token(request)
         if request.method == "PUT":
             await registrar.authenticate(client_id, token)
             body = await registrar.update(client_id, token, await _json_object(request))
-            await _changed(request)
+            await self._changed()
             log.info("client registration replaced: %s", client_id)
         elif request.method == "DELETE":
             await registrar.delete(client_id, token)
-            await _changed(request)
+            await self._changed()
             log.info("client deleted: %s", client_id)
             return Response(status_code=204, headers=NO_STORE)
         else:
             body = await registrar.read(client_id, token)
-    except OAuthError as err:
-        return _error(err)
-    return json_response(body)
-
-
-async def _changed(request: Request) -> None:
-    """Let this worker's caches see the change at once (other workers follow within the poll interval)."""
-    watcher = getattr(request.app.state, "watcher", None)
-    if watcher is not None:
-        await watcher.check()
-
-
-def _registrar(request: Request) -> Registrar:
-    registrar: Registrar = request.app.state.registrar
-    return registrar
-
-
-def _error(err: OAuthError) -> Response:
-    log.info("registration refused: %s (%s)", err.error, err.reason or "-")
-    return oauth_error_response(err)
+        return json_response(body)
 
 
 def _bad_request(why: str, reason: str) -> NoReturn:

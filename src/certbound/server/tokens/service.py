@@ -1,4 +1,4 @@
-"""`TokenService`: one worker's access-token machinery, built once at start-up and kept in app state.
+"""`TokenService`: one worker's access-token machinery, built once at start-up (`certbound.server.services`).
 
 It wires the pieces that must share state: the issuer signs with the key manager's current ring, the
 verifier's cache is the one the revoker clears, and the token-state reader (the fast deny-list and

@@ -1,0 +1,89 @@
+"""Every failure as an `OAuthError`, rendered by the one renderer; the app's exception handlers.
+
+`certbound.server.endpoints.responses.oauth_error_response` turns an `OAuthError` into its answer
+(RFC 6749 section 5.2 JSON, no-store, a challenge on a 401). The failures that do not start as one
+(a wrong method, a client that went away, the router's 404 and 405, a bug) are made into one here,
+so the hot endpoints' wrapper, the registration endpoints and the app-level handlers all answer
+through that renderer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from certbound.errors import OAuthError
+from certbound.server.endpoints.responses import oauth_error_response
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "client_disconnected",
+    "from_http_exception",
+    "invalid_request",
+    "method_not_allowed",
+    "server_error",
+]
+
+log = logging.getLogger("certbound")
+
+_HTTP_ERRORS = {404: "not_found", 405: "invalid_request"}
+
+
+def invalid_request(description: str, reason: str) -> OAuthError:
+    """A malformed request (RFC 6749 section 5.2); `reason` is logged as ``request.<reason>``."""
+    return OAuthError("invalid_request", description, reason=f"request.{reason}")
+
+
+def method_not_allowed() -> OAuthError:
+    """The 405 of the endpoints that take POST only (their own, so that it carries no-store too)."""
+    return OAuthError(
+        "invalid_request", "this endpoint accepts POST only", status=405, headers={"Allow": "POST"}
+    )
+
+
+def client_disconnected() -> OAuthError:
+    """The client went away mid-body: nobody reads the answer, but one is due."""
+    return OAuthError("invalid_request")
+
+
+def server_error() -> OAuthError:
+    """The server could not answer: no description, since whatever went wrong is ours, not the client's."""
+    return OAuthError("server_error", status=500)
+
+
+def from_http_exception(exc: HTTPException) -> OAuthError:
+    """The router's 404 and 405 (and any other HTTPException) as JSON rather than Starlette's text."""
+    return OAuthError(
+        _HTTP_ERRORS.get(exc.status_code, "invalid_request"),
+        str(exc.detail),
+        status=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _oauth_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)
+    return oauth_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return oauth_error_response(from_http_exception(exc))
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return oauth_error_response(server_error())
+
+
+#: Starlette's ``exception_handlers``, for what reaches the app's exception layers.
+EXCEPTION_HANDLERS: Mapping[Any, Any] = {
+    OAuthError: _oauth_error,
+    HTTPException: _http_error,
+    Exception: _unhandled,
+}
