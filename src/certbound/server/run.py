@@ -137,7 +137,7 @@ def tls_factories(settings: Settings, listeners: Listeners) -> TlsFactories:
 
 def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> None:
     """Serve the app on the main listener (and the mTLS listener) until told to stop."""
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
     holders = [
         f.trust_holder()
         for f in (tls.main, tls.mtls)
@@ -239,7 +239,7 @@ def run_workers(settings: Settings, listeners: Listeners, tls: TlsFactories) -> 
 
 def serve(settings: Settings, listeners: Listeners) -> int:
     """Run in the foreground; returns the process exit status."""
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
     tls = tls_factories(settings, listeners)
     stop_metrics = None
     if listeners.metrics is not None:

@@ -44,7 +44,7 @@ class Resources:
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Open the store and build the services; the parent already migrated and made the first key."""
-    store = open_store(settings.effective_database_url)
+    store = open_store(settings.effective_database_url, fast_paths=settings.fast_paths)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         sealer = open_sealer(settings)
