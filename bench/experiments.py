@@ -34,12 +34,30 @@ def _tls_resumption() -> None:
 
 
 def _no_denylist() -> None:
-    from certbound.store import token_state
+    from certbound.store.interface import OpaqueToken, TokenState
+    from certbound.store.sql import SqlStore
 
-    async def never_revoked(self: Any, jti: str) -> bool:
-        return False
+    product = SqlStore.token_state
 
-    token_state.SqliteTokenState.is_revoked = never_revoked  # type: ignore[method-assign]
+    class NeverRevoked:
+        """The store's reader, except that no ``jti`` is ever on the deny-list."""
+
+        def __init__(self, inner: TokenState) -> None:
+            self._inner = inner
+
+        async def is_revoked(self, jti: str) -> bool:
+            return False
+
+        async def opaque_token(self, token_sha256: str) -> OpaqueToken | None:
+            return await self._inner.opaque_token(token_sha256)
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    def token_state(self: SqlStore) -> TokenState:
+        return NeverRevoked(product(self))
+
+    SqlStore.token_state = token_state  # type: ignore[method-assign]
 
 
 PATCHES: dict[str, Callable[[], None]] = {

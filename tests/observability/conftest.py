@@ -36,13 +36,15 @@ class Captured:
 
 
 @contextmanager
-def logging_to(stream: IO[str], level: str = "info", fmt: LogFormat = "json") -> Iterator[logging.Handler]:
+def logging_to(
+    stream: IO[str], level: str = "info", fmt: LogFormat = "json", *, fast_paths: bool = True
+) -> Iterator[logging.Handler]:
     """`configure_logging` to `stream` (loggers not cached) for a while; then as it was before."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, structlog.get_config())
     flags = (logging._srcfile, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
     try:
-        yield configure_logging(level, fmt, stream=stream, cache_loggers=False)
+        yield configure_logging(level, fmt, stream=stream, cache_loggers=False, fast_paths=fast_paths)
     finally:
         flush_logs()
         handlers, level_before, config = saved

@@ -1,6 +1,7 @@
 """The two per-request events skip structlog's per-call machinery (``logwrite.emit``) and still write,
 byte for byte, what structlog wrote before: same fields in the same order, same redaction, same
-level filter, same request facts noted, in both formats.
+level filter, same request facts noted, in both formats; and so does the general path
+(``fast_paths=False``: every event through structlog's bound loggers).
 
 The "before" side is structlog's bound logger writing with ``structlog.WriteLogger``, as
 ``configure_logging`` set it up before the direct path existed, with the same processors; only the
@@ -102,9 +103,11 @@ class OldWriteLogger(structlog.WriteLogger):
 
 
 @contextmanager
-def configured(path: Path, level: str, fmt: LogFormat, *, before: bool) -> Iterator[None]:
+def configured(
+    path: Path, level: str, fmt: LogFormat, *, before: bool, fast_paths: bool = True
+) -> Iterator[None]:
     """Logging to `path` as configure_logging sets it up now, or (`before`) as it did before."""
-    with open(path, "w", encoding="utf-8") as stream, logging_to(stream, level, fmt):
+    with open(path, "w", encoding="utf-8") as stream, logging_to(stream, level, fmt, fast_paths=fast_paths):
         for processor in structlog.get_config()["processors"]:
             if isinstance(processor, _IsoUtcStamper):
                 processor._clock = lambda: NOW_NS
@@ -135,10 +138,16 @@ def emit_call(name: str, level: str, event: str, fields: dict[str, Any]) -> None
 
 
 def log_cases(
-    path: Path, level: str, fmt: LogFormat, *, before: bool, cases: list[tuple[str, str, str, dict[str, Any]]]
+    path: Path,
+    level: str,
+    fmt: LogFormat,
+    *,
+    before: bool,
+    cases: list[tuple[str, str, str, dict[str, Any]]],
+    fast_paths: bool = True,
 ) -> tuple[bytes, list[dict[str, Any]]]:
     call = structlog_call if before else emit_call
-    with configured(path, level, fmt, before=before):
+    with configured(path, level, fmt, before=before, fast_paths=fast_paths):
         facts = [in_request(lambda case=case: call(*case)) for case in cases]  # type: ignore[misc]
     return path.read_bytes(), facts
 
@@ -147,10 +156,15 @@ def log_cases(
 @pytest.mark.parametrize("level", ["debug", "info", "warning", "error", "critical"])
 def test_the_same_bytes_as_structlog_wrote(tmp_path: Path, level: str, fmt: LogFormat) -> None:
     expected, expected_facts = log_cases(tmp_path / "before", level, fmt, before=True, cases=CASES)
+    general, general_facts = log_cases(
+        tmp_path / "off", level, fmt, before=False, cases=CASES, fast_paths=False
+    )
     written, facts = log_cases(tmp_path / "after", level, fmt, before=False, cases=CASES)
     assert written.decode().splitlines() == expected.decode().splitlines()
     assert written == expected
     assert facts == expected_facts
+    assert general == expected
+    assert general_facts == expected_facts
     threshold = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
     logged = [case for case in CASES if threshold[case[1]] >= threshold[level]]
     assert len(written.splitlines()) == len(logged)  # and nothing when filtered out
@@ -158,10 +172,15 @@ def test_the_same_bytes_as_structlog_wrote(tmp_path: Path, level: str, fmt: LogF
         assert secret.encode() not in written  # field is public: SECRET stays whole there, by design)
 
 
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "general"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_each_event_alone(tmp_path: Path, case: tuple[str, str, str, dict[str, Any]]) -> None:
+def test_each_event_alone(
+    tmp_path: Path, case: tuple[str, str, str, dict[str, Any]], fast_paths: bool
+) -> None:
     expected, expected_facts = log_cases(tmp_path / "before", "debug", "json", before=True, cases=[case])
-    written, facts = log_cases(tmp_path / "after", "debug", "json", before=False, cases=[case])
+    written, facts = log_cases(
+        tmp_path / "after", "debug", "json", before=False, cases=[case], fast_paths=fast_paths
+    )
     assert written == expected
     assert facts == expected_facts
 
@@ -203,7 +222,8 @@ def certificate(subject: str) -> ClientCertificate:
     )
 
 
-def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "general"])
+def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path, fast_paths: bool) -> None:
     cert = certificate("Jürgen Müller")
 
     def requests() -> list[dict[str, Any]]:
@@ -230,7 +250,7 @@ def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path) -> None:
 
     outputs = []
     for before in (True, False):
-        with configured(tmp_path / str(before), "info", "json", before=before):
+        with configured(tmp_path / str(before), "info", "json", before=before, fast_paths=fast_paths):
             noted = requests()
         outputs.append(((tmp_path / str(before)).read_bytes(), noted))
     assert outputs[0] == outputs[1]
@@ -262,6 +282,13 @@ def test_the_configured_path_skips_structlogs_per_call_machinery(tmp_path: Path)
     assert "_process_event" in through_structlog
     assert not {"_process_event", "_proxy_to_logger", "__getattr__", "add_log_level"} & direct
     assert len((tmp_path / "log").read_text().splitlines()) == 2
+
+
+def test_with_the_fast_paths_off_structlog_does_every_event(tmp_path: Path) -> None:
+    with configured(tmp_path / "log", "info", "json", before=False, fast_paths=False):
+        general = structlog_functions_called(lambda: emit_call(*CASES[0]))
+    assert {"_process_event", "_proxy_to_logger", "add_log_level"} <= general
+    assert len((tmp_path / "log").read_text().splitlines()) == 1
 
 
 def test_capture_logs_still_sees_the_events(tmp_path: Path) -> None:
@@ -315,7 +342,35 @@ def test_the_direct_path_follows_the_processor_list() -> None:
         render,
     ]
     direct = DirectPath.of(processors, structlog.make_filtering_bound_logger(20), 20)
+    assert direct is not None
     assert direct.steps == (extra,)
     assert direct.render is render
     assert direct.expected == processors
     assert direct.expected is not processors
+
+
+def test_no_direct_path_where_its_assumptions_do_not_hold(tmp_path: Path) -> None:
+    """A list that does not start with the level and the logger name, or a wrapper class that keeps
+    its logger or processors elsewhere: no direct path, and the events still go through structlog."""
+    from certbound.observability.logwrite import DirectPath
+
+    def render(logger: object, method_name: str, event_dict: dict[str, object]) -> str:
+        return ""
+
+    filtering = structlog.make_filtering_bound_logger(20)
+    level, name = structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name
+    assert DirectPath.of([level, name, render], filtering, 20) is not None
+    assert DirectPath.of([name, level, render], filtering, 20) is None
+    assert DirectPath.of([level, render], filtering, 20) is None
+    assert DirectPath.of([level, name], filtering, 20) is None  # no renderer after them
+
+    class Elsewhere(filtering):  # type: ignore[misc, valid-type]
+        def __init__(self, logger: Any, processors: Any, context: Any) -> None:
+            super().__init__(logger, list(processors), context)  # a copy: not the configured list
+
+    assert DirectPath.of([level, name, render], Elsewhere, 20) is None
+    with configured(tmp_path / "log", "info", "json", before=False):
+        structlog.configure(wrapper_class=Elsewhere)
+        called = structlog_functions_called(lambda: emit_call(*CASES[0]))
+    assert "_process_event" in called
+    assert len((tmp_path / "log").read_text().splitlines()) == 1

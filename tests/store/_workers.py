@@ -57,14 +57,49 @@ def remember_jtis(
         results.put(("error", repr(exc)))
 
 
+def remember_and_revoke(
+    url: str,
+    barrier: Barrier,
+    results: Queue[Any],
+    fast_paths: bool,
+    client_id: str,
+    jtis: list[str],
+    expires_at: datetime,
+) -> None:
+    """On the given path: try to remember every jti, deny-list ``revoked-<jti>`` for each one won;
+    report the ones won."""
+
+    async def run() -> list[str]:
+        store = open_store(url, fast_paths=fast_paths)
+        try:
+            won = [jti for jti in jtis if await store.remember_jti(client_id, jti, expires_at)]
+            for jti in won:
+                await store.revoke_token(f"revoked-{jti}", expires_at)
+            return won
+        finally:
+            await store.close()
+
+    barrier.wait(timeout=60)
+    try:
+        results.put(("ok", asyncio.run(run())))
+    except Exception as exc:
+        results.put(("error", repr(exc)))
+
+
 def run_together(target: Any, url: str, *extra: Any, count: int = 3, timeout: float = 60) -> list[Any]:
     """Start `count` spawned processes running `target(url, barrier, results, *extra)` in step;
     return what each reported, failing on any error or non-zero exit."""
+    return run_each(target, url, [extra] * count, timeout=timeout)
 
+
+def run_each(target: Any, url: str, extras: list[tuple[Any, ...]], timeout: float = 60) -> list[Any]:
+    """`run_together` with arguments of their own: one process per tuple in `extras`, running
+    `target(url, barrier, results, *extras[i])`; reports in the order they arrived."""
+    count = len(extras)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(count)
     results: Queue[Any] = ctx.Queue()
-    processes = [ctx.Process(target=target, args=(url, barrier, results, *extra)) for _ in range(count)]
+    processes = [ctx.Process(target=target, args=(url, barrier, results, *extra)) for extra in extras]
     for process in processes:
         process.start()
     try:

@@ -202,12 +202,11 @@ _WORKER = """
 import asyncio, sys, time
 from datetime import UTC, datetime, timedelta
 from certbound.store.sql import open_store
-from certbound.store.token_state import open_token_state
 
 async def main() -> None:
     store = open_store(f"sqlite:///{sys.argv[1]}")
     await store.migrate()
-    reader = open_token_state(store)
+    reader = store.token_state()
     later = datetime.now(UTC) + timedelta(hours=1)
     n, end = 0, None
     while end is None or time.time() < end:

@@ -9,12 +9,7 @@ import pytest
 from certbound.store.interface import OpaqueToken
 from certbound.store.records import Client
 from certbound.store.sql import SqlStore
-from certbound.store.token_state import (
-    PostgresTokenState,
-    SqliteTokenState,
-    StoreTokenState,
-    open_token_state,
-)
+from certbound.store.token_state import PostgresTokenState, SqliteTokenState, StoreTokenState
 
 LATER = datetime.now(UTC).replace(microsecond=123456) + timedelta(hours=1)
 
@@ -28,7 +23,7 @@ async def store(store: SqlStore) -> SqlStore:
 
 
 async def test_fast_reader_matches_the_store(store: SqlStore) -> None:
-    fast = open_token_state(store)
+    fast = store.token_state()
     assert isinstance(fast, SqliteTokenState if store.dialect == "sqlite" else PostgresTokenState)
     slow = StoreTokenState(store)
     try:
@@ -56,7 +51,7 @@ async def test_fast_reader_matches_the_store(store: SqlStore) -> None:
 async def test_sqlite_reader_cannot_write(store: SqlStore) -> None:
     if store.dialect != "sqlite":
         return
-    reader = open_token_state(store)
+    reader = store.token_state()
     assert isinstance(reader, SqliteTokenState)
     await reader.is_revoked("x")
     conn = reader._connection()
@@ -79,7 +74,7 @@ async def test_deleting_a_client_drops_its_opaque_tokens(store: SqlStore) -> Non
 async def test_postgres_reader_reconnects_after_a_broken_connection(store: SqlStore) -> None:
     if store.dialect != "postgresql":
         return
-    reader = open_token_state(store)
+    reader = store.token_state()
     assert isinstance(reader, PostgresTokenState)
     try:
         assert await reader.is_revoked("x") is False

@@ -127,7 +127,8 @@ def serve(
 
     try:
         settings = load_settings(flags, config)
-        configure_logging(settings.log_level, settings.log_format)  # before anything at start-up logs
+        # before anything at start-up logs
+        configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
         dev_setup = None
         if settings.dev:
             settings, dev_setup = apply_dev_defaults(settings)

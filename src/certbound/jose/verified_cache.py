@@ -1,6 +1,6 @@
 """An in-process cache of access tokens whose signature and claims were already checked.
 
-One ES256 signature check costs about 100 µs in Python, most of the introspection budget; a resource
+A signature check is most of what introspecting a JWT costs (docs/performance.md); a resource
 server typically introspects the same token many times. So a JWT that verified is remembered, keyed
 by the SHA-256 of the token string (the token itself is never kept as a key), until its ``exp``.
 

@@ -10,10 +10,10 @@ ends up on the request event.
 Every request writes two events, so the two steps that cost the most are done by hand here, to the
 same result: the ISO timestamp (:class:`_IsoUtcStamper`) and the JSON line (:func:`_render_json`:
 compact, ASCII-only, orjson for the common line); they skip structlog's per-call machinery
-(:func:`~certbound.observability.logwrite.emit`, the same steps and line); and the lines logged during
-one event-loop iteration are written with one ``write`` when it ends
-(:class:`~certbound.observability.logwrite.LineWriter`, structlog's and stdlib's lines alike, in the
-order they were logged). docs/performance.md has the numbers.
+(:func:`~certbound.observability.logwrite.emit`, the same steps and line; ``fast_paths=False`` leaves
+them to structlog); and the lines logged during one event-loop iteration are written with one
+``write`` when it ends (:class:`~certbound.observability.logwrite.LineWriter`, structlog's and
+stdlib's lines alike, in the order they were logged). docs/performance.md has the numbers.
 
 Call :func:`configure_logging` once per process (the server does, in the parent and every worker),
 before anything logs. uvicorn must then be started with ``log_config=None`` so it keeps its hands off.
@@ -55,11 +55,11 @@ _MAX_DEPTH = 32
 
 
 class _IsoUtcStamper:
-    """``TimeStamper(fmt="iso", utc=True, key="timestamp")``, same text, a quarter of the cost.
+    """``TimeStamper(fmt="iso", utc=True, key="timestamp")``, same text, for less.
 
-    structlog builds a timezone-aware datetime and formats it on every event (~2 µs); the date and
-    time of day change once a second, so they are formatted once a second and the microseconds
-    appended. As ``datetime.isoformat()`` does, a whole second has no fraction.
+    structlog builds a timezone-aware datetime and formats it on every event; the date and time of
+    day change once a second, so they are formatted once a second and the microseconds appended. As
+    ``datetime.isoformat()`` does, a whole second has no fraction.
     """
 
     __slots__ = ("_clock", "_second")
@@ -100,12 +100,12 @@ def _render_json(logger: object, method_name: str, event_dict: EventDict) -> str
 
     For the values events carry (strings, integers, booleans, None, lists, dicts) the line is what
     ``json.dumps(event_dict, default=str, separators=(",", ":"))`` writes; floats may be spelled
-    differently (``0.00001``, not ``1e-05``) and NaN becomes ``null``. orjson
-    writes it in under a microsecond where json.dumps takes 5-7, and its line is used when it is the
-    same: all ASCII and no DEL (json.dumps escapes those; a raw U+2028 or U+0085 would also split the
-    line for ``str.splitlines``). Otherwise, or when orjson refuses the event (a key that is not a
-    str, an int beyond 64 bits, a lone surrogate), json.dumps writes it: escaping orjson's line
-    afterwards was measured slower than that.
+    differently (``0.00001``, not ``1e-05``) and NaN becomes ``null``. orjson costs a fraction of
+    json.dumps (docs/performance.md), and its line is used when it is the same: all ASCII and no DEL
+    (json.dumps escapes those; a raw U+2028 or U+0085 would also split the line for
+    ``str.splitlines``). Otherwise, or when orjson refuses the event (a key that is not a str, an int
+    beyond 64 bits, a lone surrogate), json.dumps writes it: escaping orjson's line afterwards was
+    measured slower than that.
     """
     if _orjson_dumps is not None:
         try:
@@ -153,11 +153,13 @@ def configure_logging(
     *,
     stream: IO[str] | None = None,
     cache_loggers: bool = True,
+    fast_paths: bool = True,
 ) -> logging.Handler:
     """Route structlog and stdlib logging to one handler on `stream` (stderr); returns the handler.
 
     `cache_loggers=False` lets tests reconfigure later (structlog otherwise binds a logger's
-    configuration on its first use).
+    configuration on its first use). `fast_paths=False` (the `fast_paths` setting) leaves the
+    per-request events to structlog's own bound loggers: the same lines, by the general path.
     """
     out = stream if stream is not None else sys.stderr
     numeric = logging.getLevelNamesMapping()[level.upper()]
@@ -165,11 +167,11 @@ def configure_logging(
     flush_logs()  # what the previous configuration holds is written first
     writer = writer_for(out)
     # structlog events (the per-request ones: hot path) are finished by structlog itself, with the
-    # level filter decided once per logger; going through stdlib logging's records and handlers cost
-    # about 100 µs per request (docs/performance.md). The two per-request events skip even structlog's
-    # per-call machinery (`logwrite.emit`, same steps). Stdlib records (uvicorn, libraries) get the
-    # same steps in the formatter below. Both hand their lines to one writer: one write per loop
-    # iteration, in the order they were logged.
+    # level filter decided once per logger, not through stdlib logging's records and handlers, which
+    # cost more than the rest of the event (docs/performance.md). The two per-request events skip
+    # even structlog's per-call machinery (`logwrite.emit`, same steps) unless `fast_paths` is off.
+    # Stdlib records (uvicorn, libraries) get the same steps in the formatter below. Both hand their
+    # lines to one writer: one write per loop iteration, in the order they were logged.
     stamper = _IsoUtcStamper()  # one for both chains: a test pins one clock
     processors: list[Processor] = [
         *_shared(stamper),
@@ -180,7 +182,7 @@ def configure_logging(
         renderer,
     ]
     wrapper_class = structlog.make_filtering_bound_logger(numeric)
-    direct = DirectPath.of(processors, wrapper_class, numeric)
+    direct = DirectPath.of(processors, wrapper_class, numeric) if fast_paths else None
     structlog.configure(
         processors=processors,
         logger_factory=lambda *args: LineLogger(writer, str(args[0]) if args else "", direct),

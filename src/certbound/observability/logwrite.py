@@ -1,20 +1,23 @@
 """Where log lines go: one ``write`` per event-loop iteration, and a direct path for the hot events.
 
 Every request logs two events (``client_auth`` and ``request``); written one ``write`` + ``flush``
-each, the system calls alone were ~5% of a request's CPU on the wire. :class:`LineWriter` collects
-the lines logged during one iteration of the running event loop and writes them together when the
-iteration ends (a ``loop.call_soon`` callback); without a running loop (CLI commands, start-up,
-other threads) a line is written at once, after any lines still pending, so the order of lines is
-the order they were logged in, whoever logged them. Pending lines are written at the latest at
-interpreter exit (:func:`flush_logs`, registered with ``atexit``); a ``SIGKILL`` can lose at most
-the lines of the loop iteration it interrupts. To a pipe or a socket (the workers share stderr), a
-write holds whole lines and at most ``PIPE_BUF`` bytes, so that two workers' lines never mix.
+each, the system calls alone were a visible share of a request's CPU on the wire
+(docs/performance.md). :class:`LineWriter` collects the lines logged during one iteration of the
+running event loop and writes them together when the iteration ends (a ``loop.call_soon`` callback);
+without a running loop (CLI commands, start-up, other threads) a line is written at once, after any
+lines still pending, so the order of lines is the order they were logged in, whoever logged them.
+Pending lines are written at the latest at interpreter exit (:func:`flush_logs`, registered with
+``atexit``); a ``SIGKILL`` can lose at most the lines of the loop iteration it interrupts. To a pipe
+or a socket (the workers share stderr), a write holds whole lines and at most ``PIPE_BUF`` bytes, so
+that two workers' lines never mix.
 
 :func:`emit` is ``getattr(log, level)(event, **fields)`` for the two per-request events, without
 structlog's per-call machinery (the lazy proxy's ``__getattr__``, the bound method, two copies of the
 fields): when structlog's configuration is still what :func:`~certbound.observability.logs.configure_logging`
 installed it does the same steps itself (:class:`DirectPath`), and otherwise (tests capturing events,
-another configuration) it calls structlog.
+another configuration, ``fast_paths`` off) it calls structlog. What that relies on in structlog (the
+private attributes it reads, the behaviour it reproduces) is listed in :data:`STRUCTLOG_INTERNALS`,
+each checked by a test that names the one that changed (tests/observability/test_structlog_internals.py).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
@@ -41,7 +44,6 @@ __all__ = ["DirectPath", "LineHandler", "LineLogger", "LineWriter", "emit", "flu
 #: Pending text past this many characters is written at once, inside the loop iteration.
 MAX_PENDING: Final = 64 * 1024
 
-_get_running_loop = asyncio._get_running_loop  # None in a thread without a running loop; no exception
 _writers: weakref.WeakSet[LineWriter] = weakref.WeakSet()
 
 
@@ -61,7 +63,10 @@ class LineWriter:
 
     def write_line(self, line: str) -> None:
         """Write `line` and a newline: at the end of the loop iteration, or at once without a loop."""
-        loop = _get_running_loop()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # none in this thread (CLI, start-up, another thread): write at once
+            loop = None
         with self._lock:
             if loop is None and not self._pending:
                 self._write(line + "\n")
@@ -196,7 +201,30 @@ class LineHandler(logging.Handler):
         self.writer.flush()
 
 
-#: Processors :func:`emit` does inline (the level and the logger name).
+#: What :func:`emit` relies on in structlog: the private attributes it reads and the behaviour it
+#: reproduces. tests/observability/test_structlog_internals.py checks each and names the one that
+#: changed; :meth:`DirectPath.of` checks the attributes at configuration (if they are gone: no
+#: direct path, structlog does every event).
+STRUCTLOG_INTERNALS: Final[Mapping[str, str]] = {
+    "BoundLoggerBase._logger": "a bound logger's wrapped logger (the LineLogger carrying the DirectPath)",
+    "BoundLoggerBase._processors": "a bound logger's processors: the list given to structlog.configure",
+    "BoundLoggerBase._process_event": "the event dict: the context's copy, the call's fields, then 'event'",
+    "BoundLoggerBase._proxy_to_logger": (
+        "a str from the last processor goes to the wrapped logger's method named after the level; "
+        "DropEvent drops the event"
+    ),
+    "make_filtering_bound_logger": (
+        "a method below the minimum level does nothing; the others run the processors under their name"
+    ),
+    "add_log_level": "'level' is the method name, for debug, info, warning, error and critical",
+    "add_logger_name": "without '_record', 'logger' is the wrapped logger's name",
+    "StackInfoRenderer": "changes nothing in an event without 'stack_info'",
+    "ExceptionRenderer": "format_exc_info is one, and changes nothing in an event without 'exc_info'",
+    "capture_logs": "changes the configured processor list in place (emit compares it with its copy)",
+    "BoundLoggerLazyProxy.bind": "bind() without values gives the bound logger a call would use",
+}
+
+#: Processors :func:`emit` does inline (the level and the logger name), first in the list.
 _INLINE: Final = (structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name)
 #: Processors with nothing to do for an event without ``stack_info`` or ``exc_info`` (emit hands
 #: such events to structlog).
@@ -225,11 +253,18 @@ class DirectPath:
     render: Processor
 
     @classmethod
-    def of(cls, processors: list[Processor], wrapper_class: type[Any], min_level: int) -> DirectPath:
-        """The direct path of `processors` (the renderer last): every processor but those done
-        inline or idle for these events, so a processor added to the list is never skipped."""
-        *before, render = processors
-        steps = tuple(p for p in before if p not in _INLINE and not isinstance(p, _IDLE_WITHOUT_TRACEBACKS))
+    def of(cls, processors: list[Processor], wrapper_class: type[Any], min_level: int) -> DirectPath | None:
+        """The direct path of `processors` (the level and logger name first, the renderer last):
+        every other processor but those idle for these events, so a processor added to the list is
+        never skipped. None (structlog does every event) when the list starts otherwise or when
+        `wrapper_class` does not keep its wrapped logger and processors where :func:`emit` reads them.
+        """
+        if len(processors) < len(_INLINE) + 1 or tuple(processors[: len(_INLINE)]) != _INLINE:
+            return None
+        if not _keeps_logger_and_processors(wrapper_class, processors):
+            return None
+        *before, render = processors[len(_INLINE) :]
+        steps = tuple(p for p in before if not isinstance(p, _IDLE_WITHOUT_TRACEBACKS))
         return cls(processors, list(processors), wrapper_class, min_level, steps, render)
 
     def serves(self, bound: Any) -> bool:
@@ -237,9 +272,20 @@ class DirectPath:
         return (
             type(bound) is self.wrapper_class
             and bound._processors is self.processors
-            and not bound._context
+            and not structlog.get_context(bound)
             and self.processors == self.expected  # item by item, identity first
         )
+
+
+def _keeps_logger_and_processors(wrapper_class: type[Any], processors: list[Processor]) -> bool:
+    """Whether a `wrapper_class` logger keeps what it was built with as ``_logger`` and
+    ``_processors`` (STRUCTLOG_INTERNALS), the very objects, as structlog's own bound loggers do."""
+    wrapped = object()
+    try:
+        bound = wrapper_class(wrapped, processors=processors, context={})
+    except Exception:
+        return False
+    return getattr(bound, "_logger", None) is wrapped and getattr(bound, "_processors", None) is processors
 
 
 class LineLogger:

@@ -69,7 +69,7 @@ def observe_request(endpoint: str, method: str, status: int, seconds: float) -> 
     """Count one request and record its duration."""
     key = (endpoint, method if method in _METHODS else "OTHER", status)
     children = _request_children.get(key)
-    if children is None:  # labels() costs microseconds; the label space is small and bounded
+    if children is None:  # labels() takes a lock and builds a key; the label space is small and bounded
         children = (
             REQUESTS.labels(endpoint=key[0], method=key[1], status=str(status)),
             REQUEST_DURATION.labels(endpoint=endpoint),

@@ -140,7 +140,7 @@ def tls_factories(settings: Settings, listeners: Listeners) -> TlsFactories:
 
 def run_worker(settings: Settings, listeners: Listeners, tls: TlsFactories) -> int:
     """Serve the app on the main listener (and the mTLS listener) until told to stop; the exit status."""
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_serve_worker(settings, listeners, tls))
@@ -263,7 +263,7 @@ def run_workers(settings: Settings, listeners: Listeners, tls: TlsFactories) -> 
 
 def serve(settings: Settings, listeners: Listeners) -> int:
     """Run in the foreground; returns the process exit status."""
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
     tls = tls_factories(settings, listeners)
     stop_metrics = None
     if listeners.metrics is not None:

@@ -55,7 +55,7 @@ class Services:
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Open the store and build the services; the parent already migrated and made the first key."""
-    store = open_store(settings.effective_database_url)
+    store = open_store(settings.effective_database_url, fast_paths=settings.fast_paths)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         services = await stack.enter_async_context(build_services(settings, store, open_sealer(settings)))

@@ -28,6 +28,26 @@ class OpaqueToken:
     revoked: bool = False
 
 
+class TokenState(Protocol):
+    """Read-only questions about issued tokens, answered from the shared store at call time.
+
+    Introspection asks them for every otherwise valid token: a revocation must hold on every worker
+    and node from the moment it returned, which no cache can promise without hearing from the store.
+    """
+
+    async def is_revoked(self, jti: str) -> bool:
+        """Whether the JWT access token with this `jti` is on the deny-list."""
+        ...
+
+    async def opaque_token(self, token_sha256: str) -> OpaqueToken | None:
+        """The stored opaque token with this digest (hex), revoked or not; None when unknown."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the reader opened (idempotent); the store stays open."""
+        ...
+
+
 class Store(Protocol):
     """What the server needs from persistence. Every method is one transaction: nothing half-written."""
 
@@ -91,3 +111,8 @@ class Store(Protocol):
 
     async def revoke_opaque_token(self, token_sha256: str) -> bool:
         """Mark an opaque token revoked (idempotent, one statement); False when there is no such token."""
+
+    def token_state(self) -> TokenState:
+        """A reader of the deny-list and opaque tokens for the request path, as cheap as this store
+        can make it; same answers as `is_revoked` and `get_opaque_token`. Opens nothing until first
+        used; the caller closes it (one per worker)."""

@@ -4,8 +4,14 @@ Every public method is one transaction. Writes to clients, credentials and signi
 the generation counter: on PostgreSQL that row lock serializes those writers (no deadlocks between
 them, and `sync_file_clients` can diff safely); on SQLite BEGIN IMMEDIATE already does. When such a
 write turns out to change nothing, the transaction is rolled back, bump included, so caches are only
-invalidated by real changes. Replay-cache and deny-list writes are single atomic statements; on
-SQLite they bypass the async engine (`certbound.store.sqlite_hot`), being on the request path.
+invalidated by real changes. Replay-cache and deny-list writes are single atomic statements.
+
+Fast paths (`fast_paths=True`, the default; the `fast_paths` setting): what runs on the request path
+skips the async engine, whose pool checkout, transaction and thread hop cost more than the statement
+itself. On SQLite the replay-cache and deny-list inserts and the generation poll go through
+`certbound.store.sqlite_hot`; `token_state()` hands out a direct reader (`certbound.store.token_state`:
+`sqlite3` with the commit marker on SQLite, prepared asyncpg statements on PostgreSQL). Off, every call
+goes through the engine: the general path, same answers (tests/store/test_fast_paths.py).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from certbound.store import migrate as migrations
 from certbound.store.engine import create_engine, writer
-from certbound.store.interface import ClientExists, OpaqueToken, SigningKeyExists, Store
+from certbound.store.interface import ClientExists, OpaqueToken, SigningKeyExists, Store, TokenState
 from certbound.store.records import Client, Credential, KeyState, SigningKey
 from certbound.store.schema import (
     assertion_jti,
@@ -33,6 +39,7 @@ from certbound.store.schema import (
     store_generation,
 )
 from certbound.store.sqlite_hot import SqliteHotWriter
+from certbound.store.token_state import PostgresTokenState, SqliteTokenState, StoreTokenState
 
 Clock = Callable[[], datetime]
 
@@ -41,25 +48,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def open_store(database_url: str, *, clock: Clock = utcnow) -> SqlStore:
+def open_store(database_url: str, *, clock: Clock = utcnow, fast_paths: bool = True) -> SqlStore:
     """A store for `database_url` (see `certbound.store.engine.async_url`); call `migrate()` before use.
 
-    No I/O happens here: connections are opened on first use.
+    No I/O happens here: connections are opened on first use. `fast_paths=False` sends every call
+    through the async engine (the `fast_paths` setting: the general path, for diagnosis).
     """
-    return SqlStore(create_engine(database_url), clock=clock)
+    return SqlStore(create_engine(database_url), clock=clock, fast_paths=fast_paths)
 
 
 class SqlStore:
     """The `Store` protocol over an async SQLAlchemy engine (sqlite+aiosqlite or postgresql+asyncpg)."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow) -> None:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, fast_paths: bool = True) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self._clock = clock
+        self._fast_paths = fast_paths
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # The replay-cache and deny-list inserts are on the request path: on SQLite a plain sqlite3
-        # connection on the event loop costs tens of µs where the async engine costs ~0.8 ms.
-        self._hot = SqliteHotWriter.for_engine(engine) if engine.dialect.name == "sqlite" else None
+        # On the request path, a plain sqlite3 connection on the event loop instead of the engine.
+        sqlite_fast = fast_paths and engine.dialect.name == "sqlite"
+        self._hot = SqliteHotWriter.for_engine(engine) if sqlite_fast else None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -69,6 +78,24 @@ class SqlStore:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
+
+    @property
+    def fast_paths(self) -> bool:
+        """Whether the request-path calls skip the async engine (see the module docstring)."""
+        return self._fast_paths
+
+    def token_state(self) -> TokenState:
+        """The direct reader of this backend (SQLite: `sqlite3` and the commit marker; PostgreSQL:
+        prepared asyncpg statements), or, with the fast paths off, this store's own queries."""
+        if self._fast_paths:
+            url = self._engine.url
+            if self.dialect == "sqlite" and url.database:
+                return SqliteTokenState(url.database)
+            if self.dialect == "postgresql":
+                return PostgresTokenState(
+                    url.set(drivername="postgresql").render_as_string(hide_password=False)
+                )
+        return StoreTokenState(self)
 
     async def migrate(self) -> None:
         await migrations.upgrade(self._engine)

@@ -8,12 +8,12 @@ header read now equals the header read at some earlier moment, no transaction ha
 then (https://www.sqlite.org/walformat.html, section 2.1, and wal.c: the writer writes the second
 copy, then the first; a reader that finds two different copies is looking at a write in progress).
 
-This lets a reader keep the answer of an earlier query for as long as the header stays the same: the
-deny-list read of introspection (``certbound.store.token_state``) costs ~10 µs of CPU on the wire,
-reading the header well under one. It is only ever a reason to skip a query, never a reason to
-believe something the database did not say: any doubt (a header being written, a database not in
-WAL mode, a ``-shm`` that is not the one SQLite has open here) means "something may have changed",
-and the query runs.
+This lets a reader keep the answer of an earlier query for as long as the header stays the same:
+comparing 48 bytes of shared memory costs a small fraction of the deny-list query of introspection
+(``certbound.store.token_state``; docs/performance.md). It is only ever a reason to skip a query,
+never a reason to believe something the database did not say: any doubt (a header being written, a
+database not in WAL mode, a ``-shm`` that is not the one SQLite has open here) means "something may
+have changed", and the query runs.
 
 Two hazards, and what keeps them away:
 

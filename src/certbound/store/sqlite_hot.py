@@ -2,8 +2,8 @@
 
 `remember_jti` (the assertion replay cache) and `revoke_token` (the deny-list) are one INSERT each,
 on the request path of every ``private_key_jwt``/``client_secret_jwt`` authentication and every
-revocation. Through the async engine each costs about 0.8 ms of CPU (pool checkout, BEGIN IMMEDIATE,
-result wrapping, thread hops through aiosqlite). Here about 30 µs:
+revocation. Through the async engine each pays a pool checkout, BEGIN IMMEDIATE, result wrapping and
+thread hops through aiosqlite, many times the INSERT itself (docs/performance.md, "Fast paths"). Here:
 
 - One plain `sqlite3` connection per store (i.e. per worker), used on the event loop thread in
   autocommit mode: the INSERT is its own transaction, committed -- visible to every process sharing
@@ -21,28 +21,28 @@ result wrapping, thread hops through aiosqlite). Here about 30 µs:
     stall every request of the worker while another process holds the write lock (an
     administrative write, a purge, another worker's insert). Instead SQLITE_BUSY comes back at once,
     nothing written, and the write is retried after an ``asyncio.sleep`` that backs off like
-    SQLite's handler (0.5 ms up to 25 ms), until `SQLITE_BUSY_TIMEOUT_MS` after the call; then the
+    SQLite's handler (`BUSY_BACKOFF`), until `SQLITE_BUSY_TIMEOUT_MS` after the call; then the
     caller gets the `sqlalchemy.exc.OperationalError` ("database is locked") the engine raises after
     its busy timeout. Not a thread: under load the loop holds the GIL, and a thread gets it back
-    only every switch interval (5 ms), several times per statement (measured: writes handed to a
-    thread under a busy loop took tens of ms each).
-  * ``wal_autocheckpoint = 0``. A checkpoint copies up to ~4 MB into the database file and fsyncs
-    twice (3-15 ms measured here), and SQLite runs it in the connection whose commit crossed the
-    threshold. This one never does: every `CHECKPOINT_EVERY` writes a PASSIVE checkpoint runs on
-    the store's own thread while writes go on; when it is over, a second one copies what was
-    written meanwhile, and this store's writes wait for that one (asynchronously) -- what SQLite's
-    autocheckpoint does to the connection that runs it, minus the stalled loop. The pause matters:
-    a checkpoint racing a steady stream of writes never copies the last frame, so the WAL never
-    starts over and grows without bound (measured: 280 MB after 20,000 back-to-back inserts).
-    Left on the loop: the first commit after the WAL starts over syncs its header, once per cycle.
-    The pause holds back this process's writes only: with several workers writing at once the
-    others keep appending, and the WAL peaked at ~50-60 MB (4 processes x 20,000-60,000 inserts)
-    where SQLite's own autocheckpoint kept it at 20-25 MB; bounded in those runs, not by design.
+    only every switch interval (`sys.getswitchinterval()`), several times per statement, so a write
+    handed to a thread under a busy loop waits far longer than it runs.
+  * ``wal_autocheckpoint = 0``. A checkpoint copies up to the autocheckpoint threshold (1,000 pages
+    by default) into the database file and fsyncs twice, and SQLite runs it in the connection whose
+    commit crossed the threshold. This one never does: every `CHECKPOINT_EVERY` writes a PASSIVE
+    checkpoint runs on the store's own thread while writes go on; when it is over, a second one
+    copies what was written meanwhile, and this store's writes wait for that one (asynchronously) --
+    what SQLite's autocheckpoint does to the connection that runs it, minus the stalled loop. The
+    pause matters: a checkpoint racing a steady stream of writes never copies the last frame, so the
+    WAL never starts over and grows without bound. Left on the loop: the first commit after the WAL
+    starts over syncs its header, once per cycle. The pause holds back this process's writes only:
+    with several workers writing at once the others keep appending, and the WAL grows larger than
+    under SQLite's own autocheckpoint; bounded in the runs measured (docs/performance.md), not by
+    design.
 
 The same connection also answers the one read that every worker repeats all the time: the store
-generation, polled twice a second by each worker's `GenerationWatcher` (through the engine ~1 ms of
-CPU and a thread hop each time, ~1% of a loaded worker; here a few µs). A WAL reader does not wait
-for writers; the rare SQLITE_BUSY (WAL recovery) sends the caller to the engine instead.
+generation, polled twice a second by each worker's `GenerationWatcher` (through the engine, a
+transaction and a thread hop each time). A WAL reader does not wait for writers; the rare
+SQLITE_BUSY (WAL recovery) sends the caller to the engine instead.
 
 Every `sqlite3.Error` is re-raised as the `sqlalchemy.exc.DBAPIError` subclass the engine would
 raise for it (parameters hidden), so callers see the same exceptions on both paths and fail closed.

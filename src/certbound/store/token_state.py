@@ -1,19 +1,20 @@
-"""Reading the shared state of access tokens on the hot path: the deny-list and opaque tokens.
+"""The readers `Store.token_state()` hands out: the deny-list and opaque tokens, on the hot path.
 
 A revoked token must be inactive on every worker and node from the moment revocation returned. No
 in-process cache can promise that without hearing from the store (a notification arrives *after* the
 revocation returned), so every introspection of an otherwise valid token asks the store. What this
-module makes cheap is that question:
+module makes cheap is that question (docs/performance.md, "Fast paths", has the figures):
 
-- through `SqlStore` (SQLAlchemy Core, async) the read costs about 1 ms of CPU: pool checkout,
-  BEGIN, statement compilation, ROLLBACK, a thread hop for aiosqlite;
+- `StoreTokenState` asks the store's own methods: any store, and `SqlStore` with its fast paths off.
+  Through SQLAlchemy's async engine each read pays a pool checkout, BEGIN, statement compilation,
+  ROLLBACK and, on SQLite, a thread hop through aiosqlite;
 - on SQLite, `SqliteTokenState` keeps one plain `sqlite3` connection per worker and reads on the
-  event loop thread: about 4 µs in isolation, ~10 µs under load (a WAL reader never waits for the
-  writer, so it does not block). It asks the store's shared memory first: when nothing at all was
-  committed since it last found a ``jti`` not revoked (the WAL-index header is unchanged,
-  `certbound.store.sqlite_commits`), that answer stands without a query;
-- on PostgreSQL, `PostgresTokenState` keeps a few asyncpg connections with prepared statements:
-  about 30 µs of CPU per read (plus the round trip, which costs latency, not CPU).
+  event loop thread (a WAL reader never waits for the writer, so it does not block). It asks the
+  store's shared memory first: when nothing at all was committed since it last found a ``jti`` not
+  revoked (the WAL-index header is unchanged, `certbound.store.sqlite_commits`), that answer stands
+  without a query;
+- on PostgreSQL, `PostgresTokenState` keeps a few asyncpg connections with prepared statements (the
+  round trip remains: latency, not CPU).
 
 Writes (revoking, storing opaque tokens) stay with the `Store`: they must be durable. On SQLite the
 store makes the deny-list insert cheap the same way (`certbound.store.sqlite_hot`). The statements
@@ -33,7 +34,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
-from certbound.store.interface import OpaqueToken
+from certbound.store.interface import OpaqueToken, TokenState
 from certbound.store.schema import opaque_tokens, revoked_tokens
 from certbound.store.sqlite_commits import CommitMarker
 
@@ -43,7 +44,6 @@ __all__ = [
     "StoreTokenState",
     "TokenState",
     "TokenStateStore",
-    "open_token_state",
 ]
 
 _REVOKED = select(revoked_tokens.c.token_key).where(revoked_tokens.c.token_key == bindparam("key"))
@@ -54,20 +54,6 @@ _OPAQUE = select(
 
 def _compiled(statement: Any, dialect: Any) -> str:
     return str(statement.compile(dialect=dialect))
-
-
-class TokenState(Protocol):
-    """Read-only questions about issued tokens, answered from the shared store at call time."""
-
-    async def is_revoked(self, jti: str) -> bool:
-        """Whether the JWT access token with this `jti` is on the deny-list."""
-        ...
-
-    async def opaque_token(self, token_sha256: str) -> OpaqueToken | None:
-        """The stored opaque token with this digest (hex), revoked or not; None when unknown."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 class TokenStateStore(Protocol):
@@ -183,8 +169,8 @@ class PostgresTokenState:
     """A few asyncpg connections of its own (opened on first use), each with the two statements
     prepared once, handed out through a queue.
 
-    Not an asyncpg pool: its acquire/release machinery (and the reset round trip on release) costs
-    about 100 µs of CPU per read, four times the read itself. A connection that fails is closed and
+    Not an asyncpg pool: its acquire/release machinery (and the reset round trip on release) cost
+    several times the read itself (docs/performance.md). A connection that fails is closed and
     reopened on its next use; the failing read raises (the endpoint answers 500, never "active").
     """
 
@@ -252,16 +238,3 @@ class _PreparedConnection:
             await self.conn.close(timeout=5)
         except Exception:  # already broken: nothing more to release
             self.conn.terminate()
-
-
-def open_token_state(store: TokenStateStore) -> TokenState:
-    """The fastest reader for `store`: direct for `SqlStore` on SQLite or PostgreSQL, else the store."""
-    from certbound.store.sql import SqlStore
-
-    if isinstance(store, SqlStore):
-        url = store.engine.url
-        if store.dialect == "sqlite" and url.database:
-            return SqliteTokenState(url.database)
-        if store.dialect == "postgresql":
-            return PostgresTokenState(url.set(drivername="postgresql").render_as_string(hide_password=False))
-    return StoreTokenState(store)

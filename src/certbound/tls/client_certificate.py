@@ -160,7 +160,7 @@ def client_certificate_from_scope(scope: Mapping[str, Any]) -> ClientCertificate
     parse gives None: the request is then treated as having no certificate.
     """
     extensions = scope.get("extensions")
-    # `type(...) is dict` first: what every server gives, and an ABC isinstance costs ~1 µs per call
+    # `type(...) is dict` first: what every server gives, and far cheaper than an ABC isinstance
     if type(extensions) is not dict and not isinstance(extensions, Mapping):
         return None
     tls = extensions.get("tls")

@@ -18,8 +18,7 @@ from certbound.server.tokens.access_token import AccessTokenIssuer, Clock, Curre
 from certbound.server.tokens.introspection import Introspector
 from certbound.server.tokens.revocation import Revoker
 from certbound.server.tokens.verifier import AccessTokenVerifier, ActiveToken
-from certbound.store.interface import OpaqueToken
-from certbound.store.token_state import TokenState, open_token_state
+from certbound.store.interface import OpaqueToken, TokenState
 
 __all__ = ["TokenService", "TokenStore"]
 
@@ -37,6 +36,8 @@ class TokenStore(Protocol):
 
     async def is_revoked(self, token_key: str) -> bool: ...
 
+    def token_state(self) -> TokenState: ...
+
 
 class TokenService:
     """Issuer, verifier, introspector and revoker of one worker.
@@ -44,7 +45,7 @@ class TokenService:
     `keys` is the worker's `KeyManager` (its ring must be loaded: `ensure_keys` or `keyring` at
     start-up). `generation` returns the store generation last seen by the worker's
     `GenerationWatcher` (``lambda: watcher.value``): with it, a key rotation made anywhere is picked up
-    without I/O on the hot path. `state` defaults to the fastest reader for `store`.
+    without I/O on the hot path. `state` defaults to `store.token_state()`.
     """
 
     def __init__(
@@ -62,7 +63,7 @@ class TokenService:
         current = CurrentKeys(keys, generation)
         self.keys = current
         self.settings = settings
-        self.state = state if state is not None else open_token_state(store)
+        self.state = state if state is not None else store.token_state()
         self.issuer = AccessTokenIssuer(
             issuer=issuer,
             keys=current,
