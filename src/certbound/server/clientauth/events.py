@@ -76,6 +76,33 @@ def record(
     detail: str = "",
 ) -> None:
     """Log the decision and count it. `presented` names the mechanisms the request carried."""
+    _record(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
+
+
+def record_decision(decision: Decision) -> None:
+    """:func:`record` for a decision: what ``ClientAuthenticator.authenticate`` logs and counts."""
+    _record(
+        decision.endpoint,
+        decision.client_id,
+        decision.method,
+        decision.presented,
+        decision.outcome,
+        decision.reason,
+        decision.certificate,
+        decision.detail,
+    )
+
+
+def _record(
+    endpoint: str,
+    client_id: str | None,
+    registered_method: str | None,
+    presented: str,
+    outcome: str,
+    reason: str,
+    certificate: ClientCertificate | None,
+    detail: str,
+) -> None:
     method_label = registered_method if registered_method in METHODS else "unknown"
     reason_label = reason if reason in _REASON_LABELS else "other"
     key = (method_label, outcome, reason_label)
@@ -85,20 +112,6 @@ def record(
     child.inc()
     fields = _fields(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
     emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)
-
-
-def record_decision(decision: Decision) -> None:
-    """:func:`record` for a decision: what ``ClientAuthenticator.authenticate`` logs and counts."""
-    record(
-        endpoint=decision.endpoint,
-        client_id=decision.client_id,
-        registered_method=decision.method,
-        presented=decision.presented,
-        outcome=decision.outcome,
-        reason=decision.reason,
-        certificate=decision.certificate,
-        detail=decision.detail,
-    )
 
 
 def event_fields(decision: Decision) -> dict[str, Any]:

@@ -235,17 +235,18 @@ class ClientAuthenticator:
             outcome, reason, detail, error = "error", "internal.error", type(exc).__name__, exc
         else:
             outcome, reason, detail, error = "success", OK, "", None
+        # positional, in Decision's field order: cheaper to build, and this runs on every request
         return Decision(
-            endpoint=req.endpoint,
-            outcome=outcome,
-            reason=reason,
-            detail=detail,
-            client_id=client_id,
-            method=method,
-            presented=presented.describe(),
-            certificate=req.certificate,
-            client=compiled,
-            error=error,
+            req.endpoint,
+            outcome,
+            reason,
+            detail,
+            client_id,
+            method,
+            presented.describe(),
+            req.certificate,
+            compiled,
+            error,
         )
 
     async def authenticate(self, req: AuthRequest) -> Authenticated:
