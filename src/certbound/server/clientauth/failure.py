@@ -1,4 +1,4 @@
-"""Why an authentication failed: one exception inside the package, one catalogue of reason codes.
+"""Why an authentication failed: one exception inside the package, carrying a catalogued reason code.
 
 Methods raise :class:`AuthFailure` with a reason code; only the registry turns it into the wire error
 (``invalid_client``, the same body and headers whatever the reason, so an unknown client and a wrong
