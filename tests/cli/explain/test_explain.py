@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from certbound.cli.explain import ADVICE, METHOD_HOWTO, client_auth_events, parse_log_line
+from certbound.cli.explain import METHOD_HOWTO, client_auth_events, parse_log_line
 from certbound.config import load_settings
 from certbound.pki.pem import cert_to_pem
+from certbound.reasons import ADVICE
 from certbound.server.bootstrap import initialize
 from certbound.server.clientauth.failure import REASONS
 from certbound.server.clientauth.types import METHODS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -11,8 +12,13 @@ from joserfc.jwk import ECKey
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
+from certbound.errors import OAuthError
+from certbound.server.clientauth.events import event_fields
 from certbound.server.clientauth.failure import REASONS, AuthFailure
+from certbound.server.clientauth.types import AuthRequest
+from certbound.tls.client_certificate import ClientCertificate
 from tests.server.clientauth.conftest import (
+    AUDIENCES,
     Harness,
     Pki,
     assertion,
@@ -115,6 +121,112 @@ async def test_one_event_per_decision_even_on_internal_errors(harness: Harness) 
         await harness.authenticate({"client_id": "x"})
     [event] = [e for e in logs if e["event"] == "client_auth"]
     assert (event["outcome"], event["reason"], event["detail"]) == ("error", "internal.error", "Boom")
+
+
+# -- decisions as values: the event is made from the decision, and stays as it was --------------------
+
+#: The event's keys in the order they are logged (the JSON line follows it): as before decide() existed.
+EVENT_KEYS = ["client_id", "endpoint", "method", "presented", "outcome", "reason"]
+CERT_KEYS = ["cert_x5t_s256", "cert_subject", "cert_issuer", "cert_source", "tls_verified", "tls_error"]
+
+
+def _request(
+    form: dict[str, str], *, authorization: str | None = None, certificate: ClientCertificate | None = None
+) -> AuthRequest:
+    return AuthRequest("token", form, authorization, certificate, AUDIENCES)
+
+
+async def test_decide_gives_the_whole_decision_and_records_nothing(harness: Harness, pki: Pki) -> None:
+    await harness.register(
+        "dv-1", {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=dv,O=t"}
+    )
+    good = presented(client_cert(pki, "CN=dv,O=t")[0])
+    other = presented(client_cert(pki, "CN=someone-else,O=t")[0])
+    before = (
+        counter("tls_client_auth", "success", "ok"),
+        counter("tls_client_auth", "failure", "cert.subject_mismatch"),
+    )
+    with capture_logs() as logs:
+        accepted = await harness.auth.decide(_request({"client_id": "dv-1"}, certificate=good))
+        refused = await harness.auth.decide(_request({"client_id": "dv-1"}, certificate=other))
+        unknown = await harness.auth.decide(_request({"client_id": "nobody"}))
+    assert [e for e in logs if e["event"] == "client_auth"] == []
+    after = (
+        counter("tls_client_auth", "success", "ok"),
+        counter("tls_client_auth", "failure", "cert.subject_mismatch"),
+    )
+    assert after == before
+
+    assert (accepted.outcome, accepted.reason, accepted.detail, accepted.accepted) == (
+        "success",
+        "ok",
+        "",
+        True,
+    )
+    assert (accepted.client_id, accepted.method, accepted.presented) == (
+        "dv-1",
+        "tls_client_auth",
+        "certificate",
+    )
+    assert accepted.certificate is good
+    assert accepted.client is not None
+    assert accepted.client.client.client_id == "dv-1"
+    assert accepted.error is None
+
+    assert (refused.outcome, refused.reason, refused.accepted) == ("failure", "cert.subject_mismatch", False)
+    assert refused.detail  # says which subject rule
+    assert refused.client is not None  # found, then refused: explain reads the client from here
+
+    assert (unknown.outcome, unknown.reason, unknown.method, unknown.client) == (
+        "failure",
+        "client.unknown",
+        None,
+        None,
+    )
+    assert unknown.presented == "client_id_only"
+
+
+async def test_the_event_is_the_decisions_fields_in_the_same_order(harness: Harness, pki: Pki) -> None:
+    await harness.register(
+        "dv-2", {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=dv2,O=t"}
+    )
+    await harness.register("dv-3", {"token_endpoint_auth_method": "client_secret_basic"}, secret=SECRET)
+    cert = presented(client_cert(pki, "CN=dv2,O=t")[0], source="header:client-cert")
+    requests = [
+        _request({"client_id": "dv-2"}, certificate=cert),  # success with a certificate
+        _request({}, authorization=basic("dv-3", "wrong-" + SECRET)),  # failure with a detail-less reason
+        _request({"client_id": "dv-3"}),  # method mismatch: a detail
+    ]
+    for request in requests:
+        decision = await harness.auth.decide(request)
+        with capture_logs() as logs, contextlib.suppress(OAuthError):
+            await harness.auth.authenticate(request)
+        [event] = [e for e in logs if e["event"] == "client_auth"]
+        logged = {k: v for k, v in event.items() if k not in ("event", "log_level")}
+        assert logged == event_fields(decision)
+        keys = (
+            EVENT_KEYS + (["detail"] if decision.detail else []) + (CERT_KEYS if decision.certificate else [])
+        )
+        assert list(logged) == keys
+        assert event["log_level"] == ("info" if decision.accepted else "warning")
+
+
+async def test_an_internal_error_is_a_decision_holding_the_exception(harness: Harness) -> None:
+    class Boom(Exception):
+        pass
+
+    boom = Boom()
+
+    async def broken(client_id: str) -> None:
+        raise boom
+
+    harness.directory.get = broken  # type: ignore[method-assign]
+    decision = await harness.auth.decide(_request({"client_id": "x"}))
+    assert (decision.outcome, decision.reason, decision.detail) == ("error", "internal.error", "Boom")
+    assert decision.error is boom
+    with pytest.raises(Boom) as raised:
+        await harness.authenticate({"client_id": "x"})
+    assert raised.value is boom  # re-raised as it was, not wrapped
 
 
 def test_reason_codes_are_documented() -> None:

@@ -1,5 +1,8 @@
 """One log event and one counter increment per authentication decision (issue 4, "explainable failures").
 
+The event is made from the :class:`~certbound.server.clientauth.decision.Decision`; ``certbound
+explain`` reads a decision through the same fields (:func:`event_fields`), so both say the same.
+
 The event (structlog logger ``certbound.auth``, event ``client_auth``) says who, at which endpoint,
 with which method (registered and presented), the outcome and the reason code, and which certificate
 was on the connection: its ``x5t#S256``, subject and issuer (RFC 4514), where it came from (``tls`` or a
@@ -19,11 +22,13 @@ from prometheus_client import Counter
 
 from certbound.observability.logwrite import emit
 from certbound.pki.dn import dn_to_rfc4514
+from certbound.reasons import OK
+from certbound.server.clientauth.decision import Decision
 from certbound.server.clientauth.failure import REASONS
 from certbound.server.clientauth.types import METHODS
 from certbound.tls.client_certificate import ClientCertificate
 
-__all__ = ["AUTH_TOTAL", "EVENT", "LOGGER_NAME", "record"]
+__all__ = ["AUTH_TOTAL", "EVENT", "LOGGER_NAME", "event_fields", "record", "record_decision"]
 
 LOGGER_NAME: Final = "certbound.auth"
 EVENT: Final = "client_auth"
@@ -39,6 +44,7 @@ _children: dict[tuple[str, str, str], Any] = {}
 _names: OrderedDict[str, tuple[str, str]] = OrderedDict()  # x5t#S256 -> (subject, issuer)
 _MAX_NAMES = 4096
 _MAX_ID = 255  # the longest valid client_id
+_REASON_LABELS = frozenset({OK, *REASONS})  # any other code counts as "other": the labels stay bounded
 
 
 def _rfc4514(name: Any) -> str:
@@ -70,13 +76,68 @@ def record(
     detail: str = "",
 ) -> None:
     """Log the decision and count it. `presented` names the mechanisms the request carried."""
+    _record(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
+
+
+def record_decision(decision: Decision) -> None:
+    """:func:`record` for a decision: what ``ClientAuthenticator.authenticate`` logs and counts."""
+    _record(
+        decision.endpoint,
+        decision.client_id,
+        decision.method,
+        decision.presented,
+        decision.outcome,
+        decision.reason,
+        decision.certificate,
+        decision.detail,
+    )
+
+
+def _record(
+    endpoint: str,
+    client_id: str | None,
+    registered_method: str | None,
+    presented: str,
+    outcome: str,
+    reason: str,
+    certificate: ClientCertificate | None,
+    detail: str,
+) -> None:
     method_label = registered_method if registered_method in METHODS else "unknown"
-    reason_label = reason if reason == "ok" or reason in REASONS else "other"
+    reason_label = reason if reason in _REASON_LABELS else "other"
     key = (method_label, outcome, reason_label)
     child = _children.get(key)
     if child is None:  # labels() costs microseconds; the label space is small and fixed
         child = _children[key] = AUTH_TOTAL.labels(method=method_label, outcome=outcome, reason=reason_label)
     child.inc()
+    fields = _fields(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
+    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)
+
+
+def event_fields(decision: Decision) -> dict[str, Any]:
+    """The fields the event for `decision` carries (``certbound explain`` reads a decision this way)."""
+    return _fields(
+        decision.endpoint,
+        decision.client_id,
+        decision.method,
+        decision.presented,
+        decision.outcome,
+        decision.reason,
+        decision.certificate,
+        decision.detail,
+    )
+
+
+def _fields(
+    endpoint: str,
+    client_id: str | None,
+    registered_method: str | None,
+    presented: str,
+    outcome: str,
+    reason: str,
+    certificate: ClientCertificate | None,
+    detail: str,
+) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "client_id": client_id[:_MAX_ID] if client_id is not None else None,  # as claimed: maybe junk
         "endpoint": endpoint,
@@ -97,4 +158,4 @@ def record(
             tls_verified=certificate.tls_verified,
             tls_error=certificate.tls_error,
         )
-    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)
+    return fields

@@ -17,8 +17,9 @@ RFC 6749 sections 2.3 and 5.2, RFC 7521/7523, RFC 8705 section 2. In order:
 Every failure is the same ``invalid_client`` on the wire: 401, one generic description, and
 ``WWW-Authenticate: Basic realm="certbound"`` (Basic is the only HTTP authentication scheme among the
 methods, so it is the challenge we can honestly make, and sending it on every 401 keeps an unknown
-client and a wrong credential indistinguishable). The reason code goes to the log event
-(:mod:`certbound.server.clientauth.events`), one per decision.
+client and a wrong credential indistinguishable). :meth:`ClientAuthenticator.decide` gives the whole
+decision as a value (:mod:`certbound.server.clientauth.decision`); ``authenticate`` records it as one
+log event (:mod:`certbound.server.clientauth.events`) and answers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from cryptography import x509
 
 from certbound.errors import OAuthError
 from certbound.pki.chain import ChainVerifier
+from certbound.reasons import OK
 from certbound.sealing import Sealer
 from certbound.server.clientauth import events
 from certbound.server.clientauth.assertion import AssertionChecker, UnverifiedAssertion, peek
@@ -39,6 +41,7 @@ from certbound.server.clientauth.client_secret_basic import ClientSecretBasic, p
 from certbound.server.clientauth.client_secret_jwt import ClientSecretJwt
 from certbound.server.clientauth.client_secret_post import ClientSecretPost
 from certbound.server.clientauth.context import Method, MethodContext, Presented
+from certbound.server.clientauth.decision import Decision, Outcome
 from certbound.server.clientauth.directory import ClientDirectory, CompiledClient
 from certbound.server.clientauth.failure import AuthFailure
 from certbound.server.clientauth.jwks_fetcher import JwksFetcher
@@ -208,8 +211,9 @@ class ClientAuthenticator:
             "invalid_client", DESCRIPTION, status=401, reason=reason, headers=dict(self._headers)
         )
 
-    async def authenticate(self, req: AuthRequest) -> Authenticated:
-        """Authenticate the client of `req`; raises OAuthError(invalid_client, 401) on any failure."""
+    async def decide(self, req: AuthRequest) -> Decision:
+        """The whole decision about `req`, as a value; no event, no counter, no exception (an unexpected
+        error becomes an ``error`` outcome holding it)."""
         presented = inspect_request(req)
         client_id = _claimed_client_id(presented)
         compiled: CompiledClient | None = None
@@ -230,34 +234,37 @@ class ClientAuthenticator:
                 raise AuthFailure("client.misconfigured", f"unsupported method {method[:40]!r}")
             await handler.verify(MethodContext(req, presented, compiled, req.endpoint, self._clock()))
         except AuthFailure as failure:
-            self._record(req, presented, client_id, method, "failure", failure.reason, failure.detail)
-            raise self.invalid_client(failure.reason) from None
+            outcome: Outcome = "failure"
+            reason, detail, error = failure.reason, failure.detail, None
         except Exception as exc:  # the server could not decide: refused (500), and said so in the log
-            self._record(req, presented, client_id, method, "error", "internal.error", type(exc).__name__)
-            raise
-        self._record(req, presented, client_id, method, "success", "ok", "")
-        return Authenticated(client=compiled.client, method=method, certificate=req.certificate)
-
-    @staticmethod
-    def _record(
-        req: AuthRequest,
-        presented: Presented,
-        client_id: str | None,
-        method: str | None,
-        outcome: str,
-        reason: str,
-        detail: str,
-    ) -> None:
-        events.record(
-            endpoint=req.endpoint,
-            client_id=client_id,
-            registered_method=method,
-            presented=presented.describe(),
-            outcome=outcome,
-            reason=reason,
-            certificate=req.certificate,
-            detail=detail,
+            outcome, reason, detail, error = "error", "internal.error", type(exc).__name__, exc
+        else:
+            outcome, reason, detail, error = "success", OK, "", None
+        # positional, in Decision's field order: cheaper to build, and this runs on every request
+        return Decision(
+            req.endpoint,
+            outcome,
+            reason,
+            detail,
+            client_id,
+            method,
+            presented.describe(),
+            req.certificate,
+            compiled,
+            error,
         )
+
+    async def authenticate(self, req: AuthRequest) -> Authenticated:
+        """Authenticate the client of `req`: decide, record the decision (one event, one count), then
+        answer. Raises OAuthError(invalid_client, 401) on a failure, the error itself on an error."""
+        decision = await self.decide(req)
+        events.record_decision(decision)
+        client, method = decision.client, decision.method
+        if decision.outcome == "success" and client is not None and method is not None:
+            return Authenticated(client=client.client, method=method, certificate=req.certificate)
+        if decision.error is not None:
+            raise decision.error
+        raise self.invalid_client(decision.reason)
 
 
 def load_client_cas(path: str | Path | None) -> ChainVerifier | None:
@@ -269,9 +276,12 @@ def load_client_cas(path: str | Path | None) -> ChainVerifier | None:
 
 
 def build_client_authenticator(
-    settings: Settings, store: Store, sealer: Sealer, watcher: GenerationWatcher
+    settings: Settings, store: Store, sealer: Sealer | None, watcher: GenerationWatcher
 ) -> ClientAuthenticator:
-    """Everything one worker needs, from the settings; call once per worker after `watcher.start()`."""
+    """Everything one worker needs, from the settings; call once per worker after `watcher.start()`.
+
+    `certbound explain` builds its authenticator here too, so that it decides as the server does
+    (with `sealer` None when no key-encryption key exists: sealed secrets then stay closed)."""
     return ClientAuthenticator(
         store,
         ClientDirectory(store, watcher, sealer),

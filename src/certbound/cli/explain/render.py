@@ -1,0 +1,96 @@
+"""Explanations as text for a person, or as JSON Lines (``--json``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from certbound.cli.explain.explanation import Explanation
+
+__all__ = ["as_json", "as_text", "lines"]
+
+_PRESENTED = {
+    "basic": "an Authorization: Basic header",
+    "client_secret": "a client_secret in the form",
+    "client_assertion": "a client_assertion",
+    "certificate": "a client certificate",
+    "client_id_only": "only a client_id (no credential, no certificate)",
+}
+
+
+def as_json(e: Explanation) -> dict[str, Any]:
+    return {
+        "accepted": e.accepted,
+        "outcome": e.outcome,
+        "reason": e.reason,
+        "meaning": e.meaning,
+        "client_id": e.client_id,
+        "endpoint": e.endpoint,
+        "method": e.method,
+        "presented": e.presented,
+        "detail": e.detail,
+        "certificate": e.certificate,
+        "advice": e.advice,
+        "facts": e.facts,
+    }
+
+
+def as_text(e: Explanation) -> str:
+    who = f"client {e.client_id!r}" if e.client_id else "a client that named no client_id"
+    where = f"at the {e.endpoint} endpoint" if e.endpoint else ""
+    how = f"with {e.method}" if e.method else ""
+    if e.accepted:
+        head = f"ACCEPTED: {who} authenticated {where} {how}".rstrip()
+    elif e.outcome == "error":
+        head = f"ERROR: the server could not decide about {who} {where} (it answered 500)".rstrip()
+    else:
+        head = f"REFUSED: {who} {where}".rstrip() + " (invalid_client, 401)"
+    out = [" ".join(head.split())]
+    if not e.accepted:
+        out.append(f"  reason:    {e.reason}: {e.meaning}")
+        if e.detail:
+            out.append(f"  detail:    {e.detail}")
+    if e.method:
+        out.append(f"  method:    {e.method} (registered for this endpoint)")
+    if e.presented:
+        out.append(f"  presented: {_presented_words(e.presented)}")
+    cert = e.certificate
+    if cert:
+        out.append(f"  certificate: {cert.get('subject') or '(no subject)'}")
+        out.append(f"    issuer:    {cert.get('issuer')}")
+        out.append(f"    x5t#S256:  {cert.get('x5t_s256')}")
+        if cert.get("source"):
+            out.append(f"    from:      {_source_words(str(cert['source']))}")
+        if cert.get("tls_verified") is False and cert.get("tls_error"):
+            out.append(f"    TLS layer: {cert['tls_error']} (only logged: the application decides)")
+    for fact in e.facts:
+        out.append(f"  - {fact}")
+    for item in e.advice:
+        out.append(f"  what to do: {item}")
+    return "\n".join(out)
+
+
+def lines(explanations: Iterable[Explanation], json_lines: bool) -> Iterator[str]:
+    """What the command prints: one JSON object per explanation, or text blocks separated by a blank line."""
+    for index, explanation in enumerate(explanations):
+        if json_lines:
+            yield json.dumps(as_json(explanation), sort_keys=False)
+        else:
+            if index:
+                yield ""
+            yield as_text(explanation)
+
+
+def _presented_words(presented: str) -> str:
+    return ", ".join(_PRESENTED.get(part, part) for part in presented.split("+"))
+
+
+def _source_words(source: str) -> str:
+    if source == "tls":
+        return "the TLS handshake"
+    if source.startswith("header:"):
+        return f"a trusted proxy's {source.removeprefix('header:')} header"
+    if source == "file":
+        return "a file given to certbound explain"
+    return source

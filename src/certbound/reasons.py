@@ -1,0 +1,521 @@
+"""Every reason code certbound emits, with its meaning and what to do about it: one catalogue.
+
+A reason code says, machine-readably, why something was refused. Only the log and the operator see
+it (``OAuthError.reason``, ``AuthFailure``, the ``client_auth``, ``forwarded_cert_*`` and ``request``
+events); the wire carries the standard error alone. ``certbound explain`` prints a code's meaning and
+advice from here, docs/reason-codes.md lists the same tables, and the tests check that every code in
+the source is here, and documented. :class:`~certbound.errors.OAuthError` and ``AuthFailure`` refuse
+a code that is not.
+
+A code is ``<area>.<name>``. An area whose second part varies (the metadata field, the OAuth error,
+the HTTP status) is one *family* entry, written ``metadata.<field>``: any code of that area belongs
+to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+__all__ = [
+    "ADVICE",
+    "CATALOGUE",
+    "CLIENT_AUTH",
+    "MEANINGS",
+    "OK",
+    "SECTIONS",
+    "Reason",
+    "Section",
+    "is_known",
+    "lookup",
+]
+
+#: The ``reason`` of a success (``client_auth`` events, the metric): not a refusal, so not catalogued.
+OK: Final = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One code: what it means (for the log reader) and what to do about it (what `explain` prints)."""
+
+    code: str
+    meaning: str
+    advice: str
+
+    @property
+    def is_family(self) -> bool:
+        """True for an entry that stands for a whole area (``metadata.<field>``)."""
+        return self.code.endswith(">")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """The codes of one concern, and where they appear."""
+
+    title: str
+    where: str
+    reasons: tuple[Reason, ...]
+
+
+CLIENT_AUTH: Final = Section(
+    "Client authentication",
+    "the `client_auth` event and its counter; on the wire always `invalid_client` (401), or a 500 for "
+    "`internal.error`",
+    (
+        # the request
+        Reason(
+            "request.multiple_mechanisms",
+            "the request carries more than one client authentication mechanism",
+            "send exactly one credential, the one of the registered method (a client certificate is not "
+            "counted: it may always be presented to bind tokens)",
+        ),
+        Reason(
+            "request.client_id_missing",
+            "no client_id was sent (the mTLS methods and 'none' need it in the form)",
+            "add client_id to the form body: tls_client_auth, self_signed_tls_client_auth and none have no "
+            "other way to name the client",
+        ),
+        Reason(
+            "request.client_id_mismatch",
+            "the form's client_id differs from the one in Basic or in the assertion",
+            "send one client_id: the form's must be the one in the Basic header or the assertion's sub",
+        ),
+        Reason(
+            "request.malformed_basic",
+            "the Authorization: Basic header is not base64 of form-encoded id:secret",
+            "build the header as 'Basic ' + base64(urlencode(client_id) + ':' + urlencode(secret)), "
+            "UTF-8, as RFC 6749 Appendix B says",
+        ),
+        # the client
+        Reason(
+            "client.unknown",
+            "no client is registered with this client_id",
+            "check the client_id and that you are talking to the right server: no client with this id is "
+            "registered (or declared in the clients file) there",
+        ),
+        Reason(
+            "client.method_mismatch",
+            "the request does not use the method the client registered for this endpoint",
+            "use the method the client registered for this endpoint",
+        ),
+        Reason(
+            "client.misconfigured",
+            "the client's stored credentials cannot be used (see the server log)",
+            "the stored client cannot be used as registered (the server logs a warning naming the problem "
+            "when it loads the client); fix the registration or the clients file",
+        ),
+        # secrets
+        Reason(
+            "secret.mismatch",
+            "the client secret is wrong",
+            "use the client_secret the server returned at registration (it is stored only as a digest and "
+            "cannot be read back; rotate it through the registration management API if it is lost)",
+        ),
+        Reason(
+            "secret.expired",
+            "the client secret has expired",
+            "the secret is past client_secret_expires_at: obtain a new one",
+        ),
+        # certificates
+        Reason(
+            "cert.missing",
+            "no client certificate was presented",
+            "present the client certificate in the TLS handshake (curl --cert/--key), at the mTLS endpoint "
+            "(mtls_endpoint_aliases) if the server has one; behind a proxy, the proxy must forward it in the "
+            "configured header from a trusted_proxies address",
+        ),
+        Reason(
+            "cert.untrusted",
+            "the certificate does not chain to a trusted client CA",
+            "use a certificate issued by one of the CAs in the server's client_ca, and send any "
+            "intermediate CA certificates along with it",
+        ),
+        Reason(
+            "cert.expired",
+            "a certificate (presented, on the chain, or registered) has expired",
+            "renew the certificate (and check the validity dates of every CA on its chain)",
+        ),
+        Reason(
+            "cert.not_yet_valid",
+            "a certificate (presented, on the chain, or registered) is not valid yet",
+            "the certificate's notBefore is in the future: wait, or check the clocks of the issuing CA "
+            "and of the server",
+        ),
+        Reason(
+            "cert.invalid",
+            "the chain breaks the client-certificate policy (EKU, key usage, constraints, ...)",
+            "issue a client certificate the policy accepts: extendedKeyUsage clientAuth (or none), "
+            "digitalSignature key usage, CA certificates with CA:TRUE and keyCertSign; the detail says "
+            "which rule failed",
+        ),
+        Reason(
+            "cert.subject_mismatch",
+            "the certificate does not carry the registered subject value",
+            "the certificate must carry exactly the registered tls_client_auth_* value: compare it with "
+            "the certificate's subject and subject alternative names",
+        ),
+        Reason(
+            "cert.unregistered",
+            "the certificate is not one of the client's registered certificates",
+            "register this certificate: put it (as x5c of its JWK) in the client's jwks, or publish it at "
+            "the client's jwks_uri",
+        ),
+        # JWT assertions
+        Reason(
+            "assertion.malformed",
+            "the client_assertion is not a compact JWS with a JSON claims set",
+            "send a compact JWS (header.payload.signature) whose payload is a JSON object",
+        ),
+        Reason(
+            "assertion.bad_type",
+            "client_assertion_type is missing or not the JWT bearer URN (RFC 7523)",
+            "set client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        Reason(
+            "assertion.alg_not_allowed",
+            "alg is none, of the wrong family for the method, or not the registered one",
+            "sign with an allowed algorithm: HS256/384/512 for client_secret_jwt, an asymmetric one "
+            "(ES256, PS256, EdDSA, ...) for private_key_jwt, and the registered *_auth_signing_alg if any",
+        ),
+        Reason(
+            "assertion.unknown_key",
+            "no registered key matches the assertion's kid",
+            "sign with a key registered in the client's jwks or jwks_uri, and put its kid in the header",
+        ),
+        Reason(
+            "assertion.bad_signature",
+            "the assertion's signature does not verify with the client's keys",
+            "sign with the registered key (or the current client secret)",
+        ),
+        Reason(
+            "assertion.bad_issuer",
+            "iss and sub must both be the client_id",
+            "set both iss and sub to the client_id",
+        ),
+        Reason(
+            "assertion.bad_audience",
+            "aud names neither the issuer nor this endpoint",
+            "set aud to the issuer, or to the URL of the endpoint being called",
+        ),
+        Reason(
+            "assertion.missing_exp",
+            "the assertion has no (numeric) exp",
+            "add a numeric exp claim",
+        ),
+        Reason(
+            "assertion.expired",
+            "the assertion has expired",
+            "make a fresh assertion for each request (check the client's clock)",
+        ),
+        Reason(
+            "assertion.too_long",
+            "the assertion's exp is further ahead than assertion_max_lifetime",
+            "give the assertion a short lifetime (exp a few minutes ahead at most)",
+        ),
+        Reason(
+            "assertion.not_yet_valid",
+            "the assertion's nbf is in the future",
+            "do not set nbf in the future (check the client's clock)",
+        ),
+        Reason(
+            "assertion.bad_iat",
+            "the assertion's iat is not a number or lies in the future",
+            "set iat to the current time as a number (check the client's clock)",
+        ),
+        Reason(
+            "assertion.missing_jti",
+            "the assertion has no jti",
+            "add a unique jti to every assertion",
+        ),
+        Reason(
+            "assertion.replayed",
+            "an assertion with this jti was already used by this client",
+            "make a new assertion with a new jti for every request; never resend one",
+        ),
+        # jwks_uri
+        Reason(
+            "jwks_uri.fetch_failed",
+            "the client's jwks_uri could not be fetched, or was refused (see detail)",
+            "make the client's jwks_uri reachable over HTTPS with a certificate the server trusts (system "
+            "store or outbound_ca_bundle), answering 200 with a JWK Set; private and loopback addresses "
+            "are refused unless outbound_allow_private is set or the issuer is on such an address",
+        ),
+        # not an authentication failure: the server could not decide (answered 500, fails closed)
+        Reason(
+            "internal.error",
+            "an unexpected error happened while authenticating (the request was refused)",
+            "this is not a refusal by rule: the server failed while deciding (the detail names the error); "
+            "look at the server log around this event",
+        ),
+    ),
+)
+
+REQUESTS: Final = Section(
+    "Requests to the token, introspection and revocation endpoints",
+    "`OAuthError` `invalid_request` (400), before or after client authentication",
+    (
+        Reason(
+            "request.content_type",
+            "the body is not application/x-www-form-urlencoded",
+            "send the parameters as an application/x-www-form-urlencoded body (RFC 6749 section 3.2)",
+        ),
+        Reason(
+            "request.body_too_large",
+            "the body is larger than the endpoint accepts (64 KiB)",
+            "send only the parameters the endpoint needs; a client assertion with a long x5c chain is the "
+            "usual culprit",
+        ),
+        Reason(
+            "request.malformed_form",
+            "the body is not a UTF-8 form, or has too many parameters",
+            "encode the form as UTF-8, percent-encoded (RFC 6749 Appendix B), with at most 64 parameters",
+        ),
+        Reason(
+            "request.nul",
+            "a parameter name or value contains a NUL character",
+            "remove the NUL (%00) characters from the request",
+        ),
+        Reason(
+            "request.duplicate",
+            "a parameter is given more than once (RFC 6749 section 3.2)",
+            "send every parameter once (only resource may be repeated); the description names the parameter",
+        ),
+        Reason(
+            "request.duplicate_authorization",
+            "the request has more than one Authorization header",
+            "send at most one Authorization header",
+        ),
+        Reason(
+            "request.missing_token",
+            "introspection or revocation without a token parameter",
+            "send the token to introspect or revoke in the form parameter token",
+        ),
+    ),
+)
+
+GRANTS: Final = Section(
+    "Grants and tokens",
+    "`OAuthError` at the token and revocation endpoints (the description names the problem)",
+    (
+        Reason(
+            "grant.missing",
+            "the token request has no grant_type",
+            "send grant_type in the form (client_credentials, or another of grant_types_supported)",
+        ),
+        Reason(
+            "grant.unsupported",
+            "this server does not implement the grant type asked for",
+            "use one of the grant types the description lists (grant_types_supported in the metadata)",
+        ),
+        Reason(
+            "grant.not_registered",
+            "the client is not registered for the grant type it asked for",
+            "add the grant type to the client's grant_types (registration or clients file), or ask for "
+            "one it has",
+        ),
+        Reason(
+            "scope.malformed",
+            "the scope parameter is empty or holds a value that is not a scope token (RFC 6749 section 3.3)",
+            "send scope as space-separated values of printable ASCII without quotes or backslashes, or "
+            "leave it out to get the registered scope",
+        ),
+        Reason(
+            "scope.not_registered",
+            "the request asks for a scope value the client did not register (or the server does not offer)",
+            "ask only for values in the client's registered scope, which must also be in the server's "
+            "scope catalogue; the description names the refused values",
+        ),
+        Reason(
+            "resource.several",
+            "the request names more than one resource; a token has one audience here",
+            "ask for one token per resource (RFC 8707)",
+        ),
+        Reason(
+            "resource.malformed",
+            "the resource is not an absolute URI, or has a fragment",
+            "send resource as an absolute URI without a fragment (RFC 8707 section 2)",
+        ),
+        Reason(
+            "resource.not_registered",
+            "the resource is not one the client registered",
+            "add the URI to the client's resources metadata, spelled exactly as the request sends it",
+        ),
+        Reason(
+            "cert.missing_for_binding",
+            "the client's tokens are certificate-bound and no client certificate was presented",
+            "present the client certificate in the TLS handshake at the mtls_endpoint_aliases token "
+            "endpoint (tls_client_certificate_bound_access_tokens is set for this client)",
+        ),
+        Reason(
+            "revocation.not_owner",
+            "the token to revoke was issued to another client",
+            "a client can revoke only its own tokens: revoke it as the client it was issued to",
+        ),
+    ),
+)
+
+REGISTRATION: Final = Section(
+    "Client registration (RFC 7591, RFC 7592)",
+    "`OAuthError` at the registration endpoints (the description names the problem)",
+    (
+        Reason(
+            "registration.closed",
+            "dynamic client registration is disabled (no initial access token is configured)",
+            "set registration_token (or registration_token_file) on the server to open registration, or "
+            "declare the client in the clients file",
+        ),
+        Reason(
+            "registration.token_missing",
+            "no Bearer token was sent (the initial or the registration access token)",
+            "send 'Authorization: Bearer <token>': the initial access token to register, the client's "
+            "registration access token to read, update or delete it",
+        ),
+        Reason(
+            "registration.token_invalid",
+            "the Bearer token is not the initial access token, or not this client's registration access "
+            "token",
+            "use the token the server's operator gave you, or the registration_access_token returned when "
+            "the client was registered or last updated",
+        ),
+        Reason(
+            "registration.unknown_client",
+            "no registered client has this client_id (answered like a wrong token)",
+            "check the registration_client_uri: the client may have been deleted",
+        ),
+        Reason(
+            "registration.file_client",
+            "the client is declared in the server's clients file, which the API cannot change",
+            "change the clients file instead (it is loaded when the server starts)",
+        ),
+        Reason(
+            "registration.id",
+            "no free client_id could be allocated (the server answered 500)",
+            "retry; if it persists, look at the server log: the store keeps refusing new clients",
+        ),
+        Reason(
+            "registration.content_type",
+            "the body is not sent as application/json",
+            "send the client metadata as a JSON object with Content-Type: application/json",
+        ),
+        Reason(
+            "registration.body_too_large",
+            "the body is larger than the registration endpoint accepts (256 KiB)",
+            "register fewer or smaller keys and certificates; publish a large JWK Set at a jwks_uri",
+        ),
+        Reason(
+            "registration.duplicate_member",
+            "the JSON body has a member more than once",
+            "send every metadata member once",
+        ),
+        Reason(
+            "registration.invalid_json",
+            "the body is not valid JSON",
+            "send valid JSON (UTF-8, no NaN or Infinity)",
+        ),
+        Reason(
+            "registration.not_an_object",
+            "the body is JSON but not an object",
+            "send the client metadata as one JSON object",
+        ),
+        Reason(
+            "metadata.<field>",
+            "the named client metadata field is invalid, or contradicts another one",
+            "fix the field the code names as the error_description says (docs/registration.md lists what "
+            "each field accepts)",
+        ),
+    ),
+)
+
+PROXY: Final = Section(
+    "Certificates forwarded by a proxy",
+    "the `forwarded_cert_rejected` and `forwarded_cert_ignored` events; the request goes on without a "
+    "certificate",
+    (
+        Reason(
+            "proxy.malformed_header",
+            "a trusted proxy's certificate header cannot be read (format, repeated, too large, too long a "
+            "chain)",
+            "check the proxy's configuration against forwarded_cert_header (docs/operations.md shows "
+            "each format); the event's detail says what is wrong",
+        ),
+        Reason(
+            "proxy.certificate_missing",
+            "a trusted proxy says a certificate was presented but did not forward it",
+            "make the proxy forward the certificate itself in the configured header, not only its verdict",
+        ),
+        Reason(
+            "proxy.untrusted_peer",
+            "certificate headers came from an address that is not in trusted_proxies; they were ignored",
+            "add the proxy's own address to trusted_proxies, or stop clients from sending these headers "
+            "(someone may be trying to pass off a certificate)",
+        ),
+    ),
+)
+
+REQUEST_LOG: Final = Section(
+    "The request event",
+    "the `request` event's reason when nothing more specific was noted during the request",
+    (
+        Reason(
+            "request.cancelled",
+            "the client went away before the answer was sent (logged as status 499)",
+            "nothing on the server side, unless it is frequent: then look at client timeouts and at slow "
+            "requests",
+        ),
+        Reason(
+            "server.unhandled_error",
+            "an exception escaped the application (the request got a 500)",
+            "look at the server log for the traceback around this request",
+        ),
+        Reason(
+            "oauth.<error>",
+            "an error answer whose JSON body's OAuth error is named, and no reason was noted",
+            "read the error and its description in the answer (RFC 6749 section 5.2)",
+        ),
+        Reason(
+            "http.<status>",
+            "an error answer without an OAuth error body (an unknown path, a wrong HTTP method, ...)",
+            "check the URL and the HTTP method against the server's metadata document",
+        ),
+    ),
+)
+
+#: Every section, in the order docs/reason-codes.md shows them.
+SECTIONS: Final[tuple[Section, ...]] = (CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG)
+
+
+def _index() -> tuple[dict[str, Reason], dict[str, Reason]]:
+    codes: dict[str, Reason] = {}
+    families: dict[str, Reason] = {}
+    for section in SECTIONS:
+        for reason in section.reasons:
+            if reason.code in codes:
+                raise ValueError(f"reason code {reason.code!r} is catalogued twice")
+            codes[reason.code] = reason
+            if reason.is_family:
+                families[reason.code.partition(".")[0]] = reason
+    return codes, families
+
+
+_CODES, _FAMILIES = _index()
+
+#: Every entry by its code (families by their written form, ``metadata.<field>``).
+CATALOGUE: Final[Mapping[str, Reason]] = MappingProxyType(_CODES)
+MEANINGS: Final[Mapping[str, str]] = MappingProxyType({c: r.meaning for c, r in _CODES.items()})
+ADVICE: Final[Mapping[str, str]] = MappingProxyType({c: r.advice for c, r in _CODES.items()})
+
+
+def lookup(code: str) -> Reason | None:
+    """The entry for `code`: its own, or its family's (``metadata.jwks`` -> ``metadata.<field>``)."""
+    found = _CODES.get(code)
+    if found is not None and not found.is_family:
+        return found
+    area, dot, name = code.partition(".")
+    return _FAMILIES.get(area) if dot and name else None
+
+
+def is_known(code: str) -> bool:
+    """True when `code` is catalogued (the check :class:`~certbound.errors.OAuthError` makes)."""
+    return lookup(code) is not None
