@@ -234,7 +234,7 @@ FOUND = scan()
 
 def test_the_scan_finds_codes_of_every_kind_of_site() -> None:
     """The scan itself works: codes only a followed parameter, a constant or a family gives."""
-    assert "request.nul" in FOUND.codes  # _invalid_request(..., "nul") -> f"request.{reason}"
+    assert "request.nul" in FOUND.codes  # invalid_request(..., "request.nul")
     assert "registration.unknown_client" in FOUND.codes  # _token_not_valid("registration....")
     assert "proxy.untrusted_peer" in FOUND.codes  # REASON_UNTRUSTED_PEER
     assert "request.cancelled" in FOUND.codes  # facts.setdefault("reason", ...)

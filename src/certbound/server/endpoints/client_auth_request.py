@@ -32,7 +32,7 @@ def auth_request(request: Request, form: Form, endpoint: Endpoint, audiences: fr
     """What client authentication needs; `audiences` are the ``aud`` values this endpoint accepts."""
     authorizations = request.headers.getlist("authorization")
     if len(authorizations) > 1:
-        raise invalid_request("only one Authorization header may be sent", "duplicate_authorization")
+        raise invalid_request("only one Authorization header may be sent", "request.duplicate_authorization")
     return AuthRequest(
         endpoint=endpoint,
         form=form.params,
@@ -59,5 +59,5 @@ async def authenticated_token_request(
     authenticated = await authenticator.authenticate(auth_request(request, form, endpoint, audiences))
     token = form.params.get("token")
     if token is None:
-        raise invalid_request("token is required", "missing_token")
+        raise invalid_request("token is required", "request.missing_token")
     return TokenRequest(form, authenticated.client, token)

@@ -35,8 +35,8 @@ _HTTP_ERRORS = {404: "not_found", 405: "invalid_request"}
 
 
 def invalid_request(description: str, reason: str) -> OAuthError:
-    """A malformed request (RFC 6749 section 5.2); `reason` is logged as ``request.<reason>``."""
-    return OAuthError("invalid_request", description, reason=f"request.{reason}")
+    """A malformed request (RFC 6749 section 5.2); `reason` is its ``request.*`` code, for the log."""
+    return OAuthError("invalid_request", description, reason=reason)
 
 
 def method_not_allowed() -> OAuthError:

@@ -39,7 +39,9 @@ class Form:
 
 def _too_large() -> OAuthError:
     # made only when raised: an exception object per request would cost more than the check
-    return invalid_request(f"the request body is larger than {MAX_FORM_BYTES} bytes", "body_too_large")
+    return invalid_request(
+        f"the request body is larger than {MAX_FORM_BYTES} bytes", "request.body_too_large"
+    )
 
 
 #: Parameters whose values are public and repeat from request to request (a scope, a resource URL):
@@ -83,7 +85,7 @@ def parse_form(body: bytes, *, repeatable: Collection[str] = ()) -> Form:
         pairs = _pairs(body.decode("utf-8"))
     except ValueError:  # bad UTF-8 (raw or percent-encoded), or too many fields
         raise invalid_request(
-            f"the body is not a UTF-8 form of at most {MAX_FORM_FIELDS} parameters", "malformed_form"
+            f"the body is not a UTF-8 form of at most {MAX_FORM_FIELDS} parameters", "request.malformed_form"
         ) from None
     params: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
@@ -92,7 +94,7 @@ def parse_form(body: bytes, *, repeatable: Collection[str] = ()) -> Form:
         if not name or not value:
             continue
         if "\x00" in name or "\x00" in value:
-            raise invalid_request("parameters must not contain NUL characters", "nul")
+            raise invalid_request("parameters must not contain NUL characters", "request.nul")
         if name in repeatable:
             lists.setdefault(name, []).append(value)
         elif name in params:
@@ -103,7 +105,9 @@ def parse_form(body: bytes, *, repeatable: Collection[str] = ()) -> Form:
     if duplicates:
         names = ", ".join(duplicates)
         plural = "s" if len(duplicates) > 1 else ""
-        raise invalid_request(f"parameter{plural} {names} must not be given more than once", "duplicate")
+        raise invalid_request(
+            f"parameter{plural} {names} must not be given more than once", "request.duplicate"
+        )
     return Form(params, {name: tuple(values) for name, values in lists.items()})
 
 
@@ -111,7 +115,7 @@ async def read_form(request: Request, *, repeatable: Collection[str] = ()) -> Fo
     """The form body of `request` (content type checked, size capped); raises OAuthError."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != FORM_MEDIA_TYPE:
-        raise invalid_request(f"the request body must be {FORM_MEDIA_TYPE}", "content_type")
+        raise invalid_request(f"the request body must be {FORM_MEDIA_TYPE}", "request.content_type")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise _too_large()
