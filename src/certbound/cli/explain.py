@@ -642,7 +642,7 @@ def _facts(
             facts.append(f"presented x5t#S256: {certificate.x5t_s256}")
     for problem in compiled.problems:
         facts.append(f"problem with the stored client: {problem}")
-    bound = compiled.client.metadata.get("tls_client_certificate_bound_access_tokens") is True
+    bound = compiled.model.certificate_bound
     if bound:
         if certificate is not None:
             facts.append(

@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 
 from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
-from certbound.server.bootstrap import allowed_scopes, open_sealer
+from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clients.registrar import Registrar
 from certbound.server.endpoints.paths import REGISTRATION_PATH
 from certbound.server.grants import GrantRegistry, default_grants
+from certbound.server.grants.scope import scope_catalogue
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
@@ -67,7 +68,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             sealer,
             registration_base_url=settings.issuer_url + REGISTRATION_PATH,
             initial_access_token=settings.registration_token_value(),
-            allowed_scopes=allowed_scopes(settings),
+            allowed_scopes=scope_catalogue(settings),
         )
         purger = asyncio.create_task(_purge_forever(store, settings.clock_skew))
         stack.callback(purger.cancel)
@@ -78,7 +79,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             registrar=registrar,
             authenticator=authenticator,
             tokens=tokens,
-            grants=default_grants(tokens.issuer, settings),
+            grants=default_grants(tokens.minter, settings),
         )
 
 

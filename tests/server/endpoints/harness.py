@@ -30,7 +30,7 @@ from certbound.jose.keyring import KeyManager
 from certbound.pki.issue import create_ca, issue_client_cert
 from certbound.sealing import Sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
-from certbound.server.clients.credentials import secret_credentials
+from certbound.server.clients.credential_records import secret_credentials
 from certbound.server.clients.metadata import validate_client_metadata
 from certbound.server.endpoints import introspection, revocation, token
 from certbound.server.grants import default_grants
@@ -234,7 +234,7 @@ async def build_harness(
     app.state.settings = cfg
     app.state.authenticator = make_authenticator(store, cfg, watcher)
     app.state.tokens = tokens
-    app.state.grants = default_grants(tokens.issuer, cfg)
+    app.state.grants = default_grants(tokens.minter, cfg)
     transport = httpx.ASGITransport(app=CertificateFromHeader(app, pki.certs))
     http = httpx.AsyncClient(transport=transport, base_url=ISSUER)
     return Harness(store, keys, tokens, app, http, clock, pki, watcher)

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from certbound.errors import OAuthError
+from certbound.server.clients.model import ClientModel, client_model
 from certbound.server.grants.resource import audience_for
 from certbound.server.grants.scope import granted_scope
 from certbound.store.records import Client
@@ -16,8 +17,8 @@ from certbound.store.records import Client
 API = "https://api.example/v1"
 
 
-def client(**metadata: Any) -> Client:
-    return Client("c", metadata)
+def client(**metadata: Any) -> ClientModel:
+    return client_model(Client("c", metadata))
 
 
 def test_requested_subset_in_request_order() -> None:

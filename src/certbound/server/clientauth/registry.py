@@ -231,7 +231,7 @@ class ClientAuthenticator:
             self._record(req, presented, client_id, method, "error", "internal.error", type(exc).__name__)
             raise
         self._record(req, presented, client_id, method, "success", "ok", "")
-        return Authenticated(client=compiled.client, method=method, certificate=req.certificate)
+        return Authenticated(client=compiled.model, method=method, certificate=req.certificate)
 
     @staticmethod
     def _record(

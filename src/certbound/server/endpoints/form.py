@@ -28,8 +28,8 @@ from certbound.config import Settings
 from certbound.errors import OAuthError
 from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.clientauth.types import Authenticated, AuthRequest, Endpoint
+from certbound.server.clients.model import ClientModel
 from certbound.server.endpoints.responses import json_response, oauth_error_response
-from certbound.store.records import Client
 from certbound.tls.client_certificate import client_certificate_from_scope
 
 __all__ = [
@@ -186,7 +186,7 @@ class TokenRequest:
     """An authenticated request about one token (introspection, revocation)."""
 
     form: Form
-    client: Client
+    client: ClientModel
     token: str
 
 

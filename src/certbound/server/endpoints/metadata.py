@@ -17,6 +17,7 @@ from certbound.server.endpoints.paths import (
     TOKEN_PATH,
 )
 from certbound.server.endpoints.responses import json_response
+from certbound.server.grants.scope import scope_catalogue
 
 ASSERTION_SIGNING_ALGS = (
     "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
@@ -28,6 +29,7 @@ def build_metadata(settings: Settings) -> dict[str, Any]:
     """The metadata document; `mtls_endpoint_aliases` is always present (RFC 8705 section 5)."""
     issuer = settings.issuer_url
     mtls = settings.mtls_url
+    scopes = scope_catalogue(settings)
     doc: dict[str, Any] = {
         "issuer": issuer,
         "token_endpoint": issuer + TOKEN_PATH,
@@ -37,7 +39,7 @@ def build_metadata(settings: Settings) -> dict[str, Any]:
         "registration_endpoint": issuer + REGISTRATION_PATH,
         "grant_types_supported": ["client_credentials"],
         "response_types_supported": [],
-        "scopes_supported": sorted(settings.allowed_scopes) if settings.allowed_scopes else None,
+        "scopes_supported": sorted(scopes) if scopes else None,
         "token_endpoint_auth_methods_supported": list(METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": list(METHODS),
