@@ -18,6 +18,7 @@ from certbound.jose.keyring import KeyManager
 from certbound.pki.devpki import DEMO_CLIENT_DN, DevPki, ensure_dev_pki
 from certbound.sealing import Sealer, kek_from_text, load_kek, load_or_create_kek
 from certbound.server.clients.file_clients import ClientsFileError, load_clients_file
+from certbound.server.grants.scope import scope_catalogue
 from certbound.store.interface import ClientExists
 from certbound.store.sql import open_store
 
@@ -85,11 +86,6 @@ def open_sealer(settings: Settings) -> Sealer:
     return Sealer(load_or_create_kek(settings.data_dir / "kek"))
 
 
-def allowed_scopes(settings: Settings) -> frozenset[str] | None:
-    """The scope catalogue; None (any scope) only when none is configured, an empty one allows none."""
-    return None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
-
-
 class DatabaseUnavailable(Exception):
     """The configured database cannot be reached or migrated; the message is one line for the user."""
 
@@ -116,7 +112,7 @@ async def initialize(settings: Settings) -> None:
         declared = []
         if settings.clients_file is not None:
             declared = load_clients_file(
-                settings.clients_file, sealer=sealer, allowed_scopes=allowed_scopes(settings)
+                settings.clients_file, sealer=sealer, allowed_scopes=scope_catalogue(settings)
             )
         try:
             await store.sync_file_clients(declared)

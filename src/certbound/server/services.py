@@ -22,11 +22,12 @@ from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
 from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
-from certbound.server.bootstrap import allowed_scopes, open_sealer
+from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clients.registrar import Registrar
 from certbound.server.endpoints.paths import REGISTRATION_PATH
 from certbound.server.grants import GrantRegistry, default_grants
+from certbound.server.grants.scope import scope_catalogue
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher
@@ -104,7 +105,7 @@ async def build_services(
             sealer,
             registration_base_url=settings.issuer_url + REGISTRATION_PATH,
             initial_access_token=settings.registration_token_value(),
-            allowed_scopes=allowed_scopes(settings),
+            allowed_scopes=scope_catalogue(settings),
         )
         track_cache("certificate_verdicts", authenticator.verdicts)
         track_cache("verified_tokens", tokens.cache)
@@ -116,7 +117,7 @@ async def build_services(
             registrar=registrar,
             authenticator=authenticator,
             tokens=tokens,
-            grants=default_grants(tokens.issuer, settings),
+            grants=default_grants(tokens.minter, settings),
         )
 
 

@@ -35,7 +35,7 @@ from certbound.server.clientauth.directory import ClientDirectory
 from certbound.server.clientauth.jwks_fetcher import JwksFetcher
 from certbound.server.clientauth.registry import ClientAuthenticator
 from certbound.server.clientauth.types import Authenticated, AuthRequest, Endpoint
-from certbound.server.clients.credentials import key_credentials, secret_credentials
+from certbound.server.clients.credential_records import key_credentials, secret_credentials
 from certbound.server.clients.metadata import validate_client_metadata
 from certbound.store.generation import GenerationWatcher
 from certbound.store.records import Client

@@ -196,6 +196,21 @@ def test_compile_client_methods_and_defaults(sealer: Sealer) -> None:
     assert bare.method_for("token") == "client_secret_basic"  # RFC 7591 default
 
 
+async def test_the_client_model_is_built_once_and_travels_with_the_client(harness: Harness) -> None:
+    """Authentication hands on the model compiled with the client: the same object on every request."""
+    await harness.register(
+        "m-1", {**BASIC_MD, "scope": "read", "grant_types": ["client_credentials"]}, secret=SECRET
+    )
+    first = await harness.authenticate(authorization=basic("m-1", SECRET))
+    second = await harness.authenticate(authorization=basic("m-1", SECRET), endpoint="introspection")
+    compiled = await harness.directory.get("m-1")
+    assert compiled is not None
+    assert first.client is compiled.model
+    assert second.client is compiled.model
+    assert (compiled.model.client_id, compiled.model.scope) == ("m-1", ("read",))
+    assert compiled.model.grant_types == frozenset({"client_credentials"})
+
+
 def test_compile_client_never_raises(sealer: Sealer) -> None:
     broken = Client(
         "c-3",

@@ -30,7 +30,7 @@ from certbound.jose.keyring import KeyManager
 from certbound.pki.issue import create_ca, issue_client_cert
 from certbound.sealing import Sealer
 from certbound.server.app import create_app
-from certbound.server.clients.credentials import secret_credentials
+from certbound.server.clients.credential_records import secret_credentials
 from certbound.server.clients.metadata import validate_client_metadata
 from certbound.server.services import Services, build_services
 from certbound.server.tokens.service import TokenService

@@ -7,20 +7,21 @@ from typing import Any
 import pytest
 
 from certbound.errors import OAuthError
+from certbound.server.clients.model import client_model
 from certbound.server.grants import GrantRegistry, GrantRequest
-from certbound.server.tokens.access_token import IssuedToken
+from certbound.server.tokens.minter import TokenSet
 from certbound.store.records import Client
 
 
 class EchoGrant:
     grant_type = "client_credentials"
 
-    async def handle(self, request: GrantRequest) -> IssuedToken:
-        return IssuedToken("t", 1, None)
+    async def handle(self, request: GrantRequest) -> TokenSet:
+        return TokenSet("t", 1, None)
 
 
 def request(metadata: dict[str, Any], **params: str) -> GrantRequest:
-    return GrantRequest(Client("c", metadata), params, (), None)
+    return GrantRequest(client_model(Client("c", metadata)), params, (), None)
 
 
 async def test_dispatch() -> None:

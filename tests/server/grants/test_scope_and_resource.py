@@ -9,15 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from certbound.errors import OAuthError
+from certbound.server.clients.model import ClientModel, client_model
+from certbound.server.endpoints.metadata import build_metadata
 from certbound.server.grants.resource import audience_for
-from certbound.server.grants.scope import granted_scope
+from certbound.server.grants.scope import granted_scope, scope_catalogue
 from certbound.store.records import Client
+from tests.server.endpoints.harness import settings
 
 API = "https://api.example/v1"
 
 
-def client(**metadata: Any) -> Client:
-    return Client("c", metadata)
+def client(**metadata: Any) -> ClientModel:
+    return client_model(Client("c", metadata))
 
 
 def test_requested_subset_in_request_order() -> None:
@@ -61,6 +64,16 @@ def test_remembered_answers_follow_the_registration_and_the_catalogue() -> None:
     assert granted_scope(client(scope="a b"), "a b", None) == ("a", "b")
     long_request = " ".join(["a"] * 400)  # longer than what is remembered: still the same rule
     assert granted_scope(client(scope="a b"), long_request, None) == ("a",)
+
+
+def test_one_scope_catalogue() -> None:
+    """The catalogue that registration checks, grants narrow to, and the metadata document lists."""
+    assert scope_catalogue(settings(allowed_scopes=None)) is None  # any scope
+    assert scope_catalogue(settings(allowed_scopes=[])) == frozenset()  # none
+    assert scope_catalogue(settings(allowed_scopes=["b", "a", "a"])) == frozenset({"a", "b"})
+    assert build_metadata(settings(allowed_scopes=["b", "a", "a"]))["scopes_supported"] == ["a", "b"]
+    assert "scopes_supported" not in build_metadata(settings(allowed_scopes=[]))
+    assert "scopes_supported" not in build_metadata(settings(allowed_scopes=None))
 
 
 def test_malformed_registered_scope_is_none() -> None:

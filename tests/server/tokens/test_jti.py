@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import os
 
-from certbound.server.tokens.access_token import _RandomBlocks, new_jti
+from certbound.server.tokens.minter import _RandomBlocks, new_jti
 
 
 def test_jtis_are_128_bit_base64url_and_unique() -> None:

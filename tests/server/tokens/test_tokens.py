@@ -10,14 +10,20 @@ import pytest
 
 from certbound.errors import OAuthError
 from certbound.jose.keyring import KeyManager
+from certbound.server.clients.model import ClientModel, client_model
 from certbound.server.tokens.access_token import AT_JWT_TYP
 from certbound.server.tokens.binding import bound_thumbprint, requires_binding
 from certbound.server.tokens.introspection import may_introspect
+from certbound.server.tokens.minter import Granted
 from certbound.server.tokens.service import TokenService
 from certbound.store.records import Client
 from certbound.store.sql import SqlStore
 from certbound.store.token_state import StoreTokenState
 from tests.server.endpoints.harness import ISSUER, FakeClock, settings
+
+
+def model(client_id: str, metadata: dict[str, Any]) -> ClientModel:
+    return client_model(Client(client_id, metadata))
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -43,7 +49,7 @@ def base_claims(now: int, **overrides: Any) -> dict[str, Any]:
 async def test_claims_and_format(service: TokenService, store: SqlStore) -> None:
     client = await store.get_client("a")
     assert client is not None
-    issued = await service.issuer.issue(client, scope=("read",), audience="urn:x", x5t_s256="thumb")
+    issued = await service.minter.mint(Granted(client_model(client), "a", ("read",), "urn:x", "thumb"))
     claims = claims_of(issued.access_token)
     assert list(claims) == ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "cnf"]
     assert claims["cnf"] == {"x5t#S256": "thumb"}
@@ -59,16 +65,16 @@ async def test_claims_and_format(service: TokenService, store: SqlStore) -> None
 
 
 def test_format_choice(service: TokenService) -> None:
-    assert service.issuer.format_for(Client("x", {})) == "jwt"
-    assert service.issuer.format_for(Client("x", {"access_token_format": "opaque"})) == "opaque"
-    assert service.issuer.format_for(Client("x", {"access_token_format": "weird"})) == "jwt"
+    assert service.minter.format_for(model("x", {})) == "jwt"
+    assert service.minter.format_for(model("x", {"access_token_format": "opaque"})) == "opaque"
+    assert service.minter.format_for(model("x", {"access_token_format": "weird"})) == "jwt"
 
 
 def test_binding_rule() -> None:
-    assert not requires_binding(Client("x", {"tls_client_certificate_bound_access_tokens": "true"}))
-    assert bound_thumbprint(Client("x", {}), None) is None
+    assert not requires_binding(model("x", {"tls_client_certificate_bound_access_tokens": "true"}))
+    assert bound_thumbprint(model("x", {}), None) is None
     with pytest.raises(OAuthError) as caught:
-        bound_thumbprint(Client("x", {"tls_client_certificate_bound_access_tokens": True}), None)
+        bound_thumbprint(model("x", {"tls_client_certificate_bound_access_tokens": True}), None)
     assert caught.value.error == "invalid_grant"
     assert caught.value.reason == "cert.missing_for_binding"
 
@@ -115,10 +121,10 @@ async def test_audience_array(service: TokenService, keys: KeyManager, clock: Fa
     token = signer.sign(base_claims(int(clock()), aud=["urn:a", "urn:b"]), typ=AT_JWT_TYP)
     active = await service.verifier.active(token)
     assert active is not None
-    assert may_introspect(Client("rs", {"resource_server_audiences": ["urn:b"]}), active)
-    assert not may_introspect(Client("rs", {"resource_server_audiences": "urn:b"}), active)
-    assert not may_introspect(Client("rs", {"resource_server_audiences": ["urn:c"]}), active)
-    assert may_introspect(Client("a", {}), active)
+    assert may_introspect(model("rs", {"resource_server_audiences": ["urn:b"]}), active)
+    assert not may_introspect(model("rs", {"resource_server_audiences": "urn:b"}), active)
+    assert not may_introspect(model("rs", {"resource_server_audiences": ["urn:c"]}), active)
+    assert may_introspect(model("a", {}), active)
 
 
 async def test_header_rules(service: TokenService, keys: KeyManager, clock: FakeClock) -> None:
@@ -148,10 +154,11 @@ async def test_generic_store_reader(store: SqlStore, keys: KeyManager) -> None:
     generic = TokenService(settings(), store, keys, state=StoreTokenState(store))
     client = await store.get_client("a")
     assert client is not None
-    opaque_client = Client("a", {**client.metadata, "access_token_format": "opaque"})
-    for who in (client, opaque_client):
-        issued = await generic.issuer.issue(who, scope=(), audience=ISSUER, x5t_s256=None)
+    caller = client_model(client)
+    opaque_client = model("a", {**client.metadata, "access_token_format": "opaque"})
+    for who in (caller, opaque_client):
+        issued = await generic.minter.mint(Granted(who, "a", (), ISSUER))
         assert await generic.verifier.active(issued.access_token) is not None
-        assert await generic.revoker.revoke(issued.access_token, client) is True
+        assert await generic.revoker.revoke(issued.access_token, caller) is True
         assert await generic.verifier.active(issued.access_token) is None
     await generic.close()

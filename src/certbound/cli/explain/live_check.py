@@ -253,7 +253,7 @@ def _facts(
             facts.append(f"presented x5t#S256: {certificate.x5t_s256}")
     for problem in compiled.problems:
         facts.append(f"problem with the stored client: {problem}")
-    if requires_binding(compiled.client):
+    if requires_binding(compiled.model):
         if certificate is not None:
             facts.append(
                 "its access tokens are certificate-bound: a token issued on a connection with this "

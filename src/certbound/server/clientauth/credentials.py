@@ -1,8 +1,8 @@
 """Credentials as the methods check them: parsed once per directory entry or fetch, not per request.
 
 Registered keys and certificates come from two places, the client's stored credentials
-(``certbound.server.clients.credentials`` wrote them) and its ``jwks_uri``; both end up as these records, so
-the methods do not care where a key came from.
+(``certbound.server.clients.credential_records`` wrote them) and its ``jwks_uri``; both end up as these
+records, so the methods do not care where a key came from.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
 
 from joserfc.jwk import OctKey
 
@@ -36,6 +35,7 @@ from certbound.server.clientauth.credentials import (
 )
 from certbound.server.clientauth.subject import SubjectRule, compile_subject_rule
 from certbound.server.clientauth.types import Endpoint
+from certbound.server.clients.model import ClientModel, client_model
 from certbound.server.clients.registrar import is_valid_client_id
 from certbound.store.generation import GenerationWatcher
 from certbound.store.interface import Store
@@ -45,21 +45,20 @@ __all__ = ["ClientDirectory", "CompiledClient", "compile_client"]
 
 log = logging.getLogger("certbound.clientauth")
 
-ENDPOINTS: Final[tuple[Endpoint, ...]] = ("token", "introspection", "revocation")
-DEFAULT_METHOD: Final = "client_secret_basic"  # RFC 7591 section 2
-
 
 @dataclass(frozen=True, slots=True)
 class CompiledClient:
-    """A client in the form the methods check it; built once per client per generation."""
+    """A client in the form the methods check it; built once per client per generation.
+
+    `model` is the client's typed registration (`certbound.server.clients.model`), built here once;
+    it travels on with the authenticated client.
+    """
 
     client: Client
-    methods: Mapping[Endpoint, str]
-    signing_algs: Mapping[Endpoint, str | None]
+    model: ClientModel
     secret_digests: tuple[SecretDigest, ...] = ()
     hmac_keys: tuple[OctKey, ...] = field(default=(), repr=False)
     jwks: tuple[RegisteredJwk, ...] = ()
-    jwks_uri: str | None = None
     certificates: tuple[RegisteredCert, ...] = ()
     subject: SubjectRule | None = None
     problems: tuple[str, ...] = ()
@@ -72,31 +71,26 @@ class CompiledClient:
     def secret_expires_at(self) -> datetime | None:
         return self.client.client_secret_expires_at
 
+    @property
+    def methods(self) -> Mapping[Endpoint, str]:
+        return self.model.methods
+
+    @property
+    def signing_algs(self) -> Mapping[Endpoint, str | None]:
+        return self.model.signing_algs
+
+    @property
+    def jwks_uri(self) -> str | None:
+        return self.model.jwks_uri
+
     def method_for(self, endpoint: Endpoint) -> str:
-        return self.methods[endpoint]
-
-
-def _method(metadata: Mapping[str, object], name: str, default: str) -> str:
-    value = metadata.get(name)
-    return value if isinstance(value, str) and value else default
+        return self.model.methods[endpoint]
 
 
 def compile_client(client: Client, sealer: Sealer | None) -> CompiledClient:
     """Compile a stored client. Never raises: what cannot be used is left out and named in `problems`
     (the method that needs it then fails with ``client.misconfigured``)."""
-    md = client.metadata
-    token_method = _method(md, "token_endpoint_auth_method", DEFAULT_METHOD)
-    methods: dict[Endpoint, str] = {"token": token_method}
-    for endpoint in ENDPOINTS[1:]:
-        methods[endpoint] = _method(md, f"{endpoint}_endpoint_auth_method", token_method)
-    token_alg = md.get("token_endpoint_auth_signing_alg")
-    algs: dict[Endpoint, str | None] = {}
-    for endpoint in ENDPOINTS:
-        own = md.get(f"{endpoint}_endpoint_auth_signing_alg")
-        inherited = token_alg if methods[endpoint] == token_method else None
-        alg = own if own is not None else inherited
-        algs[endpoint] = alg if isinstance(alg, str) else None
-
+    model = client_model(client)
     problems: list[str] = []
     digests: list[SecretDigest] = []
     hmac_keys: list[OctKey] = []
@@ -109,20 +103,17 @@ def compile_client(client: Client, sealer: Sealer | None) -> CompiledClient:
             problems.append(f"credential {credential.id} ({credential.kind}): {exc}")
 
     subject: SubjectRule | None = None
-    if "tls_client_auth" in methods.values():
+    if "tls_client_auth" in model.methods.values():
         try:
-            subject = compile_subject_rule(md)
+            subject = compile_subject_rule(model.tls_client_auth_subject)
         except ValueError as exc:
             problems.append(f"tls_client_auth subject: {exc}")
-    jwks_uri = md.get("jwks_uri")
     compiled = CompiledClient(
         client=client,
-        methods=methods,
-        signing_algs=algs,
+        model=model,
         secret_digests=tuple(digests),
         hmac_keys=tuple(hmac_keys),
         jwks=tuple(jwks),
-        jwks_uri=jwks_uri if isinstance(jwks_uri, str) and jwks_uri else None,
         certificates=tuple(certs),
         subject=subject,
         problems=tuple(problems),

@@ -261,7 +261,7 @@ class ClientAuthenticator:
         events.record_decision(decision)
         client, method = decision.client, decision.method
         if decision.outcome == "success" and client is not None and method is not None:
-            return Authenticated(client=client.client, method=method, certificate=req.certificate)
+            return Authenticated(client=client.model, method=method, certificate=req.certificate)
         if decision.error is not None:
             raise decision.error
         raise self.invalid_client(decision.reason)

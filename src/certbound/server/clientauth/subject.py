@@ -9,9 +9,9 @@ registered side is parsed once here, the certificate side once per certificate (
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from certbound.pki.dn import CanonicalDN, canonical_dn
 from certbound.pki.san import IPAddress, SubjectAltNames, dns_matches, email_matches, uri_matches
@@ -55,13 +55,13 @@ class SubjectRule:
         return any(email_matches(self.value, presented) for presented in sans.emails)
 
 
-def compile_subject_rule(metadata: Mapping[str, Any]) -> SubjectRule:
-    """The rule for a client's metadata; ValueError unless exactly one well-formed subject field is set."""
-    given = [(field, kind) for field, kind in _FIELDS.items() if metadata.get(field) is not None]
+def compile_subject_rule(given: Sequence[tuple[str, object]]) -> SubjectRule:
+    """The rule for the subject fields a client set (`ClientModel.tls_client_auth_subject`: name and
+    value as stored); ValueError unless exactly one well-formed subject field is set."""
     if len(given) != 1:
         raise ValueError(f"tls_client_auth needs exactly one subject field, found {len(given)}")
-    field, kind = given[0]
-    value = metadata[field]
+    field, value = given[0]
+    kind = _FIELDS[field]
     if not isinstance(value, str) or not value:
         raise ValueError(f"{field} is not a non-empty string")
     if kind == "dn":

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-from certbound.auth_methods import METHODS
-from certbound.store.records import Client
+from certbound.auth_methods import METHODS, Endpoint
+from certbound.server.clients.model import ClientModel
 from certbound.tls.client_certificate import ClientCertificate
-
-Endpoint = Literal["token", "introspection", "revocation"]
 
 __all__ = ["METHODS", "AuthRequest", "Authenticated", "Endpoint"]
 
@@ -36,10 +33,12 @@ class AuthRequest:
 class Authenticated:
     """The outcome of a successful authentication: who, how, and the certificate presented (if any).
 
-    `certificate` is set whenever one was presented on the connection, whatever the method, so that
-    tokens can be bound to it (RFC 8705 section 3).
+    `client` is the client's typed registration, built once when it was compiled: what grants, token
+    minting and the introspection and revocation rules read. `certificate` is set whenever one was
+    presented on the connection, whatever the method, so that tokens can be bound to it (RFC 8705
+    section 3).
     """
 
-    client: Client
+    client: ClientModel
     method: str
     certificate: ClientCertificate | None

@@ -18,7 +18,7 @@ from typing import Any
 
 from certbound.errors import OAuthError
 from certbound.sealing import Sealer, SealingError
-from certbound.server.clients.credentials import key_credentials, new_credential
+from certbound.server.clients.credential_records import key_credentials, new_credential
 from certbound.server.clients.metadata import validate_client_metadata
 from certbound.server.clients.registrar import is_valid_client_id
 from certbound.store.records import Client, Credential

@@ -31,11 +31,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import JWKRegistry, Key
 
-from certbound.auth_methods import METHODS
+from certbound.auth_methods import DEFAULT_METHOD, ENDPOINTS, METHODS
 from certbound.errors import OAuthError
 from certbound.pki.dn import parse_dn
 from certbound.pki.jwk import jwk_matches_cert
 from certbound.pki.thumbprint import x5t_s256
+from certbound.server.clients.model import TLS_CLIENT_AUTH_SUBJECT_FIELDS
 
 __all__ = [
     "ASYMMETRIC_SIGNING_ALGS",
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 AUTH_METHODS: Final = frozenset(METHODS)
-DEFAULT_AUTH_METHOD: Final = "client_secret_basic"
 # methods checked against a SHA-256 digest of the secret; client_secret_jwt needs the secret itself
 SECRET_DIGEST_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
 
@@ -76,14 +76,6 @@ GRANT_TYPES: Final = frozenset(
 DEFAULT_GRANT_TYPES: Final = ("client_credentials",)
 REDIRECT_GRANT_TYPES: Final = frozenset({"authorization_code", "implicit"})
 _RESPONSE_TYPE_WORDS: Final = frozenset({"code", "token", "id_token"})
-
-TLS_CLIENT_AUTH_SUBJECT_FIELDS: Final = (
-    "tls_client_auth_subject_dn",
-    "tls_client_auth_san_dns",
-    "tls_client_auth_san_uri",
-    "tls_client_auth_san_ip",
-    "tls_client_auth_san_email",
-)
 
 # Set by the server (RFC 7591 section 3.2.1, RFC 7592 section 3); a client sending them is ignored.
 SERVER_SET_FIELDS: Final = frozenset(
@@ -194,10 +186,10 @@ def validate_client_metadata(
         _check_plain_json(name, name, value, 0)
         md[name] = copy.deepcopy(value)  # the result must not share lists or objects with the input
 
-    method = _auth_method(md, "token_endpoint_auth_method", DEFAULT_AUTH_METHOD)
+    method = _auth_method(md, "token_endpoint_auth_method", DEFAULT_METHOD)
     endpoint_methods = {"token": method}
-    for endpoint in ("introspection", "revocation"):
-        endpoint_methods[endpoint] = _auth_method(md, f"{endpoint}_endpoint_auth_method", method)
+    for other in ENDPOINTS[1:]:
+        endpoint_methods[other] = _auth_method(md, f"{other}_endpoint_auth_method", method)
     methods = frozenset(endpoint_methods.values())
 
     for name in _PLAIN_TEXT:

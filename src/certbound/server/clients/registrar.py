@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from certbound.errors import OAuthError
 from certbound.sealing import Sealer
-from certbound.server.clients.credentials import (
+from certbound.server.clients.credential_records import (
     SECRET_KINDS,
     key_credentials,
     new_credential,

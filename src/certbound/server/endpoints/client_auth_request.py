@@ -14,9 +14,9 @@ from typing import Protocol
 from starlette.requests import Request
 
 from certbound.server.clientauth.types import Authenticated, AuthRequest, Endpoint
+from certbound.server.clients.model import ClientModel
 from certbound.server.endpoints.errors import invalid_request
 from certbound.server.endpoints.form import Form, read_form
-from certbound.store.records import Client
 from certbound.tls.client_certificate import client_certificate_from_scope
 
 __all__ = ["Authenticator", "TokenRequest", "auth_request", "authenticated_token_request"]
@@ -47,7 +47,7 @@ class TokenRequest:
     """An authenticated request about one token (introspection, revocation)."""
 
     form: Form
-    client: Client
+    client: ClientModel
     token: str
 
 

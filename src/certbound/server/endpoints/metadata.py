@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from certbound.config import Settings
 from certbound.server.endpoints.paths import ENDPOINTS
 from certbound.server.endpoints.responses import json_response
+from certbound.server.grants.scope import scope_catalogue
 
 __all__ = ["ASSERTION_SIGNING_ALGS", "MetadataEndpoint", "build_metadata"]
 
@@ -34,12 +35,13 @@ def build_metadata(
     """
     issuer = settings.issuer_url
     mtls = settings.mtls_url
+    scopes = scope_catalogue(settings)
     doc: dict[str, Any] = {"issuer": issuer}
     doc |= {e.metadata_name: issuer + e.path for e in ENDPOINTS if e.metadata_name is not None}
     doc |= {
         "grant_types_supported": list(grant_types),
         "response_types_supported": [],
-        "scopes_supported": sorted(settings.allowed_scopes) if settings.allowed_scopes else None,
+        "scopes_supported": sorted(scopes) if scopes else None,
         "token_endpoint_auth_methods_supported": list(auth_methods),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": list(auth_methods),

@@ -1,7 +1,8 @@
 """certbound.server.grants: one module per grant type, dispatched by `registry.GrantRegistry`.
 
 A grant decides what a token request may get (scope, audience, binding) and asks
-`certbound.server.tokens.access_token.AccessTokenIssuer` to mint it. No web framework here.
+`certbound.server.tokens.minter.TokenMinter` to mint it, which returns a `TokenSet`. No web framework
+here.
 """
 
 from certbound.server.grants.registry import GrantRegistry, default_grants

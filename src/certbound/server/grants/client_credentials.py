@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from certbound.config import Settings
 from certbound.server.grants.resource import audience_for
-from certbound.server.grants.scope import granted_scope
+from certbound.server.grants.scope import granted_scope, scope_catalogue
 from certbound.server.grants.types import GrantRequest
-from certbound.server.tokens.access_token import AccessTokenIssuer, IssuedToken
 from certbound.server.tokens.binding import bound_thumbprint
+from certbound.server.tokens.minter import Granted, TokenMinter, TokenSet
 
 __all__ = ["ClientCredentialsGrant"]
 
@@ -21,14 +21,14 @@ __all__ = ["ClientCredentialsGrant"]
 class ClientCredentialsGrant:
     grant_type = "client_credentials"
 
-    def __init__(self, issuer: AccessTokenIssuer, settings: Settings) -> None:
-        self._issuer = issuer
-        self._catalogue = None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
+    def __init__(self, minter: TokenMinter, settings: Settings) -> None:
+        self._minter = minter
+        self._catalogue = scope_catalogue(settings)
         self._default_audience = settings.default_audience or settings.issuer_url
 
-    async def handle(self, request: GrantRequest) -> IssuedToken:
+    async def handle(self, request: GrantRequest) -> TokenSet:
         client = request.client
         scope = granted_scope(client, request.params.get("scope"), self._catalogue)
         audience = audience_for(client, request.resources, self._default_audience)
         x5t = bound_thumbprint(client, request.certificate)
-        return await self._issuer.issue(client, scope=scope, audience=audience, x5t_s256=x5t)
+        return await self._minter.mint(Granted(client, client.client_id, scope, audience, x5t))

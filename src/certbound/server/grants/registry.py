@@ -15,7 +15,7 @@ from certbound.config import Settings
 from certbound.errors import OAuthError
 from certbound.server.grants.client_credentials import ClientCredentialsGrant
 from certbound.server.grants.types import Grant, GrantRequest
-from certbound.server.tokens.access_token import AccessTokenIssuer, IssuedToken
+from certbound.server.tokens.minter import TokenMinter, TokenSet
 
 __all__ = ["GrantRegistry", "default_grants"]
 
@@ -34,7 +34,7 @@ class GrantRegistry:
     def grant_types(self) -> tuple[str, ...]:
         return tuple(self._grants)
 
-    async def dispatch(self, request: GrantRequest) -> IssuedToken:
+    async def dispatch(self, request: GrantRequest) -> TokenSet:
         grant_type = request.params.get("grant_type")
         if grant_type is None:
             raise OAuthError("invalid_request", "grant_type is required", reason="grant.missing")
@@ -45,8 +45,7 @@ class GrantRegistry:
                 f"this server supports the grant types: {', '.join(self._grants)}",
                 reason="grant.unsupported",
             )
-        registered = request.client.metadata.get("grant_types")
-        if not isinstance(registered, list) or grant_type not in registered:
+        if grant_type not in request.client.grant_types:
             raise OAuthError(
                 "unauthorized_client",
                 f"this client is not registered for the grant type {grant_type}",
@@ -55,6 +54,6 @@ class GrantRegistry:
         return await grant.handle(request)
 
 
-def default_grants(issuer: AccessTokenIssuer, settings: Settings) -> GrantRegistry:
-    """Every grant type certbound implements, wired to `issuer`."""
-    return GrantRegistry([ClientCredentialsGrant(issuer, settings)])
+def default_grants(minter: TokenMinter, settings: Settings) -> GrantRegistry:
+    """Every grant type certbound implements, wired to `minter`."""
+    return GrantRegistry([ClientCredentialsGrant(minter, settings)])

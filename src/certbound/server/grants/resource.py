@@ -13,26 +13,18 @@ from __future__ import annotations
 import re
 
 from certbound.errors import OAuthError
-from certbound.store.records import Client
+from certbound.server.clients.model import ClientModel
 
-__all__ = ["RESOURCES_METADATA", "audience_for", "registered_resources"]
+__all__ = ["audience_for"]
 
-RESOURCES_METADATA = "resources"
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s#]+")
-
-
-def registered_resources(client: Client) -> frozenset[str]:
-    value = client.metadata.get(RESOURCES_METADATA)
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(v for v in value if isinstance(v, str))
 
 
 def _invalid_target(description: str, reason: str) -> OAuthError:
     return OAuthError("invalid_target", description, reason=f"resource.{reason}")
 
 
-def audience_for(client: Client, resources: tuple[str, ...], default: str) -> str:
+def audience_for(client: ClientModel, resources: tuple[str, ...], default: str) -> str:
     """The ``aud`` of the token for this request."""
     if not resources:
         return default
@@ -41,6 +33,6 @@ def audience_for(client: Client, resources: tuple[str, ...], default: str) -> st
     resource = resources[0]
     if not _ABSOLUTE_URI.fullmatch(resource):
         raise _invalid_target("resource: must be an absolute URI without a fragment", "malformed")
-    if resource not in registered_resources(client):
+    if resource not in client.resources:
         raise _invalid_target("resource: not registered for this client", "not_registered")
     return resource

@@ -1,11 +1,11 @@
 """Which scopes a token request gets (RFC 6749 section 3.3), shared by every grant.
 
 A client gets only scopes it registered (its ``scope`` metadata) that are also in the server's
-catalogue (``allowed_scopes``, when one is configured: a scope dropped from the catalogue after
-registration is no longer granted). Without a ``scope`` parameter the client gets all of those, or no
-scope at all when it registered none. A requested scope outside them, or a malformed one, is
-``invalid_scope``: refusing says clearly what is wrong, where silently granting less would leave
-the client to find out at the resource server.
+catalogue (`scope_catalogue`: the ``allowed_scopes`` setting, when one is configured; a scope dropped
+from the catalogue after registration is no longer granted). Without a ``scope`` parameter the
+client gets all of those, or no scope at all when it registered none. A requested scope outside
+them, or a malformed one, is ``invalid_scope``: refusing says clearly what is wrong, where silently
+granting less would leave the client to find out at the resource server.
 """
 
 from __future__ import annotations
@@ -13,25 +13,21 @@ from __future__ import annotations
 import functools
 import re
 
+from certbound.config import Settings
 from certbound.errors import OAuthError
-from certbound.store.records import Client
+from certbound.server.clients.model import ClientModel
 
-__all__ = ["granted_scope", "registered_scope"]
+__all__ = ["granted_scope", "scope_catalogue"]
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
-def registered_scope(client: Client) -> tuple[str, ...]:
-    return _listed(_registered(client))
+def scope_catalogue(settings: Settings) -> frozenset[str] | None:
+    """The scope catalogue: what may be registered, granted and advertised (``scopes_supported``).
 
-
-def _registered(client: Client) -> str | None:
-    scope = client.metadata.get("scope")
-    return scope if isinstance(scope, str) else None
-
-
-def _listed(scope: str | None) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(scope.split())) if scope is not None else ()
+    None (any scope) only when none is configured; an empty one allows none.
+    """
+    return None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
 
 
 #: Requested scope strings up to this length have their answer remembered (a client asks for the
@@ -39,19 +35,21 @@ def _listed(scope: str | None) -> tuple[str, ...]:
 _REMEMBERED_LENGTH = 512
 
 
-def granted_scope(client: Client, requested: str | None, catalogue: frozenset[str] | None) -> tuple[str, ...]:
+def granted_scope(
+    client: ClientModel, requested: str | None, catalogue: frozenset[str] | None
+) -> tuple[str, ...]:
     """The scope values to grant, in the order requested (or registered)."""
-    registered = _registered(client)
+    registered = client.scope
     if requested is not None and len(requested) > _REMEMBERED_LENGTH:
         return _granted(registered, requested, catalogue)
     return _remembered(registered, requested, catalogue)
 
 
 def _granted(
-    registered: str | None, requested: str | None, catalogue: frozenset[str] | None
+    registered: tuple[str, ...], requested: str | None, catalogue: frozenset[str] | None
 ) -> tuple[str, ...]:
-    """A pure function of the registered scope string, the request and the catalogue."""
-    allowed = tuple(s for s in _listed(registered) if catalogue is None or s in catalogue)
+    """A pure function of the registered scope values, the request and the catalogue."""
+    allowed = tuple(s for s in registered if catalogue is None or s in catalogue)
     if requested is None:
         return allowed
     values = tuple(dict.fromkeys(v for v in requested.split(" ") if v))

@@ -14,17 +14,18 @@ registered for binding gets unbound tokens even when it presents a certificate.
 from __future__ import annotations
 
 from certbound.errors import OAuthError
-from certbound.store.records import Client
+from certbound.server.clients.model import ClientModel
 from certbound.tls.client_certificate import ClientCertificate
 
 __all__ = ["bound_thumbprint", "requires_binding"]
 
 
-def requires_binding(client: Client) -> bool:
-    return client.metadata.get("tls_client_certificate_bound_access_tokens") is True
+def requires_binding(client: ClientModel) -> bool:
+    """Whether the client's access tokens must be bound to its certificate."""
+    return client.certificate_bound
 
 
-def bound_thumbprint(client: Client, certificate: ClientCertificate | None) -> str | None:
+def bound_thumbprint(client: ClientModel, certificate: ClientCertificate | None) -> str | None:
     """The ``x5t#S256`` to put in ``cnf``, None for an unbound token; OAuthError when binding is
     required and no certificate was presented."""
     if not requires_binding(client):

@@ -21,38 +21,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from certbound.server.clients.model import ClientModel
 from certbound.server.tokens.access_token import Clock, CurrentKeys
 from certbound.server.tokens.verifier import AccessTokenVerifier, ActiveToken
-from certbound.store.records import Client
 
-__all__ = [
-    "INTROSPECTION_JWT_MEDIA_TYPE",
-    "INTROSPECTION_JWT_TYP",
-    "RESOURCE_SERVER_METADATA",
-    "Introspector",
-    "may_introspect",
-    "resource_server_audiences",
-]
+__all__ = ["INTROSPECTION_JWT_MEDIA_TYPE", "INTROSPECTION_JWT_TYP", "Introspector", "may_introspect"]
 
 INTROSPECTION_JWT_TYP = "token-introspection+jwt"
 INTROSPECTION_JWT_MEDIA_TYPE = "application/token-introspection+jwt"
-RESOURCE_SERVER_METADATA = "resource_server_audiences"
 _INACTIVE: dict[str, Any] = {"active": False}
 
 
-def resource_server_audiences(client: Client) -> frozenset[str]:
-    """The audiences `client` serves as a resource server (empty when it is none, or malformed)."""
-    value = client.metadata.get(RESOURCE_SERVER_METADATA)
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(v for v in value if isinstance(v, str) and v)
-
-
-def may_introspect(caller: Client, token: ActiveToken) -> bool:
+def may_introspect(caller: ClientModel, token: ActiveToken) -> bool:
     """The token's own client, or a resource server the token is meant for."""
     if caller.client_id == token.client_id:
         return True
-    return not token.audiences.isdisjoint(resource_server_audiences(caller))
+    return not token.audiences.isdisjoint(caller.resource_server_audiences)
 
 
 class Introspector:
@@ -66,14 +50,14 @@ class Introspector:
         self._keys = keys
         self._clock = clock
 
-    async def introspect(self, token: str, caller: Client) -> dict[str, Any]:
+    async def introspect(self, token: str, caller: ClientModel) -> dict[str, Any]:
         """The response body: the token's details, or ``{"active": false}``. A new dict each time."""
         found = await self._verifier.active(token)
         if found is None or not may_introspect(caller, found):
             return dict(_INACTIVE)
         return dict(found.introspection)
 
-    async def signed(self, body: dict[str, Any], caller: Client) -> str:
+    async def signed(self, body: dict[str, Any], caller: ClientModel) -> str:
         """The RFC 9701 JWT carrying `body` for `caller`."""
         claims = {
             "iss": self._issuer,

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from certbound.errors import OAuthError
+from certbound.server.clients.model import ClientModel
 from certbound.server.tokens.verifier import AccessTokenVerifier
-from certbound.store.records import Client
 
 __all__ = ["RevocationStore", "Revoker"]
 
@@ -43,7 +43,7 @@ class Revoker:
         self._verifier = verifier
         self._store = store
 
-    async def revoke(self, token: str, caller: Client, *, token_type_hint: str | None = None) -> bool:
+    async def revoke(self, token: str, caller: ClientModel, *, token_type_hint: str | None = None) -> bool:
         """Revoke `token` if it is an active token of `caller`; True when something was revoked.
 
         `token_type_hint` is accepted and ignored (see the module docstring).

@@ -1,6 +1,6 @@
 """`TokenService`: one worker's access-token machinery, built once at start-up (`certbound.server.services`).
 
-It wires the pieces that must share state: the issuer signs with the key manager's current ring, the
+It wires the pieces that must share state: the minter signs with the key manager's current ring, the
 verifier's cache is the one the revoker clears, and the token-state reader (the fast deny-list and
 opaque-token reads, `certbound.store.token_state`) is opened once per worker and closed at shutdown.
 """
@@ -14,8 +14,9 @@ from typing import Protocol
 
 from certbound.config import Settings
 from certbound.jose.verified_cache import DEFAULT_MAX_ENTRIES, VerifiedCache
-from certbound.server.tokens.access_token import AccessTokenIssuer, Clock, CurrentKeys, KeySource
+from certbound.server.tokens.access_token import Clock, CurrentKeys, KeySource
 from certbound.server.tokens.introspection import Introspector
+from certbound.server.tokens.minter import TokenMinter
 from certbound.server.tokens.revocation import Revoker
 from certbound.server.tokens.verifier import AccessTokenVerifier, ActiveToken
 from certbound.store.interface import OpaqueToken, TokenState
@@ -40,7 +41,7 @@ class TokenStore(Protocol):
 
 
 class TokenService:
-    """Issuer, verifier, introspector and revoker of one worker.
+    """Minter, verifier, introspector and revoker of one worker.
 
     `keys` is the worker's `KeyManager` (its ring must be loaded: `ensure_keys` or `keyring` at
     start-up). `generation` returns the store generation last seen by the worker's
@@ -64,7 +65,7 @@ class TokenService:
         self.keys = current
         self.settings = settings
         self.state = state if state is not None else store.token_state()
-        self.issuer = AccessTokenIssuer(
+        self.minter = TokenMinter(
             issuer=issuer,
             keys=current,
             store=store,
