@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from certbound.auth_methods import METHODS
+from certbound.config import Settings
 from certbound.errors import OAuthError
 from certbound.server.clients.model import ClientModel, client_model
 from certbound.server.endpoints.metadata import build_metadata
@@ -71,9 +73,13 @@ def test_one_scope_catalogue() -> None:
     assert scope_catalogue(settings(allowed_scopes=None)) is None  # any scope
     assert scope_catalogue(settings(allowed_scopes=[])) == frozenset()  # none
     assert scope_catalogue(settings(allowed_scopes=["b", "a", "a"])) == frozenset({"a", "b"})
-    assert build_metadata(settings(allowed_scopes=["b", "a", "a"]))["scopes_supported"] == ["a", "b"]
-    assert "scopes_supported" not in build_metadata(settings(allowed_scopes=[]))
-    assert "scopes_supported" not in build_metadata(settings(allowed_scopes=None))
+    assert _metadata(settings(allowed_scopes=["b", "a", "a"]))["scopes_supported"] == ["a", "b"]
+    assert "scopes_supported" not in _metadata(settings(allowed_scopes=[]))
+    assert "scopes_supported" not in _metadata(settings(allowed_scopes=None))
+
+
+def _metadata(cfg: Settings) -> dict[str, Any]:
+    return build_metadata(cfg, grant_types=("client_credentials",), auth_methods=METHODS)
 
 
 def test_malformed_registered_scope_is_none() -> None:
