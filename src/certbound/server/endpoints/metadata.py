@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from certbound.auth_methods import METHODS
 from certbound.config import Settings
+from certbound.jose.algorithms import ASSERTION_SIGNING_ALGS
 from certbound.server.endpoints.paths import (
     INTROSPECTION_PATH,
     JWKS_PATH,
@@ -17,11 +18,6 @@ from certbound.server.endpoints.paths import (
     TOKEN_PATH,
 )
 from certbound.server.endpoints.responses import json_response
-
-ASSERTION_SIGNING_ALGS = (
-    "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
-    "HS256", "HS384", "HS512",
-)  # fmt: skip
 
 
 def build_metadata(settings: Settings) -> dict[str, Any]:
