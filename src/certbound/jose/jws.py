@@ -1,0 +1,178 @@
+"""The one compact-JWS path (RFC 7515 section 7.1): parse, check the header, verify the signature.
+
+Every JWT certbound accepts goes through here: its own access tokens at introspection and revocation,
+client assertions (RFC 7523), and, for the gateway, tokens signed by another issuer. The steps:
+
+1. :func:`parse_compact`: at most `max_length` characters, three segments, each strict base64url
+   (joserfc's parser, with our size limits), a JSON header with a string ``alg``; registered header
+   members well-typed; ``crit`` either refused outright or enforced (each member present and
+   understood; we understand none beyond RFC 7515's own); no RFC 7797 unencoded payload. Nothing in
+   it is trusted yet.
+2. :func:`check_algorithm`: ``alg`` is in the caller's allow-list, and never ``none`` (whatever the
+   list says). The allow-list is the caller's: an HMAC algorithm is only ever allowed where the keys
+   are shared secrets, so a public key can never be used as an HMAC secret.
+3. :func:`verify_signature`: each candidate key must fit the algorithm (key type, curve, ``use``,
+   its own ``alg``; joserfc's ``check_key``) before the signature is checked with it.
+4. :meth:`CompactJws.claims`: the payload as a JSON object, decoded once.
+
+joserfc does the cryptography and the strict base64url; this module adds the policy and the
+order, and avoids the work a verified token does not need (the header's registry check is skipped
+when it holds only ``alg``/``typ``/``kid`` strings, the one shape our own tokens have).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from joserfc.errors import JoseError
+from joserfc.jwk import Key
+from joserfc.jws import JWSRegistry, extract_compact
+from joserfc.util import urlsafe_b64decode
+
+from certbound.jose.errors import JwtError
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_LENGTH",
+    "CompactJws",
+    "JwsLimits",
+    "check_algorithm",
+    "parse_compact",
+    "verify_signature",
+]
+
+#: Longest compact JWS accepted unless the caller says otherwise (client assertions use this).
+DEFAULT_MAX_LENGTH: Final = 16 * 1024
+
+# Header members whose only rule is "a string": a header of just these needs no registry check.
+_PLAIN_MEMBERS: Final = frozenset({"alg", "typ", "kid"})
+# Every JWS algorithm joserfc implements, by name; callers narrow it with their allow-list.
+_MODELS: Final = dict(JWSRegistry.algorithms)
+
+
+@dataclass(frozen=True, slots=True)
+class JwsLimits:
+    """Size limits and the ``crit`` rule of :func:`parse_compact`.
+
+    `refuse_crit`: refuse any ``crit`` (tokens of a known issuer never need one); otherwise it is
+    enforced as RFC 7515 section 4.1.11 says: every member named is present and understood.
+    """
+
+    max_length: int = DEFAULT_MAX_LENGTH
+    max_header: int = 4096
+    max_signature: int = 1024
+    refuse_crit: bool = False
+
+
+#: The limits of a client assertion: 16 KiB, ``crit`` enforced.
+DEFAULT_LIMITS: Final = JwsLimits()
+
+
+@functools.lru_cache(maxsize=16)
+def _registry(limits: JwsLimits) -> JWSRegistry:
+    # extension header members (not in joserfc's table) are tolerated; `crit` is still enforced
+    registry = JWSRegistry(strict_check_header=False)
+    registry.max_header_length = limits.max_header
+    registry.max_payload_length = limits.max_length
+    registry.max_signature_length = limits.max_signature
+    return registry
+
+
+class CompactJws:
+    """A parsed, NOT verified, compact JWS: its header, signing input, signature, and payload."""
+
+    __slots__ = ("_claims", "header", "payload", "signature_segment", "signing_input")
+
+    def __init__(
+        self, header: dict[str, Any], signing_input: bytes, signature_segment: bytes, payload: bytes
+    ):
+        self.header = header
+        self.signing_input = signing_input
+        self.signature_segment = signature_segment
+        self.payload = payload
+        self._claims: dict[str, Any] | None = None
+
+    @property
+    def alg(self) -> str:
+        """The header's ``alg`` (always a string once parsed)."""
+        alg: str = self.header["alg"]
+        return alg
+
+    @property
+    def kid(self) -> str | None:
+        """The header's ``kid``, None when absent or empty."""
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) and kid else None
+
+    def claims(self) -> dict[str, Any]:
+        """The payload as a JSON object (decoded on first use); JwtError(jws.malformed) otherwise."""
+        if self._claims is None:
+            try:
+                claims = json.loads(self.payload)
+            except (ValueError, UnicodeError, RecursionError) as exc:
+                raise JwtError(
+                    "jws.malformed", f"not a compact JWS with a JSON payload ({type(exc).__name__})"
+                ) from None
+            if not isinstance(claims, dict):
+                raise JwtError("jws.malformed", "the claims are not a JSON object")
+            self._claims = claims
+        return self._claims
+
+
+def parse_compact(token: str, limits: JwsLimits = DEFAULT_LIMITS) -> CompactJws:
+    """Step 1 (see the module docstring); JwtError(jws.malformed) when the token is not a JWS."""
+    if len(token) > limits.max_length:
+        raise JwtError("jws.malformed", f"longer than {limits.max_length} characters")
+    registry = _registry(limits)
+    try:
+        obj = extract_compact(token.encode("ascii"), registry=registry)
+        header = obj.headers()
+        if not (header.keys() <= _PLAIN_MEMBERS and all(isinstance(v, str) for v in header.values())):
+            registry.check_header(header)  # crit members we do not understand, bad member types
+        if header.get("b64") is not None or not obj.segments.get("payload"):
+            raise ValueError("unencoded or detached payloads are not accepted")
+    except (JoseError, ValueError, UnicodeError, RecursionError) as exc:
+        raise JwtError(
+            "jws.malformed", f"not a compact JWS with a JSON payload ({type(exc).__name__})"
+        ) from None
+    if limits.refuse_crit and "crit" in header:
+        raise JwtError("jws.malformed", "crit is not accepted here")
+    segments = obj.segments
+    return CompactJws(
+        header, segments["header"] + b"." + segments["payload"], segments["signature"], obj.payload
+    )
+
+
+def check_algorithm(jws: CompactJws, allowed: Collection[str]) -> str:
+    """Step 2: the header's ``alg`` if it is allowed; JwtError(jws.alg_not_allowed) otherwise."""
+    alg = jws.alg
+    if alg.lower() == "none":
+        raise JwtError("jws.alg_not_allowed", "alg none is never accepted")
+    if alg not in allowed or alg not in _MODELS:
+        raise JwtError("jws.alg_not_allowed", f"alg {alg[:20]!r} is not allowed here")
+    return alg
+
+
+def verify_signature(jws: CompactJws, keys: Iterable[Key], allowed: Collection[str]) -> bool:
+    """Step 3: True when one of `keys` fits the header's ``alg`` (which must be in `allowed`, and is
+    never ``none``) and verifies the signature with it."""
+    alg = jws.alg
+    model = _MODELS.get(alg) if alg in allowed and alg.lower() != "none" else None
+    if model is None:
+        return False
+    try:
+        signature = urlsafe_b64decode(jws.signature_segment)
+    except (TypeError, ValueError):
+        return False
+    for key in keys:
+        try:
+            model.check_key(key)  # key type, curve, use and the key's own alg must fit
+            if model.verify(jws.signing_input, signature, key):
+                return True
+        except (JoseError, ValueError, TypeError):
+            continue  # an unusable key for this alg: try the next one
+    return False
