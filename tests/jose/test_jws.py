@@ -6,11 +6,21 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
+from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
 from certbound.jose.algorithms import ASYMMETRIC_ALGS, HMAC_ALGS
 from certbound.jose.errors import JwtError
-from certbound.jose.jws import JwsLimits, check_algorithm, parse_compact, verify_signature
+from certbound.jose.jws import (
+    JwsLimits,
+    _parse_with_joserfc,
+    b64url_decode,
+    check_algorithm,
+    parse_compact,
+    verify_signature,
+)
 from tests.jose.tokens import b64, hmac_signed, segment, sign, unsigned
 
 CLAIMS = {"iss": "https://idp.test", "sub": "alice", "exp": 4102444800}
@@ -159,3 +169,67 @@ def test_tampering_is_detected() -> None:
     # the signature segment is decoded strictly: another spelling of the same bytes does not verify
     assert not verify_signature(parse_compact(f"{token}="), [EC], {"ES256"})
     assert not verify_signature(parse_compact(token[:-1] + "+"), [EC], {"ES256"})
+
+
+# --- the direct reading of the common shape agrees with joserfc's parser ------------------------------
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/="
+
+
+@given(st.text(alphabet=_ALPHABET, max_size=12))
+def test_b64url_decode_is_joserfcs(segment: str) -> None:
+    data = segment.encode()
+    try:
+        expected: bytes | None = joserfc_b64decode(data)
+    except (ValueError, TypeError):
+        expected = None
+    try:
+        found: bytes | None = b64url_decode(data)
+    except ValueError:
+        found = None
+    assert found == expected
+
+
+_VALUES = st.one_of(
+    st.text(max_size=8), st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)
+)
+_HEADERS = st.dictionaries(
+    st.sampled_from(["alg", "typ", "kid", "crit", "b64", "jku", "x5c", "x-ext"]), _VALUES, max_size=4
+).map(lambda h: {"alg": "ES256", **h} if "alg" not in h else h)
+_MUTATIONS = st.sampled_from(["", "A", "=", "+", "/", "-", "drop", ".x"])
+
+
+def _mutate(segment: str, mutation: str) -> str:
+    return segment[:-1] if mutation == "drop" else segment + mutation
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    header=_HEADERS,
+    claims=st.dictionaries(st.text(max_size=5), _VALUES, max_size=3),
+    mutations=st.tuples(_MUTATIONS, _MUTATIONS, _MUTATIONS),
+    signature=st.binary(max_size=70),
+)
+def test_parse_compact_agrees_with_joserfc(
+    header: dict[str, Any], claims: dict[str, Any], mutations: tuple[str, str, str], signature: bytes
+) -> None:
+    segments = (segment(header), segment(claims), b64(signature))
+    token = ".".join(_mutate(s, m) for s, m in zip(segments, mutations, strict=True))
+    limits = JwsLimits()
+    try:
+        expected: Any = _parse_with_joserfc(token, limits)
+    except JwtError as exc:
+        expected = exc.detail
+    try:
+        found: Any = parse_compact(token, limits)
+    except JwtError as exc:
+        found = exc.detail
+    if isinstance(expected, str) or isinstance(found, str):
+        assert found == expected
+    else:
+        assert (found.header, found.payload, found.signing_input, found.signature_segment) == (
+            expected.header,
+            expected.payload,
+            expected.signing_input,
+            expected.signature_segment,
+        )

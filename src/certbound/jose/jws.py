@@ -4,10 +4,10 @@ Every JWT certbound accepts goes through here: its own access tokens at introspe
 client assertions (RFC 7523), and, for the gateway, tokens signed by another issuer. The steps:
 
 1. :func:`parse_compact`: at most `max_length` characters, three segments, each strict base64url
-   (joserfc's parser, with our size limits), a JSON header with a string ``alg``; registered header
-   members well-typed; ``crit`` either refused outright or enforced (each member present and
-   understood; we understand none beyond RFC 7515's own); no RFC 7797 unencoded payload. Nothing in
-   it is trusted yet.
+   (canonical, no padding), a JSON object as header with a string ``alg``; registered header members
+   well-typed; ``crit`` either refused outright or enforced (each member present and understood; we
+   understand none beyond RFC 7515's own); no RFC 7797 unencoded payload. Nothing in it is trusted
+   yet.
 2. :func:`check_algorithm`: ``alg`` is in the caller's allow-list, and never ``none`` (whatever the
    list says). The allow-list is the caller's: an HMAC algorithm is only ever allowed where the keys
    are shared secrets, so a public key can never be used as an HMAC secret.
@@ -15,15 +15,19 @@ client assertions (RFC 7523), and, for the gateway, tokens signed by another iss
    its own ``alg``; joserfc's ``check_key``) before the signature is checked with it.
 4. :meth:`CompactJws.claims`: the payload as a JSON object, decoded once.
 
-joserfc does the cryptography and the strict base64url; this module adds the policy and the
-order, and avoids the work a verified token does not need (the header's registry check is skipped
-when it holds only ``alg``/``typ``/``kid`` strings, the one shape our own tokens have).
+joserfc does the cryptography and decides what a malformed JWS is. The one shape every token of ours
+and most others have (a header of only ``alg``/``typ``/``kid`` strings, canonical base64url) is read
+here directly, since joserfc's general parser costs more than the rest of a cached introspection;
+anything else goes to joserfc's parser, so the answer (and the reason a token is malformed) is
+joserfc's either way (tests/jose/test_jws.py compares the two on generated tokens).
 """
 
 from __future__ import annotations
 
+import binascii
 import functools
 import json
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -31,7 +35,6 @@ from typing import Any, Final
 from joserfc.errors import JoseError
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry, extract_compact
-from joserfc.util import urlsafe_b64decode
 
 from certbound.jose.errors import JwtError
 
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_LENGTH",
     "CompactJws",
     "JwsLimits",
+    "b64url_decode",
     "check_algorithm",
     "parse_compact",
     "verify_signature",
@@ -50,8 +54,41 @@ DEFAULT_MAX_LENGTH: Final = 16 * 1024
 
 # Header members whose only rule is "a string": a header of just these needs no registry check.
 _PLAIN_MEMBERS: Final = frozenset({"alg", "typ", "kid"})
+_BASE64URL: Final = re.compile(rb"[A-Za-z0-9_-]*")
+# three base64url segments, the signature possibly empty: the shape every compact JWS we accept has
+_COMPACT: Final = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_PADDING: Final = (b"", b"===", b"==", b"=")  # by length % 4 (1 is never canonical)
+# The characters that may end an unpadded segment of 2 or 3 leftover characters (no stray bits)
+_CANONICAL_ENDINGS: Final = {1: frozenset("AEIMQUYcgkosw048"), 2: frozenset("AQgw")}
 # Every JWS algorithm joserfc implements, by name; callers narrow it with their allow-list.
 _MODELS: Final = dict(JWSRegistry.algorithms)
+
+
+def _json(data: bytes) -> Any:
+    """``json.loads(data)``, faster for the UTF-8 every JWS uses (json.loads of bytes first guesses
+    among UTF-8/16/32); whatever UTF-8 does not parse gets json's own answer, error included."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError, JSONDecodeError
+        return json.loads(data)
+
+
+def _canonical(segment: str | bytes) -> bool:
+    """No stray bits: an unpadded segment of 2 or 3 leftover characters ends as base64url allows."""
+    pad = -len(segment) % 4
+    if pad == 0:
+        return True
+    last = segment[-1]
+    return pad != 3 and (chr(last) if isinstance(last, int) else last) in _CANONICAL_ENDINGS[pad]
+
+
+def b64url_decode(segment: bytes) -> bytes:
+    """Strict base64url (RFC 7515 section 2): no padding, no other alphabet, no stray trailing bits;
+    ValueError otherwise. The same rule as joserfc's decoder."""
+    if not (_BASE64URL.fullmatch(segment) and _canonical(segment)):
+        raise ValueError("not canonical base64url")
+    return binascii.a2b_base64(segment.translate(_TO_STANDARD) + b"=" * (-len(segment) % 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +122,29 @@ def _registry(limits: JwsLimits) -> JWSRegistry:
 class CompactJws:
     """A parsed, NOT verified, compact JWS: its header, signing input, signature, and payload."""
 
-    __slots__ = ("_claims", "header", "payload", "signature_segment", "signing_input")
+    __slots__ = ("_claims", "_signature", "header", "payload", "signature_segment", "signing_input")
 
     def __init__(
-        self, header: dict[str, Any], signing_input: bytes, signature_segment: bytes, payload: bytes
+        self,
+        header: dict[str, Any],
+        signing_input: bytes,
+        signature_segment: bytes,
+        payload: bytes,
+        signature: bytes | None = None,
     ):
         self.header = header
         self.signing_input = signing_input
         self.signature_segment = signature_segment
         self.payload = payload
+        self._signature = signature
         self._claims: dict[str, Any] | None = None
+
+    @property
+    def signature(self) -> bytes:
+        """The signature's octets; ValueError when its segment is not canonical base64url."""
+        if self._signature is None:
+            self._signature = b64url_decode(self.signature_segment)
+        return self._signature
 
     @property
     def alg(self) -> str:
@@ -112,7 +162,7 @@ class CompactJws:
         """The payload as a JSON object (decoded on first use); JwtError(jws.malformed) otherwise."""
         if self._claims is None:
             try:
-                claims = json.loads(self.payload)
+                claims = _json(self.payload)
             except (ValueError, UnicodeError, RecursionError) as exc:
                 raise JwtError(
                     "jws.malformed", f"not a compact JWS with a JSON payload ({type(exc).__name__})"
@@ -123,19 +173,54 @@ class CompactJws:
         return self._claims
 
 
-def parse_compact(token: str, limits: JwsLimits = DEFAULT_LIMITS) -> CompactJws:
-    """Step 1 (see the module docstring); JwtError(jws.malformed) when the token is not a JWS."""
-    if len(token) > limits.max_length:
-        raise JwtError("jws.malformed", f"longer than {limits.max_length} characters")
+def _decode(segment: str) -> bytes:
+    # `segment` matched _COMPACT and _canonical: translating and padding it is all a decoder needs
+    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + _PADDING[len(segment) % 4])
+
+
+def _plain(token: str, limits: JwsLimits) -> CompactJws | None:
+    """The common case, read directly: a header of only ``alg``/``typ``/``kid`` strings, canonical
+    segments within the limits. None for anything else (joserfc's parser then decides)."""
+    shape = _COMPACT.fullmatch(token)
+    if shape is None:
+        return None
+    header_segment, payload_segment, signature_segment = shape.groups()
+    if (
+        len(header_segment) > limits.max_header
+        or len(signature_segment) > limits.max_signature
+        or not (_canonical(header_segment) and _canonical(payload_segment) and _canonical(signature_segment))
+    ):
+        return None
+    try:
+        header = _json(_decode(header_segment))
+    except (ValueError, RecursionError):
+        return None
+    if type(header) is not dict or "alg" not in header or not header.keys() <= _PLAIN_MEMBERS:
+        return None
+    for value in header.values():
+        if type(value) is not str:
+            return None
+    return CompactJws(
+        header,
+        token[: shape.end(2)].encode("ascii"),
+        signature_segment.encode("ascii"),
+        _decode(payload_segment),
+        _decode(signature_segment),
+    )
+
+
+def _parse_with_joserfc(token: str, limits: JwsLimits) -> CompactJws:
+    """Any other token: joserfc's parser and header checks decide."""
     registry = _registry(limits)
     try:
         obj = extract_compact(token.encode("ascii"), registry=registry)
         header = obj.headers()
-        if not (header.keys() <= _PLAIN_MEMBERS and all(isinstance(v, str) for v in header.values())):
-            registry.check_header(header)  # crit members we do not understand, bad member types
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        registry.check_header(header)  # crit members we do not understand, bad member types
         if header.get("b64") is not None or not obj.segments.get("payload"):
             raise ValueError("unencoded or detached payloads are not accepted")
-    except (JoseError, ValueError, UnicodeError, RecursionError) as exc:
+    except (JoseError, ValueError, TypeError, UnicodeError, RecursionError) as exc:
         raise JwtError(
             "jws.malformed", f"not a compact JWS with a JSON payload ({type(exc).__name__})"
         ) from None
@@ -145,6 +230,14 @@ def parse_compact(token: str, limits: JwsLimits = DEFAULT_LIMITS) -> CompactJws:
     return CompactJws(
         header, segments["header"] + b"." + segments["payload"], segments["signature"], obj.payload
     )
+
+
+def parse_compact(token: str, limits: JwsLimits = DEFAULT_LIMITS) -> CompactJws:
+    """Step 1 (see the module docstring); JwtError(jws.malformed) when the token is not a JWS."""
+    if len(token) > limits.max_length:
+        raise JwtError("jws.malformed", f"longer than {limits.max_length} characters")
+    plain = _plain(token, limits)
+    return plain if plain is not None else _parse_with_joserfc(token, limits)
 
 
 def check_algorithm(jws: CompactJws, allowed: Collection[str]) -> str:
@@ -160,13 +253,15 @@ def check_algorithm(jws: CompactJws, allowed: Collection[str]) -> str:
 def verify_signature(jws: CompactJws, keys: Iterable[Key], allowed: Collection[str]) -> bool:
     """Step 3: True when one of `keys` fits the header's ``alg`` (which must be in `allowed`, and is
     never ``none``) and verifies the signature with it."""
-    alg = jws.alg
-    model = _MODELS.get(alg) if alg in allowed and alg.lower() != "none" else None
+    alg: str = jws.header["alg"]
+    if alg not in allowed or alg.lower() == "none":
+        return False
+    model = _MODELS.get(alg)
     if model is None:
         return False
     try:
-        signature = urlsafe_b64decode(jws.signature_segment)
-    except (TypeError, ValueError):
+        signature = jws.signature
+    except ValueError:
         return False
     for key in keys:
         try:

@@ -1,6 +1,6 @@
 """Is this string an access token of ours that is active right now? (For introspection and revocation.)
 
-A JWT is checked on the one path every JWT takes (:func:`certbound.jose.verify.verify_jwt`), against
+A JWT is checked on the one path every JWT takes (:class:`certbound.jose.verify.JwtVerifier`), against
 the worker's key ring (:class:`certbound.jose.keyring.KeyRingSource`), in this order: shape (three
 base64url parts, at most 8 KiB), header (``typ`` ``at+jwt``, ``alg`` one of our signing algorithms
 and equal to the key's, ``kid`` of a published key, no ``crit``), signature, claims (the RFC 9068
@@ -32,7 +32,7 @@ from certbound.jose.errors import JwtError
 from certbound.jose.jws import JwsLimits
 from certbound.jose.keyring import KeyRingSource
 from certbound.jose.verified_cache import VerifiedCache
-from certbound.jose.verify import verify_jwt
+from certbound.jose.verify import JwtVerifier
 from certbound.server.tokens.access_token import (
     AT_JWT_TYP,
     BEARER,
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 8192
 _LIMITS: Final = JwsLimits(max_length=MAX_TOKEN_LENGTH, refuse_crit=True)
-_ALGS: Final = frozenset(SIGNING_ALGS)
-_TYP: Final = frozenset({AT_JWT_TYP})
 
 #: The token's claims an introspection response repeats (RFC 7662 section 2.2), in this order.
 INTROSPECTION_CLAIMS = ("scope", "client_id", "exp", "iat", "nbf", "sub", "aud", "iss", "jti", "cnf")
@@ -114,8 +112,14 @@ class AccessTokenVerifier:
         clock: Clock,
     ) -> None:
         self._keys = keys
-        self._source = KeyRingSource(keys)
-        self._jwt_profile = AccessTokenProfile(issuer=issuer, leeway_on_exp=False)
+        self._jwt_verifier = JwtVerifier(
+            KeyRingSource(keys),
+            algorithms=SIGNING_ALGS,
+            profile=AccessTokenProfile(issuer=issuer, leeway_on_exp=False),
+            typ=(AT_JWT_TYP,),
+            leeway=clock_skew,
+            limits=_LIMITS,
+        )
         self._opaque_profile = AccessTokenProfile(issuer=None, leeway_on_exp=False)
         self._state = state
         self._cache = cache
@@ -160,16 +164,7 @@ class AccessTokenVerifier:
 
     async def _verify_jwt(self, token: str, digest: bytes, now: float) -> ActiveToken | None:
         try:
-            verified = await verify_jwt(
-                token,
-                self._source,
-                algorithms=_ALGS,
-                profile=self._jwt_profile,
-                now=now,
-                leeway=self._skew,
-                typ=_TYP,
-                limits=_LIMITS,
-            )
+            verified = await self._jwt_verifier.verify(token, now)
         except JwtError:
             return None
         return _active_token(verified.claims, kind="jwt", digest=digest, kid=verified.header["kid"])
