@@ -131,7 +131,7 @@ class CompactJws:
         signature_segment: bytes,
         payload: bytes,
         signature: bytes | None = None,
-    ):
+    ) -> None:
         self.header = header
         self.signing_input = signing_input
         self.signature_segment = signature_segment
