@@ -32,6 +32,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from joserfc.errors import JoseError
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry, extract_compact
@@ -268,6 +269,6 @@ def verify_signature(jws: CompactJws, keys: Iterable[Key], allowed: Collection[s
             model.check_key(key)  # key type, curve, use and the key's own alg must fit
             if model.verify(jws.signing_input, signature, key):
                 return True
-        except (JoseError, ValueError, TypeError):
-            continue  # an unusable key for this alg: try the next one
+        except (JoseError, ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            continue  # an unusable key for this alg, or a signature it cannot read: try the next one
     return False
