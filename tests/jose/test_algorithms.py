@@ -95,3 +95,38 @@ def test_unsupported_algorithm(alg: str, sealer: Sealer, now: datetime) -> None:
         generate_signing_key(alg, now=now, sealer=sealer)
     with pytest.raises(ValueError, match="ES256"):
         algorithm_spec(alg)
+
+
+def test_one_list_of_algorithms() -> None:
+    """Registration, the metadata document, the client and the settings read the lists here."""
+    from typing import get_args
+
+    from certbound.client import assertions as client_assertions
+    from certbound.config import Settings
+    from certbound.jose.algorithms import (
+        ASSERTION_SIGNING_ALGS,
+        ASYMMETRIC_ALGS,
+        EC_CURVE_ALGS,
+        HMAC_ALGS,
+        REGISTRABLE_ASYMMETRIC_ALGS,
+    )
+    from certbound.server.clients import metadata as registration
+    from certbound.server.endpoints.metadata import build_metadata
+
+    assert ASSERTION_SIGNING_ALGS == (
+        "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
+        "HS256", "HS384", "HS512",
+    )  # fmt: skip
+    assert frozenset(ASSERTION_SIGNING_ALGS) == registration.SIGNING_ALGS
+    assert frozenset(HMAC_ALGS) == registration.HMAC_SIGNING_ALGS
+    assert frozenset(REGISTRABLE_ASYMMETRIC_ALGS) == registration.ASYMMETRIC_SIGNING_ALGS
+    assert frozenset(REGISTRABLE_ASYMMETRIC_ALGS) | {"Ed25519"} == ASYMMETRIC_ALGS
+    assert client_assertions.HMAC_ALGS is HMAC_ALGS
+    assert client_assertions.EC_CURVE_ALGS is EC_CURVE_ALGS
+    document = build_metadata(Settings(issuer="https://as.example", mtls_port=8444))
+    for endpoint in ("token", "introspection", "revocation"):
+        assert document[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == list(
+            ASSERTION_SIGNING_ALGS
+        )
+    # the settings name every signing algorithm but Ed25519 (EdDSA is the name they use for it)
+    assert set(get_args(Settings.model_fields["signing_alg"].annotation)) == set(SIGNING_ALGS) - {"Ed25519"}

@@ -18,11 +18,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, OctKey, OKPKey, RSAKey
 
 from certbound.client.errors import ClientConfigError
+from certbound.jose.algorithms import EC_CURVE_ALGS, HMAC_ALGS
 
 __all__ = ["SigningKey", "client_assertion", "secret_signing_key", "signing_key_from_jwk"]
 
-_EC_ALGS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
-_HMAC_ALGS = frozenset({"HS256", "HS384", "HS512"})
 
 JoseKey = OctKey | RSAKey | ECKey | OKPKey
 
@@ -42,9 +41,9 @@ def _default_alg(jwk: Mapping[str, Any]) -> str:
         return "RS256"
     if kty == "EC":
         crv = str(jwk.get("crv"))
-        if crv not in _EC_ALGS:
+        if crv not in EC_CURVE_ALGS:
             raise ClientConfigError(f"unsupported EC curve {crv!r} in the JWK")
-        return _EC_ALGS[crv]
+        return EC_CURVE_ALGS[crv]
     if kty == "OKP":
         return "EdDSA"
     raise ClientConfigError(f"a private_key_jwt key must be RSA, EC or OKP, not {kty!r}")
@@ -55,7 +54,7 @@ def signing_key_from_jwk(jwk: Mapping[str, Any]) -> SigningKey:
     if "d" not in jwk:
         raise ClientConfigError("the JWK is a public key; private_key_jwt needs the private JWK")
     alg = str(jwk["alg"]) if "alg" in jwk else _default_alg(jwk)
-    if alg in _HMAC_ALGS or alg == "none":
+    if alg in HMAC_ALGS or alg == "none":
         raise ClientConfigError(f"alg {alg!r} cannot be used with private_key_jwt")
     try:
         key = JWKRegistry.import_key(dict(jwk))
@@ -67,7 +66,7 @@ def signing_key_from_jwk(jwk: Mapping[str, Any]) -> SigningKey:
 
 def secret_signing_key(secret: str, alg: str = "HS256") -> SigningKey:
     """The client secret as an HMAC key for ``client_secret_jwt``."""
-    if alg not in _HMAC_ALGS:
+    if alg not in HMAC_ALGS:
         raise ClientConfigError(
             f"client_secret_jwt needs an HMAC algorithm (HS256, HS384, HS512), not {alg!r}"
         )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from certbound.auth_methods import METHODS
 from certbound.client.errors import ClientConfigError
+from certbound.net.tls import TLSIdentity
 
 __all__ = ["METHODS", "MTLS_METHODS", "SECRET_METHODS", "AssertionAudience", "ClientConfig", "TLSIdentity"]
 
@@ -22,25 +22,6 @@ MTLS_METHODS = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 AssertionAudience = Literal["issuer", "endpoint"]
-
-
-@dataclass(frozen=True)
-class TLSIdentity:
-    """A client certificate (PEM, leaf first, chain may follow) and its private key.
-
-    `use_from`: from when this identity is the one presented. With several identities the client
-    presents the one with the latest `use_from` that has passed, so a new certificate can be
-    installed ahead of time and takes over at that moment, without a failed request.
-    """
-
-    cert_file: Path
-    key_file: Path
-    use_from: datetime | None = None
-    key_password: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.use_from is not None and self.use_from.tzinfo is None:
-            raise ClientConfigError("TLSIdentity.use_from must be timezone-aware")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 A TLS connection carries the identity it was opened with for its whole life, so a connection opened
 with one certificate must never serve a request meant to present another: every distinct key gets its
-own `httpx.AsyncClient` (its own SSL context and pool). With verification off, a warning is logged
-each time a new connection is made, not once per process, so it cannot scroll out of sight.
+own `httpx.AsyncClient` (its own SSL context and pool), made by `certbound.net.http.async_client`.
+With verification off, a warning is logged each time a new connection is made, not once per process,
+so it cannot scroll out of sight.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 
 from certbound.client.failures import map_transport_error
 from certbound.client.tls import LoadedIdentity, Trust, build_ssl_context
+from certbound.net.http import async_client
 
 __all__ = ["ConnectionPools", "PoolKey", "origin_of"]
 
@@ -50,11 +52,11 @@ class ConnectionPools:
     def _client(self, key: PoolKey, identity: LoadedIdentity | None) -> httpx.AsyncClient:
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(
-                verify=build_ssl_context(self._trust, identity),
+            client = async_client(
+                build_ssl_context(self._trust, identity),
                 timeout=self._timeout,
-                follow_redirects=False,
                 headers={"Accept": "application/json"},
+                trust_env=True,  # a library used behind corporate proxies: HTTPS_PROXY is honoured
             )
             self._clients[key] = client
         return client

@@ -1,114 +1,44 @@
-"""The client side of TLS: the `ssl.SSLContext` we build ourselves, and the identities it presents.
+"""The client's TLS settings: `certbound.net.tls` (contexts, identities, trust) with the client's errors.
 
-httpx would otherwise trust certifi rather than the system store; building the context here makes the
-trust explicit: the system store via ``ssl.create_default_context()`` (which honours ``SSL_CERT_FILE``
-and ``SSL_CERT_DIR``), a given CA bundle, or, only when asked, no verification at all.
+The contexts are built by :mod:`certbound.net.tls`, shared with every other outbound call; this module
+reads the trust from a :class:`ClientConfig` and reports a certificate, key or CA bundle that cannot
+be used as a :class:`ClientConfigError`, the client's own error type.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from cryptography import x509
-
-from certbound.client.config import ClientConfig, TLSIdentity
+from certbound.client.config import ClientConfig
 from certbound.client.errors import ClientConfigError
-from certbound.pki.pem import load_certs_file
-from certbound.pki.thumbprint import x5t_s256
+from certbound.net import tls
+from certbound.net.tls import LoadedIdentity, TLSConfigError, TLSIdentity, Trust
 
 __all__ = ["LoadedIdentity", "Trust", "build_ssl_context", "load_identity", "trust_from_config"]
-
-TrustMode = Literal["system", "ca", "insecure"]
-
-
-@dataclass(frozen=True)
-class Trust:
-    """How the server's certificate is checked; `fingerprint` tells two CA bundles apart in pool keys."""
-
-    mode: TrustMode
-    ca_file: Path | None = None
-    fingerprint: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.mode}:{self.fingerprint}" if self.fingerprint else self.mode
-
-    def describe(self) -> str:
-        if self.mode == "insecure":
-            return "not verified (insecure mode)"
-        if self.mode == "ca":
-            return f"verified against {self.ca_file}"
-        return "verified against the system trust store"
-
-
-@dataclass(frozen=True)
-class LoadedIdentity:
-    """A TLS identity with its leaf certificate read, so its thumbprint can key pools and caches."""
-
-    identity: TLSIdentity
-    certificate: x509.Certificate
-    thumbprint: str
 
 
 def trust_from_config(config: ClientConfig) -> Trust:
     """The verification mode of a configuration; the CA bundle is read once to fingerprint it."""
-    if not config.verify:
-        return Trust("insecure")
-    if config.ca_file is None:
-        return Trust("system")
     try:
-        data = Path(config.ca_file).read_bytes()
-    except OSError as exc:
-        raise ClientConfigError(
-            f"cannot read the CA bundle {config.ca_file}: {exc.strerror or exc}"
-        ) from None
-    return Trust("ca", Path(config.ca_file), hashlib.sha256(data).hexdigest()[:16])
+        return tls.load_trust(
+            Path(config.ca_file) if config.ca_file is not None else None, verify=config.verify
+        )
+    except TLSConfigError as exc:
+        raise ClientConfigError(str(exc)) from None
 
 
 def load_identity(identity: TLSIdentity) -> LoadedIdentity:
     """Read the identity's leaf certificate (the key is checked when a context loads it)."""
     try:
-        leaf = load_certs_file(identity.cert_file)[0]
-    except FileNotFoundError:
-        raise ClientConfigError(f"client certificate {identity.cert_file}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise ClientConfigError(f"client certificate {identity.cert_file}: {exc}") from None
-    return LoadedIdentity(identity, leaf, x5t_s256(leaf))
+        return tls.load_identity(identity)
+    except TLSConfigError as exc:
+        raise ClientConfigError(str(exc)) from None
 
 
 def build_ssl_context(trust: Trust, identity: LoadedIdentity | None) -> ssl.SSLContext:
     """A client context for `trust`, presenting `identity` when the server asks for a certificate."""
-    if trust.mode == "insecure":
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif trust.mode == "ca":
-        try:
-            ctx = ssl.create_default_context(cafile=str(trust.ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ClientConfigError(f"CA bundle {trust.ca_file} holds no usable certificate: {exc}") from None
-    else:
-        ctx = ssl.create_default_context()
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if identity is not None:
-        _load_identity(ctx, identity.identity)
-    return ctx
-
-
-def _load_identity(ctx: ssl.SSLContext, identity: TLSIdentity) -> None:
     try:
-        ctx.load_cert_chain(str(identity.cert_file), str(identity.key_file), password=identity.key_password)
-    except FileNotFoundError as exc:
-        raise ClientConfigError(f"{exc.filename or identity.key_file}: no such file") from None
-    except ssl.SSLError as exc:
-        if exc.reason == "KEY_VALUES_MISMATCH":
-            raise ClientConfigError(
-                f"the key {identity.key_file} is not the key of the certificate {identity.cert_file}"
-            ) from None
-        raise ClientConfigError(
-            f"cannot load {identity.cert_file} / {identity.key_file}: {exc.reason or exc}"
-        ) from None
+        return tls.build_ssl_context(trust, identity)
+    except TLSConfigError as exc:
+        raise ClientConfigError(str(exc)) from None

@@ -1,9 +1,14 @@
-"""The token-signing algorithms certbound supports, and making a new signing key for one of them.
+"""The JWS algorithms certbound knows, in one place, and making a new signing key for one of them.
 
-One place says which JWS algorithms the server can sign with and which key each needs, so that the
-settings, key generation and the signer cannot disagree. RSA keys are 2048 bits: the size NIST allows
-through 2030 and what every relying party accepts; generating and signing with 3072 bits costs about
-3x for no gain against today's attacks (ES256 is the default anyway).
+Which algorithms the server signs its own tokens with and which key each needs (:data:`SIGNING_ALGS`),
+and which algorithms it accepts from others: client assertions (:data:`HMAC_ALGS`,
+:data:`ASYMMETRIC_ALGS`), what registration lets a client choose and what the metadata document
+announces (:data:`ASSERTION_SIGNING_ALGS`). Every other module imports these, so the settings, key
+generation, the signer, the verifiers, registration and the metadata document cannot disagree.
+
+RSA keys are 2048 bits: the size NIST allows through 2030 and what every relying party accepts;
+generating and signing with 3072 bits costs about 3x for no gain against today's attacks (ES256 is
+the default anyway).
 """
 
 from __future__ import annotations
@@ -11,16 +16,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
-from certbound.sealing import Sealer
-from certbound.store.records import SigningKey
+if TYPE_CHECKING:  # the lists here are read by the outbound client too, which needs no store
+    from certbound.sealing import Sealer
+    from certbound.store.records import SigningKey
 
 __all__ = [
+    "ASSERTION_SIGNING_ALGS",
+    "ASYMMETRIC_ALGS",
     "DEFAULT_SIGNING_ALG",
+    "EC_CURVE_ALGS",
+    "EDDSA_NAMES",
+    "HMAC_ALGS",
     "PRIVATE_JWK_MEMBERS",
+    "REGISTRABLE_ASYMMETRIC_ALGS",
     "RSA_KEY_SIZE",
     "SIGNING_ALGS",
     "AlgorithmSpec",
@@ -56,6 +68,30 @@ SIGNING_ALGS: dict[str, AlgorithmSpec] = {
     "EdDSA": AlgorithmSpec("EdDSA", "OKP", crv="Ed25519"),
     "Ed25519": AlgorithmSpec("Ed25519", "OKP", crv="Ed25519"),
 }
+
+
+#: The HMAC algorithms (``client_secret_jwt``): the key is a shared secret, never a public key.
+HMAC_ALGS: Final = ("HS256", "HS384", "HS512")
+
+#: The asymmetric algorithms a client may register for its assertions and the server announces, in the
+#: order of the metadata document.
+REGISTRABLE_ASYMMETRIC_ALGS: Final = (
+    "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
+)  # fmt: skip
+
+#: ``*_endpoint_auth_signing_alg_values_supported`` in the metadata document (RFC 8414), in its order.
+ASSERTION_SIGNING_ALGS: Final = REGISTRABLE_ASYMMETRIC_ALGS + HMAC_ALGS
+
+#: The asymmetric algorithms a signature is verified with: the registrable ones, plus ``Ed25519``, the
+#: RFC 9864 name of what registration calls ``EdDSA``.
+ASYMMETRIC_ALGS: Final = frozenset((*REGISTRABLE_ASYMMETRIC_ALGS, "Ed25519"))
+
+#: The two names of an Ed25519 signature: a key registered for one verifies the other.
+EDDSA_NAMES: Final = frozenset({"EdDSA", "Ed25519"})
+
+#: The algorithm a client signs with by default for an EC key on each curve (RFC 7518 section 3.4,
+#: RFC 8812 for secp256k1).
+EC_CURVE_ALGS: Final = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 
 
 def algorithm_spec(alg: str) -> AlgorithmSpec:
@@ -96,6 +132,8 @@ def generate_signing_key(
 ) -> SigningKey:
     """A new key for `alg`: kid = RFC 7638 thumbprint (SHA-256) of the public JWK; the private JWK is
     sealed with ``aad=kid`` so that it cannot be swapped onto another record."""
+    from certbound.store.records import SigningKey
+
     spec = algorithm_spec(alg)
     key = _generate(spec)
     kid = key.thumbprint()

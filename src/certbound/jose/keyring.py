@@ -3,7 +3,9 @@
 A :class:`KeyRing` is an immutable snapshot of the stored keys: it answers the hot-path questions
 (which key signs, what JWKS publishes, which public key verifies a ``kid``) without touching the
 database. A :class:`KeyManager` keeps one snapshot per worker, rebuilt only when the store's generation
-counter moves, and performs the writes: the first key at start-up and rotation.
+counter moves, and performs the writes: the first key at start-up and rotation. A
+:class:`KeyRingSource` offers the ring's public keys as a :class:`certbound.jose.key_source.KeySource`,
+so that the server's own tokens are verified on the same path as every other JWT.
 
 Life cycle (see docs/keys.md): ``next`` (published, not signing) -> ``active`` (signing) ->
 ``retired`` (published until ``publish_until`` = retirement + the longest token lifetime, so every
@@ -13,9 +15,10 @@ token it signed can still be verified, then dropped from JWKS).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from joserfc.errors import JoseError
@@ -35,8 +38,10 @@ __all__ = [
     "DEFAULT_MAX_TOKEN_LIFETIME",
     "KeyManager",
     "KeyRing",
+    "KeyRingSource",
     "KeyRotationError",
     "NoActiveKeyError",
+    "RingProvider",
     "Rotation",
     "SigningKeyStore",
 ]
@@ -155,6 +160,47 @@ class KeyRing:
         if key is None or now is None:
             return key
         return key if _is_published(self._by_kid[kid], now) else None
+
+
+class RingProvider(Protocol):
+    """The worker's current key ring (e.g. `certbound.server.tokens.access_token.CurrentKeys`)."""
+
+    async def ring(self) -> KeyRing:
+        """The current snapshot, without I/O unless the store's generation is known to have moved."""
+        ...
+
+    async def reload(self) -> KeyRing:
+        """Ask the store (one read of its generation; the keys only when it moved)."""
+        ...
+
+
+_KID_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # our kids are RFC 7638 SHA-256 thumbprints
+
+
+class KeyRingSource:
+    """The server's published keys as a :class:`certbound.jose.key_source.KeySource`.
+
+    A ``kid`` this snapshot does not know but that is shaped like ours makes it ask the store once: a
+    key another worker already signs with and this one has not loaded yet. Anything else is looked up
+    in memory only. A key verifies only its own ``alg`` (never the header's alone), and a retired key
+    past ``publish_until`` verifies nothing, as it is no longer in JWKS.
+    """
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: RingProvider) -> None:
+        self._keys = keys
+
+    async def keys_for(self, kid: str | None, alg: str, now: float) -> Sequence[Key]:
+        if kid is None:
+            return ()
+        at = datetime.fromtimestamp(now, UTC)
+        key = (await self._keys.ring()).verification_key(kid, now=at)
+        if key is None and _KID_SHAPE.fullmatch(kid):
+            key = (await self._keys.reload()).verification_key(kid, now=at)
+        if key is None or key.alg != alg:
+            return ()
+        return (key,)
 
 
 @dataclass(frozen=True)

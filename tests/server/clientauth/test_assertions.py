@@ -215,8 +215,21 @@ async def test_assertion_type(harness: Harness, ec_key: ECKey) -> None:
     )
 
 
+DEEP = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=").decode()
+STRING_HEADER = base64.urlsafe_b64encode(b'"alg"').rstrip(b"=").decode()  # JSON, but not an object
+
+
 @pytest.mark.parametrize(
-    "garbage", ["not-a-jwt", "a.b.c", "e30.e30.", "x" * 20000, "eyJhbGciOiJFUzI1NiJ9..sig"]
+    "garbage",
+    [
+        "not-a-jwt",
+        "a.b.c",
+        "e30.e30.",
+        "x" * 20000,
+        "eyJhbGciOiJFUzI1NiJ9..sig",
+        f"eyJhbGciOiJFUzI1NiJ9.{DEEP}.c2ln",
+        f"{STRING_HEADER}.e30.c2ln",
+    ],
 )
 async def test_malformed_assertions(harness: Harness, ec_key: ECKey, garbage: str) -> None:
     await harness.register("pkj-10", pk_md(ec_key))

@@ -23,23 +23,12 @@ from certbound.server.clientauth.jwks_fetcher import JwksFetcher, JwksFetchError
 
 __all__ = ["PrivateKeyJwt", "candidate_keys"]
 
-_EDDSA_NAMES = frozenset({"EdDSA", "Ed25519"})
-
-
-def _alg_fits(registered: str | None, used: str) -> bool:
-    if registered is None or registered == used:
-        return True
-    return registered in _EDDSA_NAMES and used in _EDDSA_NAMES
-
 
 def candidate_keys(keys: Sequence[RegisteredJwk], assertion: UnverifiedAssertion) -> list[Key]:
-    """The keys that may have signed `assertion`: named by its kid (if any), for signing, for its alg."""
-    kid = assertion.kid
-    return [
-        k.key
-        for k in keys
-        if (kid is None or k.named_by(kid)) and k.use in (None, "sig") and _alg_fits(k.alg, assertion.alg)
-    ]
+    """The keys that may have signed `assertion`: named by its kid (if any), for signing, for its alg
+    (:meth:`certbound.jose.jwk_set.PublicJwk.may_verify`)."""
+    kid, alg = assertion.kid, assertion.alg
+    return [k.key for k in keys if k.may_verify(kid, alg)]
 
 
 class PrivateKeyJwt:

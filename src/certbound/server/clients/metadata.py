@@ -33,6 +33,7 @@ from joserfc.jwk import JWKRegistry, Key
 
 from certbound.auth_methods import DEFAULT_METHOD, ENDPOINTS, METHODS
 from certbound.errors import OAuthError
+from certbound.jose.algorithms import HMAC_ALGS, REGISTRABLE_ASYMMETRIC_ALGS
 from certbound.pki.dn import parse_dn
 from certbound.pki.jwk import jwk_matches_cert
 from certbound.pki.thumbprint import x5t_s256
@@ -56,10 +57,9 @@ AUTH_METHODS: Final = frozenset(METHODS)
 # methods checked against a SHA-256 digest of the secret; client_secret_jwt needs the secret itself
 SECRET_DIGEST_METHODS: Final = frozenset({"client_secret_basic", "client_secret_post"})
 
-HMAC_SIGNING_ALGS: Final = frozenset({"HS256", "HS384", "HS512"})
-ASYMMETRIC_SIGNING_ALGS: Final = frozenset(
-    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
-)
+# what a client may register as its *_endpoint_auth_signing_alg (certbound.jose.algorithms decides)
+HMAC_SIGNING_ALGS: Final = frozenset(HMAC_ALGS)
+ASYMMETRIC_SIGNING_ALGS: Final = frozenset(REGISTRABLE_ASYMMETRIC_ALGS)
 SIGNING_ALGS: Final = HMAC_SIGNING_ALGS | ASYMMETRIC_SIGNING_ALGS
 
 GRANT_TYPES: Final = frozenset(

@@ -13,16 +13,12 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from certbound.config import Settings
+from certbound.jose.algorithms import ASSERTION_SIGNING_ALGS
 from certbound.server.endpoints.paths import ENDPOINTS
 from certbound.server.endpoints.responses import json_response
 from certbound.server.grants.scope import scope_catalogue
 
 __all__ = ["ASSERTION_SIGNING_ALGS", "MetadataEndpoint", "build_metadata"]
-
-ASSERTION_SIGNING_ALGS = (
-    "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA",
-    "HS256", "HS384", "HS512",
-)  # fmt: skip
 
 
 def build_metadata(
