@@ -102,6 +102,7 @@ def test_one_list_of_algorithms() -> None:
     from typing import get_args
 
     from certbound.client import assertions as client_assertions
+    from certbound.auth_methods import METHODS
     from certbound.config import Settings
     from certbound.jose.algorithms import (
         ASSERTION_SIGNING_ALGS,
@@ -123,7 +124,9 @@ def test_one_list_of_algorithms() -> None:
     assert frozenset(REGISTRABLE_ASYMMETRIC_ALGS) | {"Ed25519"} == ASYMMETRIC_ALGS
     assert client_assertions.HMAC_ALGS is HMAC_ALGS
     assert client_assertions.EC_CURVE_ALGS is EC_CURVE_ALGS
-    document = build_metadata(Settings(issuer="https://as.example", mtls_port=8444))
+    document = build_metadata(
+        Settings(issuer="https://as.example", mtls_port=8444), grant_types=(), auth_methods=METHODS
+    )
     for endpoint in ("token", "introspection", "revocation"):
         assert document[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == list(
             ASSERTION_SIGNING_ALGS
