@@ -33,7 +33,7 @@ NOT_CODES = {
 #: Values at reason sites that are not refusals: success, and the counter's label for an unknown code.
 MARKERS = {OK: "success", "other": "the client_auth counter's label for a code it does not know"}
 #: Calls whose positional argument at this index is a reason code.
-CODE_ARGUMENT = {"AuthFailure": 0, "ForwardedCertError": 0, "ChainVerdict": 1, "CertFacts": 1}
+CODE_ARGUMENT = {"AuthFailure": 0, "JwtError": 0, "ForwardedCertError": 0, "ChainVerdict": 1, "CertFacts": 1}
 DYNAMIC = "*"  # a value the scan cannot follow
 
 

@@ -1,11 +1,11 @@
 """Every reason code certbound emits, with its meaning and what to do about it: one catalogue.
 
 A reason code says, machine-readably, why something was refused. Only the log and the operator see
-it (``OAuthError.reason``, ``AuthFailure``, the ``client_auth``, ``forwarded_cert_*`` and ``request``
-events); the wire carries the standard error alone. ``certbound explain`` prints a code's meaning and
-advice from here, docs/reason-codes.md lists the same tables, and the tests check that every code in
-the source is here, and documented. :class:`~certbound.errors.OAuthError` and ``AuthFailure`` refuse
-a code that is not.
+it (``OAuthError.reason``, ``AuthFailure``, ``JwtError``, the ``client_auth``, ``forwarded_cert_*``
+and ``request`` events); the wire carries the standard error alone. ``certbound explain`` prints a
+code's meaning and advice from here, docs/reason-codes.md lists the same tables, and the tests check
+that every code in the source is here, and documented. :class:`~certbound.errors.OAuthError`,
+``AuthFailure`` and ``JwtError`` refuse a code that is not.
 
 A code is ``<area>.<name>``. An area whose second part varies (the metadata field, the OAuth error,
 the HTTP status) is one *family* entry, written ``metadata.<field>``: any code of that area belongs
@@ -482,8 +482,121 @@ REQUEST_LOG: Final = Section(
     ),
 )
 
+JWT: Final = Section(
+    "JWTs checked with certbound.jose",
+    "`JwtError.reason` of the shared JWT checks (`certbound.jose`): the gateway's token validation and "
+    "the login flows' ID-token checks report them; client assertions report their own `assertion.*` "
+    "codes",
+    (
+        Reason(
+            "jws.malformed",
+            "not a compact JWS with a JSON object as payload, or a header member is wrong",
+            "send the token exactly as the issuer made it (header.payload.signature, base64url, no "
+            "padding); the detail names the part that is wrong",
+        ),
+        Reason(
+            "jws.bad_type",
+            "the header's typ is not the one this kind of token has",
+            "use a token of the expected kind (an RFC 9068 access token has typ at+jwt)",
+        ),
+        Reason(
+            "jws.alg_not_allowed",
+            "alg is none or not one of the algorithms allowed here",
+            "sign with one of the allowed asymmetric algorithms; none and HMAC are never accepted for "
+            "tokens checked against public keys",
+        ),
+        Reason(
+            "jws.unknown_key",
+            "no key of the key source matches the header's kid and alg",
+            "check that the token comes from the configured issuer and that its key is published in the "
+            "issuer's JWKS (an unknown kid makes certbound refetch it, at most every refetch interval)",
+        ),
+        Reason(
+            "jws.keys_unavailable",
+            "the key source could not be read (a JWKS fetch failed): refused, fail closed",
+            "make the issuer's jwks_uri reachable and trusted (CA bundle, address policy); the log says "
+            "why the fetch failed",
+        ),
+        Reason(
+            "jws.bad_signature",
+            "the signature does not verify with the matching keys",
+            "the token was altered or signed by someone else: obtain a new token from the issuer",
+        ),
+        Reason(
+            "jwt.missing_claim", "a required claim is missing", "use a token the issuer made for this use"
+        ),
+        Reason("jwt.bad_claim", "a claim has the wrong type", "use a token the issuer made for this use"),
+        Reason(
+            "jwt.bad_issuer",
+            "iss is not the expected issuer",
+            "obtain the token from the configured issuer (compare iss with the issuer URL exactly)",
+        ),
+        Reason(
+            "jwt.bad_audience",
+            "aud does not name the expected audience, or names one that is not trusted",
+            "ask the issuer for a token for this audience (resource indicator, RFC 8707)",
+        ),
+        Reason("jwt.expired", "exp has passed", "obtain a new token (and check the clocks)"),
+        Reason(
+            "jwt.not_yet_valid", "nbf lies in the future", "check the clocks of the issuer and of this host"
+        ),
+        Reason("jwt.bad_iat", "iat lies in the future", "check the clocks of the issuer and of this host"),
+        Reason(
+            "id_token.bad_azp",
+            "azp is missing (several audiences) or is not the client_id",
+            "the ID token was issued to another client: start the login again",
+        ),
+        Reason(
+            "id_token.bad_nonce",
+            "nonce is missing or not the one sent in the authentication request",
+            "start the login again from the relying party (a replayed or injected response)",
+        ),
+        Reason(
+            "id_token.auth_time_missing",
+            "max_age was requested but auth_time is missing",
+            "the OpenID provider must return auth_time when max_age is sent",
+        ),
+        Reason(
+            "id_token.auth_too_old",
+            "the end-user authenticated longer ago than max_age",
+            "log in again (prompt=login) to refresh the authentication",
+        ),
+        Reason(
+            "id_token.bad_at_hash",
+            "at_hash does not match the access token",
+            "the access token and the ID token do not belong together: start the login again",
+        ),
+        Reason(
+            "id_token.bad_c_hash",
+            "c_hash is missing or does not match the authorization code",
+            "the code and the ID token do not belong together: start the login again",
+        ),
+        Reason(
+            "cnf.malformed",
+            "the cnf claim or its x5t#S256 member is not well-typed",
+            "use a token the issuer made: cnf must be an object whose x5t#S256 is a base64url SHA-256",
+        ),
+        Reason(
+            "cnf.unbound",
+            "the token is not bound to a certificate, and binding is required",
+            "obtain a certificate-bound token (the client registered with "
+            "tls_client_certificate_bound_access_tokens, over mutual TLS)",
+        ),
+        Reason(
+            "cnf.missing_certificate",
+            "the token is bound to a certificate but none was presented",
+            "present the certificate the token is bound to in the TLS handshake",
+        ),
+        Reason(
+            "cnf.mismatch",
+            "the presented certificate is not the one the token is bound to",
+            "present the certificate the token was issued on (compare its x5t#S256 with the token's cnf)",
+        ),
+    ),
+)
+
 #: Every section, in the order docs/reason-codes.md shows them.
-SECTIONS: Final[tuple[Section, ...]] = (CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG)
+SECTIONS: Final[tuple[Section, ...]] = (CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG, JWT)
 
 
 def _index() -> tuple[dict[str, Reason], dict[str, Reason]]:

@@ -101,8 +101,8 @@ def test_one_list_of_algorithms() -> None:
     """Registration, the metadata document, the client and the settings read the lists here."""
     from typing import get_args
 
-    from certbound.client import assertions as client_assertions
     from certbound.auth_methods import METHODS
+    from certbound.client import assertions as client_assertions
     from certbound.config import Settings
     from certbound.jose.algorithms import (
         ASSERTION_SIGNING_ALGS,

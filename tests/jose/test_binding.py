@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from certbound.jose.binding import bound_thumbprint, check_binding, thumbprints_match
-from certbound.jose.errors import BINDING_REASONS, JwtError
+from certbound.jose.errors import JwtError
 from certbound.pki.issue import self_signed_client_cert
 from certbound.pki.thumbprint import x5t_s256
 
@@ -19,7 +19,7 @@ THUMB = x5t_s256(CERT)
 def reason(claims: dict[str, Any], presented: str | None, **kwargs: Any) -> str:
     with pytest.raises(JwtError) as caught:
         check_binding(claims, presented, **kwargs)
-    assert caught.value.reason in BINDING_REASONS
+    assert caught.value.reason.startswith(("cnf.",))
     return caught.value.reason
 
 

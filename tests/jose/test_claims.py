@@ -16,7 +16,7 @@ from certbound.jose.claims import (
     check_client_assertion,
     left_hash,
 )
-from certbound.jose.errors import CLAIM_REASONS, JwtError
+from certbound.jose.errors import JwtError
 
 NOW = 1_750_000_000
 ISSUER = "https://idp.test"
@@ -25,7 +25,7 @@ ISSUER = "https://idp.test"
 def refused(profile: Any, claims: dict[str, Any], *, now: float = NOW, leeway: float = 30, **kw: Any) -> str:
     with pytest.raises(JwtError) as caught:
         profile.check(claims, now, leeway, **kw)
-    assert caught.value.reason in CLAIM_REASONS
+    assert caught.value.reason.startswith(("jwt.", "id_token."))
     return caught.value.reason
 
 
