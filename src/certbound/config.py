@@ -26,7 +26,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-SIGNING_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 _toml_path: ContextVar[Path | None] = ContextVar("certbound_toml_path", default=None)
 
 

@@ -4,7 +4,7 @@ Every access token is signed here, so the work per token is kept to what must be
 the private key is unsealed and imported once, the algorithm is looked up once, and the protected
 header is encoded once per ``typ``; a call serialises the claims and signs. The JOSE work itself is
 joserfc's, but for ECDSA (the default ES256): joserfc's ``sign`` re-checks the key's operations on
-every call (7 of its 31 µs per signature, ~6% of a token under py-spy), so the key's operations are
+every call (a visible share of a token's CPU, docs/performance.md), so the key's operations are
 checked once and the signature's ``r || s`` (RFC 7518 section 3.4) is encoded here from
 cryptography's signature. joserfc verifies what this signs (tests/jose/test_signer.py).
 """
@@ -99,7 +99,7 @@ class _EcdsaSignature:
         self._key = private
         algorithm = model.hash_alg()  # type: ignore[attr-defined]
         # hashed by hashlib, signed as a digest: the same signature, without OpenSSL setting up a
-        # digest context per call (~1.5 µs of ~24)
+        # digest context per call
         self._digest: Callable[[bytes], Any] = getattr(hashlib, algorithm.name)  # hashlib.sha256, ...
         self._ecdsa = ECDSA(Prehashed(algorithm))
         self._size = (key.curve_key_size + 7) // 8
@@ -157,7 +157,7 @@ class JwsSigner:
                 )
                 for name, value in claims.items()
             }
-        # orjson: the bytes of json.dumps(separators=(",", ":"), ensure_ascii=False), ~10x faster;
+        # orjson: the bytes of json.dumps(separators=(",", ":"), ensure_ascii=False), for less;
         # a datetime or dataclass that is not a time claim is refused (TypeError), as json.dumps does
         payload = orjson.dumps(claims, option=_STRICT_JSON)
         signing_input = self._header(typ) + b"." + _b64url(payload)

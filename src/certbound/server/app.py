@@ -1,7 +1,7 @@
 """The ASGI application: every endpoint built with the services it uses, routed from one table.
 
 `create_app` gets the worker's `Services` already open (`certbound.server.services.open_services`)
-and builds each endpoint of `certbound.server.endpoints.paths.ENDPOINTS` with what it needs; nothing
+and builds each endpoint of `certbound.server.paths.ENDPOINTS` with what it needs; nothing
 is looked up by name at request time. Errors that reach the app's exception layers are answered by
 `certbound.server.endpoints.errors.EXCEPTION_HANDLERS`, through the same renderer as the endpoints'.
 """
@@ -17,19 +17,19 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from certbound.observability.requestlog import RequestLogMiddleware
+from certbound.server import paths
 from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.degraded_trust import trust_kept_current
-from certbound.server.endpoints import paths
 from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.endpoints.errors import EXCEPTION_HANDLERS
 from certbound.server.endpoints.health import healthz
 from certbound.server.endpoints.introspection import IntrospectionEndpoint
 from certbound.server.endpoints.jwks import JwksEndpoint
 from certbound.server.endpoints.metadata import MetadataEndpoint, build_metadata
-from certbound.server.endpoints.paths import ENDPOINTS, EndpointEntry
 from certbound.server.endpoints.registration import ClientConfigurationEndpoint, RegistrationEndpoint
 from certbound.server.endpoints.revocation import RevocationEndpoint
 from certbound.server.endpoints.token import TokenEndpoint
+from certbound.server.paths import ENDPOINTS, EndpointEntry
 from certbound.server.services import Services
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
 from certbound.tls.server_context import TrustHolder

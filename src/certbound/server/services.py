@@ -25,9 +25,9 @@ from certbound.sealing import Sealer
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clients.registrar import Registrar
-from certbound.server.endpoints.paths import REGISTRATION_PATH
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
+from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher

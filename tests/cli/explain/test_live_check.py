@@ -13,7 +13,7 @@ from certbound.cli.explain.live_check import auth_request, load_settings
 from certbound.server.clientauth import registry
 from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.clientauth.registry import ClientAuthenticator
-from certbound.server.endpoints.paths import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
+from certbound.server.paths import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 from tests.cli.explain.cli import Server, run
 
 

@@ -17,9 +17,9 @@ from starlette.routing import Route
 from certbound.auth_methods import METHODS
 from certbound.server.app import create_app
 from certbound.server.endpoints.direct_routes import DirectRoutes
-from certbound.server.endpoints.paths import ENDPOINTS, METADATA_PATHS
 from certbound.server.grants import GrantRegistry, GrantRequest
 from certbound.server.grants.types import Grant
+from certbound.server.paths import ENDPOINTS, METADATA_PATHS
 from certbound.server.tokens.access_token import CurrentKeys
 from tests.observability.conftest import logging_to
 from tests.server.endpoints.harness import ISSUER, Harness, Pki, build_harness, settings

@@ -90,7 +90,7 @@ def auth_request(
     and the assertion audiences the server's endpoint would accept (the same function computes them)."""
     from certbound.server.clientauth.audiences import assertion_audiences
     from certbound.server.clientauth.types import AuthRequest
-    from certbound.server.endpoints.paths import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
+    from certbound.server.paths import INTROSPECTION_PATH, REVOCATION_PATH, TOKEN_PATH
 
     path = {"token": TOKEN_PATH, "introspection": INTROSPECTION_PATH, "revocation": REVOCATION_PATH}[endpoint]
     return AuthRequest(

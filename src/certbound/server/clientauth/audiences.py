@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from certbound.server.endpoints.paths import TOKEN_PATH
+from certbound.server.paths import TOKEN_PATH
 
 __all__ = ["assertion_audiences"]
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from certbound.auth_methods import DEFAULT_METHOD, ENDPOINTS, Endpoint
-from certbound.server.tokens.access_token import TokenFormat
 from certbound.store.records import Client
 
-__all__ = ["TLS_CLIENT_AUTH_SUBJECT_FIELDS", "ClientModel", "client_model"]
+__all__ = ["TLS_CLIENT_AUTH_SUBJECT_FIELDS", "ClientModel", "TokenFormat", "client_model"]
+
+#: The access-token formats a client may register (``access_token_format``).
+TokenFormat = Literal["jwt", "opaque"]
 
 #: RFC 8705 section 2.1.2, in the order a registration names them.
 TLS_CLIENT_AUTH_SUBJECT_FIELDS: Final = (

@@ -3,7 +3,7 @@
 Every request to the server passes the same middleware (request log, forwarded certificates); this
 one sits innermost and sends a request whose path is exactly one of `routes` straight to that
 route's endpoint, skipping Starlette's exception middleware and the router's walk over every route
-(together ~15% of a token request's CPU, docs/performance.md). Those endpoints are `OAuthEndpoint`s:
+(a measurable share of a token request's CPU, docs/performance.md). Those endpoints are `OAuthEndpoint`s:
 they take every method and render every error themselves, so nothing the skipped layers did is lost.
 Anything else goes on to the router unchanged. Installed only with the ``fast_paths`` setting
 (`certbound.server.app.create_app`); without it, the same endpoints are reached through the router.

@@ -58,8 +58,9 @@ def _unquote_repeating(value: str) -> str:
 
 def _pairs(text: str) -> list[tuple[str, str]]:
     """``application/x-www-form-urlencoded`` pairs, as `urllib.parse.parse_qsl` with blank values kept
-    would give them, but decoding only what is encoded (three times faster on a token-sized body),
-    and an encoded public value that was seen before from memory (`unquote_plus` is ~2 µs a value)."""
+    would give them, but decoding only what is encoded, and an encoded public value that was seen
+    before from memory (`unquote_plus` is dear, and every token request repeats its scope and
+    resource; docs/performance.md)."""
     parts = text.split("&")
     if len(parts) > MAX_FORM_FIELDS:
         raise ValueError("too many fields")

@@ -1,7 +1,7 @@
 """RFC 8414 authorization server metadata (also served as OpenID Connect discovery).
 
 The endpoint URLs and ``mtls_endpoint_aliases`` come from the endpoint table
-(`certbound.server.endpoints.paths`), the grant types and client authentication methods from the
+(`certbound.server.paths`), the grant types and client authentication methods from the
 registries that implement them: the document cannot promise what the server does not do.
 """
 
@@ -14,9 +14,9 @@ from starlette.types import Receive, Scope, Send
 
 from certbound.config import Settings
 from certbound.jose.algorithms import ASSERTION_SIGNING_ALGS
-from certbound.server.endpoints.paths import ENDPOINTS
 from certbound.server.endpoints.responses import json_response
 from certbound.server.grants.scope import scope_catalogue
+from certbound.server.paths import ENDPOINTS
 
 __all__ = ["ASSERTION_SIGNING_ALGS", "MetadataEndpoint", "build_metadata"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Protocol
 
 from certbound.jose.keyring import KeyRing
 
@@ -22,13 +22,11 @@ __all__ = [
     "Clock",
     "CurrentKeys",
     "KeySource",
-    "TokenFormat",
     "token_digest",
 ]
 
 AT_JWT_TYP = "at+jwt"
 BEARER = "Bearer"
-TokenFormat = Literal["jwt", "opaque"]
 #: What an opaque token of ours looks like: anything else is not looked up in the store at all.
 OPAQUE_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 

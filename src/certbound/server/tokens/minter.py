@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from certbound.server.clients.model import ClientModel
+from certbound.server.clients.model import ClientModel, TokenFormat
 from certbound.server.tokens.access_token import (
     AT_JWT_TYP,
     BEARER,
     Clock,
     CurrentKeys,
-    TokenFormat,
     token_digest,
 )
 from certbound.store.interface import OpaqueToken
