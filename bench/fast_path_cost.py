@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.cpu import cpu_per_call
 from certbound.store.interface import OpaqueToken
 from certbound.store.records import Client
 from certbound.store.sql import SqlStore, open_store
@@ -36,17 +37,8 @@ Call = Callable[[], Awaitable[object]]
 
 
 async def measure(call: Call, calls: int) -> float:
-    """µs of process CPU per call: the lower quartile of batches of `BATCH` calls."""
-    for _ in range(50):
-        await call()
-    batches = []
-    for _ in range(max(1, calls // BATCH)):
-        started = time.process_time()
-        for _ in range(BATCH):
-            await call()
-        batches.append(time.process_time() - started)
-    batches.sort()
-    return batches[len(batches) // 4] / BATCH * 1e6
+    """µs of process CPU per call (`bench.cpu.cpu_per_call`, batches of `BATCH`)."""
+    return await cpu_per_call(call, calls, batch=BATCH, warmup=50)
 
 
 async def costs(store: SqlStore, calls: int, tag: str) -> dict[str, float]:

@@ -20,7 +20,6 @@ import json
 import os
 import pstats
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 
+from bench.cpu import cpu_per_call
 from bench.material import RESOURCE, SCOPE, Material, make_material
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
@@ -93,17 +93,8 @@ def _caller(
 
 
 async def _measure(call: Call, requests: int) -> float:
-    """µs of process CPU per request: the lower quartile of batches of `BATCH` requests."""
-    for _ in range(100):
-        await call()
-    batches = []
-    for _ in range(max(1, requests // BATCH)):
-        started = time.process_time()
-        for _ in range(BATCH):
-            await call()
-        batches.append(time.process_time() - started)
-    batches.sort()
-    return batches[len(batches) // 4] / BATCH * 1e6
+    """µs of process CPU per request (`bench.cpu.cpu_per_call`, batches of `BATCH`)."""
+    return await cpu_per_call(call, requests, batch=BATCH, warmup=100)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -81,7 +81,12 @@ def record(
 
 def record_decision(decision: Decision) -> None:
     """:func:`record` for a decision: what ``ClientAuthenticator.authenticate`` logs and counts."""
-    _record(
+    _record(*_values(decision))
+
+
+def _values(decision: Decision) -> tuple[Any, ...]:
+    """The decision's parts in the order `_record` and `_fields` take them."""
+    return (
         decision.endpoint,
         decision.client_id,
         decision.method,
@@ -116,16 +121,7 @@ def _record(
 
 def event_fields(decision: Decision) -> dict[str, Any]:
     """The fields the event for `decision` carries (``certbound explain`` reads a decision this way)."""
-    return _fields(
-        decision.endpoint,
-        decision.client_id,
-        decision.method,
-        decision.presented,
-        decision.outcome,
-        decision.reason,
-        decision.certificate,
-        decision.detail,
-    )
+    return _fields(*_values(decision))
 
 
 def _fields(
