@@ -8,8 +8,9 @@ import socket
 from pathlib import Path
 
 from certbound.config import Settings
-from certbound.server.run import STARTUP_FAILURE, Listeners, TlsFactories, _serve_worker
+from certbound.server.run import STARTUP_FAILURE, Listeners, TlsFactories, worker_for
 from certbound.tls.server_context import ServerContextFactory
+from certbound.tls.serving import serve_worker
 from tests.observability.conftest import logging_to
 
 
@@ -22,7 +23,9 @@ async def test_a_worker_that_cannot_open_its_store_fails_before_serving(tmp_path
     factory = ServerContextFactory(cert_file="unused.pem", request_client_cert=False, mode="native")
     stream = io.StringIO()
     with socket.socket() as sock, logging_to(stream):
-        status = await _serve_worker(settings, Listeners(sock), TlsFactories(main=factory, mtls=None))
+        status = await serve_worker(
+            worker_for(settings, Listeners(sock), TlsFactories(main=factory, mtls=None))
+        )
         assert sock.fileno() != -1  # never served on
     assert status == STARTUP_FAILURE
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
