@@ -26,7 +26,8 @@ __all__ = ["MAX_BODY_BYTES", "ClientConfigurationEndpoint", "RegistrationEndpoin
 
 MAX_BODY_BYTES = 256 * 1024  # room for a JWK Set with several certificate chains
 
-log = logging.getLogger(__name__)
+# the name its events have always carried (the module moved; the `logger` field did not)
+log = logging.getLogger("certbound.endpoints.registration")
 
 
 class ChangeWatcher(Protocol):

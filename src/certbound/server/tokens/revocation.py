@@ -27,7 +27,8 @@ from certbound.server.tokens.verifier import AccessTokenVerifier
 
 __all__ = ["RevocationStore", "Revoker"]
 
-log = logging.getLogger(__name__)
+# the name its events have always carried (the module moved; the `logger` field did not)
+log = logging.getLogger("certbound.tokens.revocation")
 
 
 class RevocationStore(Protocol):

@@ -45,7 +45,8 @@ from certbound.store.token_state import TokenState
 
 __all__ = ["INTROSPECTION_CLAIMS", "MAX_TOKEN_LENGTH", "AccessTokenVerifier", "ActiveToken"]
 
-log = logging.getLogger(__name__)
+# the name its events have always carried (the module moved; the `logger` field did not)
+log = logging.getLogger("certbound.tokens.verifier")
 
 MAX_TOKEN_LENGTH = 8192
 _LIMITS: Final = JwsLimits(max_length=MAX_TOKEN_LENGTH, refuse_crit=True)
