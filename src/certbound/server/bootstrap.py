@@ -99,7 +99,7 @@ def _database_reason(exc: BaseException) -> str:
 
 async def initialize(settings: Settings) -> None:
     """Migrate the store, make sure a signing key exists, and load the clients file."""
-    store = open_store(settings.effective_database_url)
+    store = open_store(settings.effective_database_url, fast_paths=settings.fast_paths)
     try:
         try:
             await store.migrate()
