@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from certbound.auth_methods import METHODS
 from certbound.client.errors import ClientConfigError
-from certbound.net.tls import TLSIdentity
+from certbound.net import tls
 
 __all__ = ["METHODS", "MTLS_METHODS", "SECRET_METHODS", "AssertionAudience", "ClientConfig", "TLSIdentity"]
 
@@ -22,6 +22,17 @@ MTLS_METHODS = frozenset({"tls_client_auth", "self_signed_tls_client_auth"})
 SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 
 AssertionAudience = Literal["issuer", "endpoint"]
+
+
+class TLSIdentity(tls.TLSIdentity):
+    """`certbound.net.tls.TLSIdentity` (the same fields and rules), refusing what it refuses with the
+    client's own `ClientConfigError`, so that a caller catching `ClientError` catches it too."""
+
+    def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except tls.TLSConfigError as exc:
+            raise ClientConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
