@@ -144,15 +144,19 @@ async def serve_worker(worker: Worker) -> int:
     """Open the app, serve it on every listener until told to stop, then close it.
 
     A worker that cannot open its app (the database went away since the parent checked it) says so
-    and returns `STARTUP_FAILURE` before it accepts any connection.
+    and returns `STARTUP_FAILURE` before it accepts any connection. One told to stop (SIGTERM,
+    SIGINT) while it opens the app closes what it opened and returns 0 without serving, as it stops
+    once serving.
     """
     async with contextlib.AsyncExitStack() as stack:
         try:
-            app = await stack.enter_async_context(worker.open_app(worker.listeners))
+            app = await _open_app(worker, stack)
         except Exception as exc:  # the type and first line only: a driver's message is enough to act on
             first = str(exc).strip().partition("\n")[0]
             log.error("worker start-up failed: %s: %s", type(exc).__name__, first[:200])
             return STARTUP_FAILURE
+        if app is None:
+            return 0
         servers = _servers(app, worker)
         sampler = asyncio.create_task(run_sampler()) if worker.sample_metrics else None
         try:
@@ -161,6 +165,54 @@ async def serve_worker(worker: Worker) -> int:
             if sampler is not None:
                 sampler.cancel()
     return 0
+
+
+async def _open_app(worker: Worker, stack: contextlib.AsyncExitStack) -> ASGIApp | None:
+    """`worker.open_app` entered on `stack`; None when SIGTERM or SIGINT came meanwhile.
+
+    Until uvicorn's own handlers take over (when its servers start), a stop signal would otherwise
+    kill the process half-open (SIGTERM) or interrupt it with a traceback (SIGINT). Here it cancels
+    the opening, which closes what was already opened, or, when the app is open by the time the
+    signal is handled, it is closed again without serving.
+    """
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    stopped = opened = False
+
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
+        if not opened and task is not None:
+            task.cancel()
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop)
+
+    with _handling_signals(on_signal):
+        try:
+            app = await stack.enter_async_context(worker.open_app(worker.listeners))
+        except asyncio.CancelledError:
+            if not stopped or task is None:
+                raise
+            task.uncancel()
+            return None
+        opened = True
+        await asyncio.sleep(0)  # a signal handled just now has scheduled `stop`: let it run
+    return None if stopped else app
+
+
+@contextlib.contextmanager
+def _handling_signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """SIGTERM and SIGINT go to `handler` (main thread only, as with uvicorn's), then back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    original = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in original.items():
+            signal.signal(sig, previous)
 
 
 def _servers(app: ASGIApp, worker: Worker) -> list[tuple[_LinkedServer, socket.socket]]:
