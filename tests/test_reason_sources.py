@@ -1,13 +1,15 @@
 """Every reason code in the source is catalogued in certbound.reasons, and every catalogued code is
 still emitted somewhere: found by reading the source, so a new free-string code fails here.
 
-Two nets. The reason *sites*: a ``reason=`` argument, the code argument of ``AuthFailure``,
+Three nets. The reason *sites*: a ``reason=`` argument, the code argument of ``AuthFailure``,
 ``ForwardedCertError``, ``ChainVerdict`` and ``CertFacts``, a ``REASON_*`` constant, a ``"reason"``
 key; a name there that is a parameter is followed to the calls of its function in the same module
 (``_invalid_request(..., "nul")`` with ``reason=f"request.{reason}"`` is ``request.nul``), and an
 f-string whose variable part cannot be followed is a family (``metadata.<field>``). Then every
-string literal shaped like a code of a catalogued area, wherever it is (codes returned by helpers,
-kept in variables).
+string put together at run time (an f-string, ``+``, ``%``, ``str.format``) whose text starts with a
+catalogued area, wherever it is: a code built in one module and handed to a helper in another is at
+no reason site. Then every string literal shaped like a code of a catalogued area, wherever it is
+(codes returned by helpers, kept in variables).
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ def _name(func: ast.expr) -> str | None:
 class Module:
     """One source file, with what following a parameter to its callers needs."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, root: Path = SRC) -> None:
         self.path = path
-        self.where = str(path.relative_to(SRC))
+        self.where = str(path.relative_to(root))
         self.tree = ast.parse(path.read_text(encoding="utf-8"))
         self.parent: dict[ast.AST, ast.AST] = {}
         for node in ast.walk(self.tree):
@@ -99,9 +101,35 @@ class Module:
             return [v for operand in expr.values for v in self.values(operand, depth + 1)]
         if isinstance(expr, ast.Name):
             return self._name_values(expr, depth)
+        if isinstance(expr, ast.BinOp):
+            return self._binop(expr, depth)
+        template = _format_template(expr)
+        if template is not None:
+            return [_head(template, "{") + DYNAMIC]
         if isinstance(expr, ast.Call):
             return self._returned(_name(expr.func), depth)
         return [DYNAMIC]
+
+    def _binop(self, expr: ast.BinOp, depth: int) -> list[str]:
+        """``"area." + name`` as an f-string would be; ``"area.%s" % name`` as a family."""
+        if isinstance(expr.op, ast.Mod) and isinstance(expr.left, ast.Constant):
+            text = expr.left.value
+            return [_head(text, "%") + DYNAMIC] if isinstance(text, str) and "%" in text else [DYNAMIC]
+        if not isinstance(expr.op, ast.Add):
+            return [DYNAMIC]
+        out: list[str] = []
+        for left in self.values(expr.left, depth + 1):
+            for right in self.values(expr.right, depth + 1):
+                out.append(DYNAMIC if DYNAMIC in left else left + right)
+        return out
+
+    def constructions(self) -> Iterator[ast.expr]:
+        """Strings put together at run time (f-strings, ``+``, ``%``, ``str.format``), wherever they
+        stand: one whose text starts with a code's area is a code, even away from a reason site."""
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.JoinedStr | ast.BinOp) or _format_template(node) is not None:
+                assert isinstance(node, ast.expr)
+                yield node
 
     def _returned(self, name: str | None, depth: int) -> list[str]:
         """What a function of this module returns (a helper that makes the code)."""
@@ -200,6 +228,20 @@ class Module:
                 yield node.value
 
 
+def _format_template(node: ast.AST) -> str | None:
+    """The template of a ``"...".format(...)`` call; None for any other node."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        template = node.func.value
+        if isinstance(template, ast.Constant) and isinstance(template.value, str):
+            return template.value
+    return None
+
+
+def _head(text: str, marker: str) -> str:
+    """The constant text before the first placeholder."""
+    return text.partition(marker)[0]
+
+
 def _is_reason_key(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value == "reason"
 
@@ -208,13 +250,13 @@ def _areas() -> set[str]:
     return {code.partition(".")[0] for code in CATALOGUE}
 
 
-def scan() -> Found:
+def scan(root: Path = SRC) -> Found:
     found = Found()
     areas = _areas()
-    for path in sorted(SRC.rglob("*.py")):
+    for path in sorted(root.rglob("*.py")):
         if path in SKIP:
             continue
-        module = Module(path)
+        module = Module(path, root)
         for site in module.sites():
             for value in module.values(site):
                 if value in (DYNAMIC, "") or value in MARKERS:
@@ -222,6 +264,15 @@ def scan() -> Found:
                 if value.endswith(DYNAMIC):
                     found.family(value[: -len(DYNAMIC)].rstrip("."), module.where)
                 elif DYNAMIC not in value:
+                    found.code(value, module.where)
+        for node in module.constructions():
+            for value in module.values(node):
+                area, dot, rest = value.partition(".")
+                if not (dot and area in areas and rest) or value in NOT_CODES:
+                    continue  # not shaped like a code of a catalogued area
+                if value.endswith(DYNAMIC) and DYNAMIC not in value[:-1]:
+                    found.family(area, module.where)
+                elif DYNAMIC not in value and CODE.fullmatch(value):
                     found.code(value, module.where)
         for value in module.literals():
             if CODE.fullmatch(value) and value.partition(".")[0] in areas and value not in NOT_CODES:
@@ -240,6 +291,37 @@ def test_the_scan_finds_codes_of_every_kind_of_site() -> None:
     assert "request.cancelled" in FOUND.codes  # facts.setdefault("reason", ...)
     assert "cert.invalid" in FOUND.codes  # ChainVerdict(False, "cert.invalid", ...)
     assert {"metadata", "http", "oauth"} <= set(FOUND.families)
+
+
+#: Codes put together at run time where no reason site or literal shows them: each must still be seen.
+BUILT = """
+from certbound.errors import OAuthError
+
+def refuse(kind: str) -> OAuthError:
+    return OAuthError("invalid_request", "no", reason=REASON)
+
+def concatenated(kind: str) -> None:
+    refuse("request." + kind)
+
+def formatted(kind: str) -> None:
+    refuse("grant.%s" % kind)
+
+def with_format(kind: str) -> None:
+    refuse("scope.{}".format(kind))
+
+def constant_tail() -> None:
+    refuse("resource." + "not_a_code")
+"""
+
+
+def test_codes_put_together_at_run_time_are_seen(tmp_path: Path) -> None:
+    """A code built by concatenation or formatting and handed to a helper elsewhere is neither at a
+    reason site of its module nor a literal: it is still a code (or a family), which the catalogue
+    tests then hold to the catalogue. Otherwise OAuthError refuses it at run time: a 500."""
+    (tmp_path / "built.py").write_text(BUILT, encoding="utf-8")
+    found = scan(tmp_path)
+    assert {"request", "grant", "scope"} <= set(found.families)
+    assert "resource.not_a_code" in found.codes
 
 
 def test_every_code_in_the_source_is_catalogued() -> None:
