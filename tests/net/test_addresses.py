@@ -10,7 +10,7 @@ from certbound.net.addresses import MAX_ADDRESSES, AddressPolicy, is_public_addr
 from certbound.net.errors import FetchError
 from tests.net.docserver import resolver_for
 
-PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"]
+PUBLIC = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1"]
 NOT_PUBLIC = [
     "127.0.0.1",  # loopback
     "10.1.2.3",  # private
@@ -27,6 +27,13 @@ NOT_PUBLIC = [
     "::ffff:127.0.0.1",  # IPv4-mapped loopback
     "::ffff:10.0.0.1",
     "ff02::1",
+    "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of the cloud metadata address
+    "64:ff9b:1::a00:1",  # RFC 8215 local-use translation prefix
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "::127.0.0.1",  # IPv4-compatible (deprecated)
+    "::8.8.8.8",  # IPv4-compatible, even of a public address
 ]
 
 

@@ -36,10 +36,33 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 MAX_ADDRESSES: Final = 3  # addresses tried per fetch, in resolver order
 
 
+#: NAT64 (RFC 6052 well-known prefix): the last 32 bits are an IPv4 address a translator reaches.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: RFC 8215's local-use translation prefix, and the deprecated IPv4-compatible addresses (``::a.b.c.d``).
+_NEVER_PUBLIC = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("::/96"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to: IPv4-mapped, 6to4 or NAT64 (Teredo is not global)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(ip: IPAddress) -> bool:
-    """True for a globally routable unicast address (an IPv4-mapped IPv6 address is judged as IPv4)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """True for a globally routable unicast address. An IPv6 address that leads to an IPv4 one
+    (IPv4-mapped, 6to4, NAT64) is judged by that IPv4 address too, so ``64:ff9b::7f00:1`` or
+    ``2002:7f00:1::1`` cannot reach a loopback or private host through a translator."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _NEVER_PUBLIC):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return embedded.is_global and not embedded.is_multicast
     return ip.is_global and not ip.is_multicast
 
 

@@ -321,3 +321,13 @@ async def test_assertions_refuse_a_wrong_assertion_type_even_when_signed(harness
     await harness.refused(
         "assertion.bad_type", {"client_assertion": token, "client_assertion_type": JWT_BEARER + "x"}
     )
+
+
+def test_a_jose_code_the_server_does_not_name_is_malformed_not_a_crash() -> None:
+    """AuthFailure takes client-auth codes only: any other jose code becomes assertion.malformed."""
+    from certbound.jose.errors import JwtError
+    from certbound.server.clientauth.assertion import _failure
+
+    assert _failure(JwtError("jwt.expired", "x")).reason == "assertion.malformed"
+    assert _failure(JwtError("jws.malformed")).reason == "assertion.malformed"
+    assert _failure(JwtError("assertion.expired")).reason == "assertion.expired"

@@ -56,7 +56,10 @@ _REASONS: Final = {"jws.malformed": "assertion.malformed"}
 
 
 def _failure(error: JwtError) -> AuthFailure:
-    return AuthFailure(_REASONS.get(error.reason, error.reason), error.detail)
+    """The client-auth failure for a jose refusal: its ``assertion.*`` code, or malformed for any
+    envelope code the server does not name (AuthFailure takes client-auth codes only)."""
+    reason = _REASONS.get(error.reason, error.reason)
+    return AuthFailure(reason if reason.startswith("assertion.") else "assertion.malformed", error.detail)
 
 
 @dataclass(frozen=True, slots=True)
