@@ -26,6 +26,7 @@ from certbound.pki.revocation import (
     ocsp_status,
     revocation_pointers,
 )
+from certbound.pki.revocation.ocsp import cert_id_hashes
 
 CertAndKey = tuple[x509.Certificate, PrivateKey]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -301,3 +302,19 @@ def test_pointers_come_from_aia_and_distribution_points(ca: CertAndKey) -> None:
     assert pointers.crl == ("http://crl.test/a.crl",)  # LDAP is not fetched
     bare = issue_client_cert(*ca, "CN=y")[0]
     assert not revocation_pointers(bare)
+
+
+def test_cert_id_hashes_are_the_ones_cryptography_puts_in_a_request(ca: CertAndKey) -> None:
+    rsa_ca = create_ca(
+        "CN=RSA CA", key=__import__("certbound.pki.keys", fromlist=["x"]).new_private_key("rsa-2048")
+    )
+    for issuer in (ca, rsa_ca):
+        cert = issue_client_cert(*issuer, "CN=x")[0]
+        for algorithm in (hashes.SHA1(), hashes.SHA256()):  # noqa: S303
+            request = ocsp.load_der_ocsp_request(
+                ocsp.OCSPRequestBuilder()
+                .add_certificate(cert, issuer[0], algorithm)
+                .build()
+                .public_bytes(Encoding.DER)
+            )
+            assert cert_id_hashes(issuer[0], algorithm) == (request.issuer_name_hash, request.issuer_key_hash)

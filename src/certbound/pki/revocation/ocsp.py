@@ -35,6 +35,7 @@ from certbound.pki.revocation.status import CertStatus, reason_name
 __all__ = [
     "OCSP_REQUEST_MEDIA_TYPE",
     "OCSP_RESPONSE_MEDIA_TYPE",
+    "cert_id_hashes",
     "ocsp_get_url",
     "ocsp_request",
     "ocsp_status",
@@ -58,24 +59,52 @@ def ocsp_get_url(responder_url: str, request_der: bytes) -> str:
     return f"{responder_url.rstrip('/')}/{encoded}"
 
 
+def _der_value(data: bytes, offset: int) -> tuple[int, int]:
+    """(start, end) of the value of the DER element at `offset` (definite lengths only)."""
+    length = data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[start : start + count], "big")
+        start += count
+    return start, start + length
+
+
+def _subject_public_key(cert: x509.Certificate) -> bytes:
+    """The subjectPublicKey BIT STRING's bits (SubjectPublicKeyInfo: SEQUENCE { algorithm, BIT STRING })."""
+    spki = spki_der(cert.public_key())
+    start, _ = _der_value(spki, 0)  # inside the SEQUENCE
+    _, algorithm_end = _der_value(spki, start)  # skip the AlgorithmIdentifier
+    bits_start, bits_end = _der_value(spki, algorithm_end)
+    return spki[bits_start + 1 : bits_end]  # without the unused-bits byte
+
+
+def cert_id_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
+    """The CertID's issuerNameHash and issuerKeyHash of `issuer` (RFC 6960 section 4.1.1)."""
+    name = hashes.Hash(algorithm)
+    name.update(issuer.subject.public_bytes())
+    key = hashes.Hash(algorithm)
+    key.update(_subject_public_key(issuer))
+    return name.finalize(), key.finalize()
+
+
 def _cert_id_matches(
     single: ocsp.OCSPSingleResponse, cert: x509.Certificate, issuer: x509.Certificate
 ) -> bool:
-    if single.serial_number != cert.serial_number:
+    if single.serial_number != cert.serial_number or cert.issuer != issuer.subject:
         return False
     try:
-        expected = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, single.hash_algorithm).build()
+        expected = cert_id_hashes(issuer, single.hash_algorithm)
     except (ValueError, TypeError):  # a hash algorithm a CertID cannot use
         return False
-    return (single.issuer_name_hash, single.issuer_key_hash) == (
-        expected.issuer_name_hash,
-        expected.issuer_key_hash,
-    )
+    return (single.issuer_name_hash, single.issuer_key_hash) == expected
 
 
 def _key_hash(cert: x509.Certificate) -> bytes:
-    """SHA-1 of the subjectPublicKey bits: RFC 6960's KeyHash, which is RFC 5280's key identifier method 1."""
-    return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    """RFC 6960's KeyHash of a responder: SHA-1 of its subjectPublicKey bits."""
+    digest = hashes.Hash(hashes.SHA1())  # noqa: S303
+    digest.update(_subject_public_key(cert))
+    return digest.finalize()
 
 
 def _names_responder(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
