@@ -178,6 +178,10 @@ class RevocationChecker:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def now(self) -> float:
+        """The checker's clock (epoch seconds): what :meth:`cached` is given on the request path."""
+        return self._clock()
+
     def on_revoked(self, listener: RevokedListener) -> None:
         """Call `listener` for every leaf found to be revoked (directly or through its chain)."""
         self._listeners.append(listener)
@@ -318,7 +322,7 @@ class RevocationChecker:
             self._forget_idle(now, keep=self._max_entries)
 
     def _refreshed(self, entry: _Entry, resolved: Resolved, now: float) -> None:
-        status = resolved.status
+        status, was = resolved.status, entry.status.status
         if status.status == "unknown":
             entry.last_error = status.detail
             entry.refresh_at = resolved.refresh_at
@@ -333,8 +337,9 @@ class RevocationChecker:
                 resolved.refresh_at,
             )
             entry.last_error = ""
-        was_checked, entry.checked = entry.checked, True
-        self._report(entry, quiet=was_checked and status.status == "good")
+        recovered = entry.checked and status.status == "good" and was == "unknown"
+        entry.checked = True
+        self._report(entry, recovered=recovered)
 
     def _link(self, path: tuple[x509.Certificate, ...], keys: Sequence[str]) -> None:
         """Remember that the leaf's chain goes through each of `keys` (for listeners and idling)."""
@@ -350,9 +355,10 @@ class RevocationChecker:
                 if entry.status.status == "revoked":
                     self._announce(leaf_key, entry)
 
-    def _report(self, entry: _Entry, *, failed: CertStatus | None = None, quiet: bool = False) -> None:
+    def _report(self, entry: _Entry, *, failed: CertStatus | None = None, recovered: bool = False) -> None:
         """Log what was learned about `entry` (`failed`: a refresh that failed while the last answer is
-        still fresh; `quiet`: a good answer renewed) and tell the listeners about a revocation."""
+        still fresh; `recovered`: good again after unknown) and tell the listeners about a revocation.
+        A good answer, the usual case, is logged at debug level only."""
         status = failed or entry.status
         fields = {
             "subject": _name(entry.cert),
@@ -372,8 +378,10 @@ class RevocationChecker:
         elif status.status == "unknown":
             action = "accepted (soft fail)" if self.policy.soft_fail else "refused"
             _log.warning("client_cert_status_unknown", **fields, detail=status.detail, certificates=action)
-        elif not quiet:
+        elif recovered:
             _log.info("client_cert_status", **fields)
+        else:
+            _log.debug("client_cert_status", **fields)
 
     def _announce(self, leaf_key: str, entry: _Entry) -> None:
         leaf = self._leaves.get(leaf_key)

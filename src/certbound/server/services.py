@@ -98,6 +98,8 @@ async def build_services(
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
+        if authenticator.revocation is not None:
+            await authenticator.revocation.start()
         tokens = TokenService(settings, store, keys, generation=lambda: watcher.value, clock=clock)
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
