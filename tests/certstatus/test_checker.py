@@ -66,7 +66,7 @@ async def make(clock: Clock, pki: RevocationPki) -> AsyncIterator[Any]:
             clock=clock,
         )
         heard: list[tuple[str, Any]] = []
-        checker.on_revoked(lambda leaf_key, leaf, revoked, status: heard.append((leaf_key, status)))
+        checker.on_revoked(lambda leaf_key, path, revoked, status: heard.append((leaf_key, status)))
         made.append(checker)
         return checker, heard
 

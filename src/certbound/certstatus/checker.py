@@ -86,8 +86,9 @@ class ChainRevocation:
 #: The verdict for a chain whose every certificate is known not to be revoked (shared, immutable).
 GOOD_CHAIN: Final = ChainRevocation("good")
 
-#: Called with (leaf x5t#S256, leaf, the revoked certificate, its status) for each affected leaf.
-RevokedListener = Callable[[str, x509.Certificate, x509.Certificate, CertStatus], None]
+#: Called with (leaf x5t#S256, the leaf's validated path, the revoked certificate, its status) for each
+#: affected leaf.
+RevokedListener = Callable[[str, tuple[x509.Certificate, ...], x509.Certificate, CertStatus], None]
 
 
 def path_keys(path: Sequence[x509.Certificate]) -> tuple[str, ...]:
@@ -165,7 +166,7 @@ class RevocationChecker:
             policy, downloads, crls, known_cas=known_cas, retry_interval=retry_interval, clock=clock
         )
         self._entries: dict[str, _Entry] = {}
-        self._leaves: dict[str, x509.Certificate] = {}
+        self._leaves: dict[str, tuple[x509.Certificate, ...]] = {}  # leaf key -> its path
         self._inflight: dict[str, asyncio.Future[Resolved]] = {}
         self._listeners: list[RevokedListener] = []
         self._limit = asyncio.Semaphore(_MAX_CONCURRENT)
@@ -347,7 +348,7 @@ class RevocationChecker:
         if leaf_key is None:
             return
         if leaf_key not in self._leaves:
-            self._leaves[leaf_key] = path[0]
+            self._leaves[leaf_key] = path
         for key in keys:
             entry = self._entries.get(key)
             if entry is not None and leaf_key not in entry.leaves:
@@ -384,12 +385,12 @@ class RevocationChecker:
             _log.debug("client_cert_status", **fields)
 
     def _announce(self, leaf_key: str, entry: _Entry) -> None:
-        leaf = self._leaves.get(leaf_key)
-        if leaf is None:
+        path = self._leaves.get(leaf_key)
+        if path is None:
             return
         for listener in list(self._listeners):
             try:
-                listener(leaf_key, leaf, entry.cert, entry.status)
+                listener(leaf_key, path, entry.cert, entry.status)
             except Exception as exc:  # one listener's bug must not hide the revocation from the others
                 _log.error("client_cert_revoked_listener_failed", error=f"{type(exc).__name__}: {exc}")
 

@@ -24,12 +24,14 @@ from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
+from certbound.server.clientcerts import CertificateWatch
 from certbound.server.clients.registrar import Registrar
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
 from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
+from certbound.store.cert_status import CertStatusStore
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
 
@@ -41,7 +43,12 @@ PURGE_INTERVAL_S = 300.0
 
 @dataclass(frozen=True)
 class Services:
-    """The per-worker services; `certbound.server.app.create_app` builds the endpoints from them."""
+    """The per-worker services; `certbound.server.app.create_app` builds the endpoints from them.
+
+    `certificates.is_revoked(x5t_s256)` says, without I/O, whether a leaf certificate is known to be
+    revoked: ``tokens.verifier.active`` already refuses tokens bound to one; an endpoint that reads a
+    bound token another way (userinfo, the refresh grant) asks it too.
+    """
 
     settings: Settings
     store: SqlStore
@@ -51,6 +58,7 @@ class Services:
     authenticator: ClientAuthenticator
     tokens: TokenService
     grants: GrantRegistry
+    certificates: CertificateWatch
 
 
 @contextlib.asynccontextmanager
@@ -98,9 +106,20 @@ async def build_services(
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
+        certificates = CertificateWatch(CertStatusStore(store.engine), authenticator.revocation)
+        authenticator.observe_certificates(certificates.note)
+        await certificates.start()
+        stack.push_async_callback(certificates.aclose)
         if authenticator.revocation is not None:
             await authenticator.revocation.start()
-        tokens = TokenService(settings, store, keys, generation=lambda: watcher.value, clock=clock)
+        tokens = TokenService(
+            settings,
+            store,
+            keys,
+            generation=lambda: watcher.value,
+            clock=clock,
+            revoked_certificates=certificates.is_revoked,
+        )
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
             store,
@@ -120,6 +139,7 @@ async def build_services(
             authenticator=authenticator,
             tokens=tokens,
             grants=default_grants(tokens.minter, settings),
+            certificates=certificates,
         )
 
 

@@ -50,7 +50,7 @@ from certbound.server.clientauth.none import NoneMethod
 from certbound.server.clientauth.private_key_jwt import PrivateKeyJwt
 from certbound.server.clientauth.revocation import RevocationGate, revocation_checker
 from certbound.server.clientauth.self_signed_tls_client_auth import SelfSignedTlsClientAuth
-from certbound.server.clientauth.tls_client_auth import TlsClientAuth
+from certbound.server.clientauth.tls_client_auth import CertificateObserver, TlsClientAuth
 from certbound.server.clientauth.types import Authenticated, AuthRequest
 from certbound.server.clientauth.verdicts import VerdictCache
 from certbound.store.generation import GenerationWatcher
@@ -184,13 +184,16 @@ class ClientAuthenticator:
         self.verdicts = verdict_cache if verdict_cache is not None else VerdictCache(chain_verifier)
         self.revocation = revocation
         checker = AssertionChecker(store, max_lifetime=assertion_max_lifetime, clock_skew=clock_skew)
+        self._tls_client_auth = TlsClientAuth(
+            self.verdicts, RevocationGate(revocation) if revocation is not None else None
+        )
         methods: list[Method] = [
             NoneMethod(),
             ClientSecretBasic(),
             ClientSecretPost(),
             ClientSecretJwt(checker),
             PrivateKeyJwt(checker, jwks_fetcher),
-            TlsClientAuth(self.verdicts, RevocationGate(revocation) if revocation is not None else None),
+            self._tls_client_auth,
             SelfSignedTlsClientAuth(jwks_fetcher),
         ]
         self._methods: dict[str, Method] = {m.name: m for m in methods}
@@ -199,6 +202,10 @@ class ClientAuthenticator:
     @property
     def directory(self) -> ClientDirectory:
         return self._directory
+
+    def observe_certificates(self, observer: CertificateObserver) -> None:
+        """Tell `observer` of every chain ``tls_client_auth`` accepts (see `CertificateObserver`)."""
+        self._tls_client_auth.observer = observer
 
     @property
     def methods(self) -> tuple[str, ...]:

@@ -14,12 +14,18 @@ Verdicts are cached per chain (:mod:`certbound.server.clientauth.verdicts`) with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from certbound.server.clientauth.context import MethodContext
 from certbound.server.clientauth.failure import AuthFailure
 from certbound.server.clientauth.revocation import RevocationGate
-from certbound.server.clientauth.verdicts import VerdictCache
+from certbound.server.clientauth.verdicts import CertFacts, VerdictCache
 
-__all__ = ["TlsClientAuth"]
+__all__ = ["CertificateObserver", "TlsClientAuth"]
+
+#: Told of every accepted chain (client_id, the chain's cached facts); must be cheap: it runs on every
+#: successful request (the server's records only chains whose facts are new).
+CertificateObserver = Callable[[str, CertFacts], None]
 
 
 class TlsClientAuth:
@@ -28,6 +34,7 @@ class TlsClientAuth:
     def __init__(self, verdicts: VerdictCache, revocation: RevocationGate | None = None) -> None:
         self._verdicts = verdicts
         self._revocation = revocation
+        self.observer: CertificateObserver | None = None
 
     async def verify(self, ctx: MethodContext) -> None:
         cert = ctx.presented.certificate
@@ -45,3 +52,5 @@ class TlsClientAuth:
             )
         if self._revocation is not None:
             await self._revocation.check(facts.path, facts.revocation_keys, ctx.client.client_id)
+        if self.observer is not None:
+            self.observer(ctx.client.client_id, facts)
