@@ -11,10 +11,12 @@ policy's fetch timeout; checks of the same certificate share one) and remembers 
 Every remembered certificate is refreshed in the background before its answer goes stale
 (:class:`~certbound.certstatus.resolve.StatusResolver` says when), for as long as chains through it
 keep being presented (`idle_after`); a refresh that fails keeps the last answer while it is fresh.
-When a certificate turns out revoked, at a first check or a refresh, every listener hears about
-each leaf whose chain goes through it (:meth:`RevocationChecker.on_revoked`): the server denies the
-tokens bound to those leaves, without waiting for them to be presented again. A revocation is final
-(a ``certificateHold`` that is lifted later needs the certificate reissued).
+A configured CRL file that changes is read again at the next pass, so that
+``certbound pki crl --out FILE`` takes effect within a second. When a certificate turns out revoked,
+at a first check or a refresh, every listener hears about each leaf whose chain goes through it
+(:meth:`RevocationChecker.on_revoked`): the server denies the tokens bound to those leaves, without
+waiting for them to be presented again. A revocation is final (a ``certificateHold`` that is lifted
+later needs the certificate reissued).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from prometheus_client import Counter
 from certbound.certstatus.crls import CrlCache
 from certbound.certstatus.downloads import Downloads
 from certbound.certstatus.policy import RevocationPolicy
-from certbound.certstatus.resolve import Resolved, StatusResolver
+from certbound.certstatus.resolve import NO_SOURCE, Resolved, StatusResolver
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.revocation.status import CertStatus
 from certbound.pki.thumbprint import x5t_s256
@@ -162,6 +164,7 @@ class RevocationChecker:
         self._idle_after = idle_after
         self._max_entries = max_entries
         crls = CrlCache(downloads, max_age=policy.max_age, retry_interval=retry_interval, clock=clock)
+        self._crls = crls
         self._resolver = StatusResolver(
             policy, downloads, crls, known_cas=known_cas, retry_interval=retry_interval, clock=clock
         )
@@ -261,6 +264,7 @@ class RevocationChecker:
         """One pass: forget idle chains, refresh the answers that are due; returns how many were asked."""
         now = self._clock()
         self._forget_idle(now)
+        self._files_changed(now)
         due = [
             (key, entry)
             for key, entry in self._entries.items()
@@ -341,6 +345,17 @@ class RevocationChecker:
         recovered = entry.checked and status.status == "good" and was == "unknown"
         entry.checked = True
         self._report(entry, recovered=recovered)
+
+    def _files_changed(self, now: float) -> None:
+        """A configured CRL file that changed is read again now, for the certificates it may speak of:
+        those it spoke of, and those no source covered."""
+        changed = self._crls.changed_files()
+        if not changed:
+            return
+        sources = {NO_SOURCE, *(f"crl {location}" for location in changed)}
+        for entry in self._entries.values():
+            if entry.status.source in sources:
+                entry.refresh_at = min(entry.refresh_at, now)
 
     def _link(self, path: tuple[x509.Certificate, ...], keys: Sequence[str]) -> None:
         """Remember that the leaf's chain goes through each of `keys` (for listeners and idling)."""

@@ -91,9 +91,13 @@ class CrlCache:
         self._copies: OrderedDict[str, CrlCopy] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[CrlCopy]] = {}
 
-    def peek(self, location: str) -> CrlCopy | None:
-        """The copy held for `location`, without loading anything."""
-        return self._copies.get(location)
+    def changed_files(self) -> list[str]:
+        """The files whose content changed since their copy was read (one ``stat`` each)."""
+        return [
+            c.location
+            for c in self._copies.values()
+            if not is_url(c.location) and c.crl is not None and _file_stamp(c.location) != c.stamp
+        ]
 
     async def get(self, location: str, *, configured: bool = False) -> CrlCopy:
         """The copy for `location`, reloaded first when due. Never raises for a failed load: the copy
