@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         le=30 * 86400,
         description="Longest an OCSP answer or a CRL is used, in seconds, whatever its nextUpdate says.",
     )
+    client_cert_rotation_overlap: int = Field(
+        86400,
+        ge=0,
+        le=90 * 86400,
+        description="When an RFC 7592 update replaces a registered certificate, the old one stays valid this "
+        "many seconds more (or until it expires, if sooner); 0 drops it at once.",
+    )
     client_ca_crls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="CRLs of the client CAs (files or http/https URLs, PEM or DER), for PKIs whose "
