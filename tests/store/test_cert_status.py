@@ -67,3 +67,12 @@ async def test_seen_since_and_purge(store: SqlStore) -> None:
     assert await table.purge(T0) == 1
     assert await table.get("old") is None
     assert await table.get("new") is not None
+
+
+async def test_a_warning_is_claimed_once(store: SqlStore) -> None:
+    table = CertStatusStore(store.engine)
+    assert await table.claim_warning("leaf", 7, T0)
+    assert not await table.claim_warning("leaf", 7, T0 + timedelta(minutes=1))
+    assert await table.claim_warning("leaf", 1, T0)
+    assert await table.purge(T0 + timedelta(days=1)) == 2
+    assert await table.claim_warning("leaf", 7, T0 + timedelta(days=2))

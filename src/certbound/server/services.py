@@ -24,7 +24,7 @@ from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
-from certbound.server.clientcerts import CertificateWatch
+from certbound.server.clientcerts import CertificateWatch, ExpiryMonitor
 from certbound.server.clients.registrar import Registrar
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
@@ -106,10 +106,14 @@ async def build_services(
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
-        certificates = CertificateWatch(CertStatusStore(store.engine), authenticator.revocation)
+        cert_table = CertStatusStore(store.engine)
+        certificates = CertificateWatch(cert_table, authenticator.revocation)
         authenticator.observe_certificates(certificates.note)
         await certificates.start()
         stack.push_async_callback(certificates.aclose)
+        expiry = ExpiryMonitor(store, cert_table)
+        await expiry.start()
+        stack.push_async_callback(expiry.aclose)
         if authenticator.revocation is not None:
             await authenticator.revocation.start()
         tokens = TokenService(

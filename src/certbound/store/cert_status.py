@@ -1,5 +1,6 @@
 """`CertStatusStore`: client certificates seen by tls_client_auth and their revocation, shared by every
-worker and node (the ``cert_status`` table, on the store's engine).
+worker and node (the ``cert_status`` table, on the store's engine), and the expiry warnings given
+(``cert_expiry_warnings``: one atomic insert picks the worker that logs each).
 
 Why it is in the store: a worker that learns a certificate is revoked must make the tokens bound to it
 inactive on every worker and node (they poll :meth:`CertStatusStore.revoked_since`), a restarted
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certbound.store.engine import writer
-from certbound.store.schema import cert_status
+from certbound.store.schema import cert_expiry_warnings, cert_status
 
 __all__ = ["CertStatusStore", "CertificateRecord", "RevokedCertificate"]
 
@@ -118,11 +119,25 @@ class CertStatusStore:
             row = (await conn.execute(select(cert_status).where(cert_status.c.x5t_s256 == x5t_s256))).first()
         return None if row is None else CertificateRecord(**row._asdict())
 
-    async def purge(self, before: datetime) -> int:
-        """Forget the certificates that expired and were last presented before `before`; how many went."""
-        statement = delete(cert_status).where(
-            and_(cert_status.c.not_after < before, cert_status.c.last_seen < before)
+    async def claim_warning(self, x5t_s256: str, days: int, at: datetime) -> bool:
+        """True for the one caller (of every worker and node) that records this warning first."""
+        statement = (
+            self._insert(cert_expiry_warnings)
+            .values(x5t_s256=x5t_s256, days=days, warned_at=at)
+            .on_conflict_do_nothing(index_elements=["x5t_s256", "days"])
         )
         async with self._writer.begin() as conn:
             result = await conn.execute(statement)
-        return int(result.rowcount or 0)
+        return bool(result.rowcount == 1)
+
+    async def purge(self, before: datetime) -> int:
+        """Forget the certificates that expired and were last presented before `before`, and the
+        warnings given before it; how many rows went."""
+        certificates = delete(cert_status).where(
+            and_(cert_status.c.not_after < before, cert_status.c.last_seen < before)
+        )
+        warnings = delete(cert_expiry_warnings).where(cert_expiry_warnings.c.warned_at < before)
+        async with self._writer.begin() as conn:
+            gone = (await conn.execute(certificates)).rowcount or 0
+            gone += (await conn.execute(warnings)).rowcount or 0
+        return int(gone)

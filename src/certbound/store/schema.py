@@ -167,5 +167,15 @@ cert_status = Table(
     Column("learned_at", UTCDateTime, index=True),
 )
 
+# The client-certificate expiry warnings given (a certificate, a threshold in days): one atomic insert
+# decides which worker or node logs it, so each is logged once, not once per worker.
+cert_expiry_warnings = Table(
+    "cert_expiry_warnings",
+    metadata,
+    Column("x5t_s256", Text, primary_key=True),
+    Column("days", Integer, primary_key=True, autoincrement=False),
+    Column("warned_at", UTCDateTime, nullable=False, index=True),
+)
+
 #: The tables whose changes bump `store_generation`.
 GENERATION_TABLES = frozenset({"clients", "client_credentials", "signing_keys"})

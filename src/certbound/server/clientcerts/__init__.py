@@ -5,6 +5,7 @@ Revoked leaves known to every worker and node, and the certificates clients pres
 (:mod:`.expiry`).
 """
 
+from certbound.server.clientcerts.expiry import ExpiryMonitor, client_certificates, expiring_within
 from certbound.server.clientcerts.watch import CertificateWatch
 
-__all__ = ["CertificateWatch"]
+__all__ = ["CertificateWatch", "ExpiryMonitor", "client_certificates", "expiring_within"]
