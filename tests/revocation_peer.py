@@ -169,7 +169,8 @@ class RevocationPki:
     """A root (trusted as client CA) and an intermediate, both publishing status on `server`.
 
     The intermediate's certificate points at the root's CRL and OCSP responder; leaves made by
-    :meth:`leaf` point at the intermediate's (or the root's) by OCSP, CRL or both.
+    :meth:`leaf` point at the intermediate's (or the root's) by OCSP, CRL or both. More intermediates:
+    :meth:`add_intermediate`.
     """
 
     server: RevocationServer
@@ -180,14 +181,22 @@ class RevocationPki:
     def create(cls, server: RevocationServer, prefix: str = "") -> RevocationPki:
         root_cert, root_key = create_ca(f"CN={prefix}Revocation Root,O=certbound tests")
         root = server.add(Authority(f"{prefix}root", root_cert, root_key))
-        inter_cert, inter_key = create_ca(
-            f"CN={prefix}Revocation Intermediate,O=certbound tests",
-            issuer=(root_cert, root_key),
+        made = cls(server, root, root)
+        made.intermediate = made.add_intermediate(f"{prefix}inter", "Revocation Intermediate")
+        return made
+
+    def add_intermediate(
+        self, name: str, common_name: str | None = None, *, via: str = "ocsp,crl"
+    ) -> Authority:
+        """An intermediate CA of the root, whose certificate points at the root's sources by `via`."""
+        cert, key = create_ca(
+            f"CN={common_name or name},O=certbound tests",
+            issuer=(self.root.cert, self.root.key),
             path_length=0,
-            crl_urls=[server.crl_url(root.name)],
-            ocsp_urls=[server.ocsp_url(root.name)],
+            crl_urls=[self.server.crl_url(self.root.name)] if "crl" in via else [],
+            ocsp_urls=[self.server.ocsp_url(self.root.name)] if "ocsp" in via else [],
         )
-        return cls(server, root, server.add(Authority(f"{prefix}inter", inter_cert, inter_key)))
+        return self.server.add(Authority(name, cert, key))
 
     def leaf(
         self, subject: str, *, via: str = "ocsp,crl", issuer: Authority | None = None, **kwargs: Any
@@ -204,7 +213,6 @@ class RevocationPki:
         )
 
     def chain(self, leaf: x509.Certificate, issuer: Authority | None = None) -> tuple[x509.Certificate, ...]:
-        """The validated path of `leaf`: leaf, (intermediate,) root."""
-        if (issuer or self.intermediate) is self.root:
-            return (leaf, self.root.cert)
-        return (leaf, self.intermediate.cert, self.root.cert)
+        """The validated path of `leaf`: leaf, (its intermediate,) root."""
+        ca = issuer or self.intermediate
+        return (leaf, self.root.cert) if ca is self.root else (leaf, ca.cert, self.root.cert)

@@ -70,6 +70,12 @@ def _name(cert: x509.Certificate) -> str:
         return "(undecodable subject)"
 
 
+def _serial(cert: x509.Certificate) -> str:
+    """The serial number as colon-separated hex (as openssl shows it; a log line keeps it whole)."""
+    raw = cert.serial_number.to_bytes((cert.serial_number.bit_length() + 7) // 8 or 1, "big")
+    return raw.hex(":")
+
+
 @dataclass(frozen=True, slots=True)
 class ChainRevocation:
     """A chain's revocation verdict: `certificate` and `status` name the revoked or unknown one."""
@@ -258,7 +264,7 @@ class RevocationChecker:
             try:
                 await self.refresh_due()
             except Exception as exc:  # a bug here must not stop the refreshes for good
-                _log.error("client_cert_status_refresh_failed", error=f"{type(exc).__name__}: {exc}")
+                _log.error("client_cert_refresh_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def refresh_due(self) -> int:
         """One pass: forget idle chains, refresh the answers that are due; returns how many were asked."""
@@ -378,7 +384,7 @@ class RevocationChecker:
         status = failed or entry.status
         fields = {
             "subject": _name(entry.cert),
-            "serial": format(entry.cert.serial_number, "x"),
+            "serial": _serial(entry.cert),
             "status": status.status,
             "source": status.source,
         }
@@ -388,9 +394,7 @@ class RevocationChecker:
             for leaf_key in sorted(entry.leaves):
                 self._announce(leaf_key, entry)
         elif failed is not None:
-            _log.info(
-                "client_cert_status_refresh_failed", **fields, detail=status.detail, until=entry.fresh_until
-            )
+            _log.info("client_cert_refresh_failed", **fields, detail=status.detail, until=entry.fresh_until)
         elif status.status == "unknown":
             action = "accepted (soft fail)" if self.policy.soft_fail else "refused"
             _log.warning("client_cert_status_unknown", **fields, detail=status.detail, certificates=action)
@@ -407,7 +411,7 @@ class RevocationChecker:
             try:
                 listener(leaf_key, path, entry.cert, entry.status)
             except Exception as exc:  # one listener's bug must not hide the revocation from the others
-                _log.error("client_cert_revoked_listener_failed", error=f"{type(exc).__name__}: {exc}")
+                _log.error("client_cert_listener_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _forget_idle(self, now: float, *, keep: int | None = None) -> None:
         """Drop the entries no chain used for `idle_after` (or, with `keep`, the least recently used

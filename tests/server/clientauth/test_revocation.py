@@ -123,7 +123,7 @@ async def test_unknown_is_refused_and_soft_fail_accepts_with_a_warning(
         accepted = await soft.authenticate({"client_id": "down"}, certificate=chain_of(rpki, leaf))
         await soft.authenticate({"client_id": "down"}, certificate=chain_of(rpki, leaf))
     assert accepted.client.client_id == "down"
-    warnings = [e for e in logs if e["event"] == "client_cert_revocation_soft_fail"]
+    warnings = [e for e in logs if e["event"] == "client_cert_soft_fail"]
     assert len(warnings) == 1  # once a minute per certificate, not once per request
     assert warnings[0]["log_level"] == "warning"
     assert "HTTP 503" in warnings[0]["detail"]

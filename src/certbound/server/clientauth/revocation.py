@@ -121,7 +121,7 @@ class RevocationGate:
         while len(self._warned) > _MAX_WARNED:
             self._warned.popitem(last=False)
         _log.warning(
-            "client_cert_revocation_soft_fail",
+            "client_cert_soft_fail",
             client_id=client_id,
             cert_x5t_s256=leaf_key,
             detail=verdict.detail,
