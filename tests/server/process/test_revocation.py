@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certbound.pki.devpki import ensure_dev_pki
 from certbound.pki.issue import create_ca
 from certbound.pki.pem import cert_to_pem, key_to_pem
 from certbound.pki.revocation import build_crl, ocsp_answer, ocsp_request
 from certbound.tls.headers.rfc9440 import encode_byte_sequence
 from tests.revocation_peer import Authority, RevocationPki, RevocationServer, revocation_server
-from tests.server.process.serverproc import RunningServer, start_server
+from tests.server.process.serverproc import CERTBOUND, RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -315,3 +317,41 @@ def test_a_cached_answer_outlives_the_responder_until_it_expires(world: World) -
         assert world.proxied.events("client_cert_soft_fail", lambda e: e["client_id"] == cid)
     finally:
         world.responder.down = False
+
+
+def test_the_dev_flow_revoke_then_publish_the_crl(tmp_path: Path) -> None:
+    """`certbound pki revoke` + `certbound pki crl --out data/pki/ca.crl` on a running `serve --dev`: the
+    demo client is refused (cert.revoked) and its bound token goes inactive, without a restart."""
+    data = tmp_path / "data"
+    pki_dir = ensure_dev_pki(data / "pki").directory
+
+    def pki(*args: str) -> None:
+        command = [*CERTBOUND, "pki", *args, "--dir", str(pki_dir)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+
+    pki("crl", "--out", str(pki_dir / "ca.crl"))  # an empty CRL: `serve --dev` reads it from now on
+    server = start_server([], data)
+    try:
+        form = {"grant_type": "client_credentials", "client_id": "demo-client"}
+        with server.client() as client:
+            first = client.post(server.url + "/token", data=form)
+            assert first.status_code == 200, first.text
+            token = first.json()["access_token"]
+            pki("revoke", str(pki_dir / "demo-client.crt"), "--reason", "keyCompromise")
+            pki("crl", "--out", str(pki_dir / "ca.crl"))
+            deadline = time.monotonic() + 30
+            while client.post(server.url + "/token", data=form).status_code == 200:
+                assert time.monotonic() < deadline, "the new CRL was not read"
+                time.sleep(0.3)
+            answer = client.post(
+                server.url + "/introspect", data={"token": token, "client_id": "demo-client"}
+            )
+        assert answer.status_code == 401  # the demo client itself is refused now
+        events = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
+        refused = [e for e in events if e.get("event") == "client_auth" and e.get("reason") == "cert.revoked"]
+        assert refused
+        assert refused[-1]["revocation_source"] == f"crl {pki_dir / 'ca.crl'}"
+        assert refused[-1]["revocation_reason"] == "keyCompromise"
+    finally:
+        server.stop()
