@@ -22,7 +22,6 @@ later needs the certificate reissued).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +35,11 @@ from certbound.certstatus.crls import CrlCache
 from certbound.certstatus.downloads import Downloads
 from certbound.certstatus.policy import RevocationPolicy
 from certbound.certstatus.resolve import NO_SOURCE, Resolved, StatusResolver
+from certbound.certstatus.singleflight import SingleFlight
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.revocation.status import CertStatus
 from certbound.pki.thumbprint import x5t_s256
+from certbound.tasks import stop_task
 
 __all__ = [
     "CHECKS",
@@ -176,7 +177,7 @@ class RevocationChecker:
         )
         self._entries: dict[str, _Entry] = {}
         self._leaves: dict[str, tuple[x509.Certificate, ...]] = {}  # leaf key -> its path
-        self._inflight: dict[str, asyncio.Future[Resolved]] = {}
+        self._inflight: SingleFlight[str, Resolved] = SingleFlight()
         self._listeners: list[RevokedListener] = []
         self._limit = asyncio.Semaphore(_MAX_CONCURRENT)
         self._task: asyncio.Task[None] | None = None
@@ -252,10 +253,7 @@ class RevocationChecker:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         await self.downloads.aclose()
 
     async def _run(self) -> None:
@@ -290,24 +288,14 @@ class RevocationChecker:
     # -- internals -------------------------------------------------------------------------------
 
     async def _resolve_once(self, key: str, path: tuple[x509.Certificate, ...], index: int) -> Resolved:
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Resolved] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+        async def look_up() -> Resolved:
             async with self._limit:
                 others = path[:index] + path[index + 2 :]
                 resolved = await self._resolver.resolve(path[index], path[index + 1], others)
-        except BaseException as exc:  # cancelled (or a bug): waiters see it too, nothing is stored
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            self._inflight.pop(key, None)
-        CHECKS.labels(status=resolved.status.status, source=resolved.status.source.split(" ", 1)[0]).inc()
-        future.set_result(resolved)
-        return resolved
+            CHECKS.labels(status=resolved.status.status, source=resolved.status.source.split(" ", 1)[0]).inc()
+            return resolved
+
+        return await self._inflight.run(key, look_up)
 
     def _store(
         self,

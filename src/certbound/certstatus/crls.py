@@ -22,6 +22,7 @@ from typing import Final
 from cryptography import x509
 
 from certbound.certstatus.downloads import Downloads
+from certbound.certstatus.singleflight import SingleFlight
 from certbound.net.errors import FetchError
 from certbound.pki.revocation.crl import load_crl
 
@@ -89,7 +90,7 @@ class CrlCache:
         self._max = max_copies
         self._clock = clock
         self._copies: OrderedDict[str, CrlCopy] = OrderedDict()
-        self._inflight: dict[str, asyncio.Future[CrlCopy]] = {}
+        self._inflight: SingleFlight[str, CrlCopy] = SingleFlight()
 
     def changed_files(self) -> list[str]:
         """The files whose content changed since their copy was read (one ``stat`` each)."""
@@ -106,24 +107,11 @@ class CrlCache:
         if copy is not None and not self._due(copy, self._clock()):
             self._copies.move_to_end(location)
             return copy
-        pending = self._inflight.get(location)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[CrlCopy] = asyncio.get_running_loop().create_future()
-        self._inflight[location] = future
-        try:
-            loaded = await self._load(copy or CrlCopy(location), configured)
-        except BaseException as exc:  # cancelled: waiters try again rather than hang
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            self._inflight.pop(location, None)
+        loaded = await self._inflight.run(location, lambda: self._load(copy or CrlCopy(location), configured))
         self._copies[location] = loaded
         self._copies.move_to_end(location)
         while len(self._copies) > self._max:
             self._copies.popitem(last=False)
-        future.set_result(loaded)
         return loaded
 
     def _due(self, copy: CrlCopy, now: float) -> bool:

@@ -12,6 +12,7 @@ event carries the source, the time and the reason of a revocation as fields of t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -29,8 +30,8 @@ from certbound.certstatus import (
     build_checker,
 )
 from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.pem import load_certs_file
 from certbound.server.clientauth.failure import AuthFailure
-from certbound.tls.forwarded import load_intermediates
 
 if TYPE_CHECKING:
     from certbound.config import Settings
@@ -56,8 +57,9 @@ def revocation_checker(
         crls=tuple(settings.client_ca_crls),
     )
     known = list(anchors)
-    if settings.forwarded_cert_intermediates is not None:
-        known += load_intermediates(Path(settings.forwarded_cert_intermediates))
+    if settings.forwarded_cert_intermediates is not None:  # checked at start-up (tls.forwarded)
+        with contextlib.suppress(OSError, ValueError):
+            known += load_certs_file(Path(settings.forwarded_cert_intermediates))
     return build_checker(
         policy,
         issuer_url=settings.issuer_url,

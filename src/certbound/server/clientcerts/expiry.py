@@ -30,6 +30,7 @@ from prometheus_client import Gauge
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.store.cert_status import CertStatusStore
 from certbound.store.interface import Store
+from certbound.tasks import stop_task
 
 __all__ = [
     "EXPIRY_SECONDS",
@@ -173,10 +174,7 @@ class ExpiryMonitor:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def run_once(self) -> Sequence[ClientCertificateInfo]:
         """Read the certificates, set the gauge, give the warnings due; returns the ones warned about."""

@@ -36,6 +36,7 @@ from certbound.pki.pem import certs_to_pem, load_certs_pem
 from certbound.pki.revocation import CertStatus
 from certbound.server.clientauth.verdicts import CertFacts
 from certbound.store.cert_status import CertificateRecord, CertStatusStore
+from certbound.tasks import stop_task
 
 __all__ = ["CertificateWatch"]
 
@@ -132,10 +133,7 @@ class CertificateWatch:
 
     async def aclose(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         with contextlib.suppress(Exception):  # best effort: the rows are an optimisation, not the truth
             await self.flush()
 
