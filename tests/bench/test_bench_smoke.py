@@ -44,7 +44,7 @@ def test_inprocess_profiler_answers_every_case() -> None:
 
 
 def test_revocation_cost_measures_with_a_warm_cache() -> None:
-    """`bench.revocation_cost`: every mode answers 200, and the measured requests ask the responder nothing."""
+    """`bench.revocation_cost`: every mode answers 200; the measured requests ask the responder nothing."""
     args = [sys.executable, "-m", "bench.revocation_cost", "--requests", "250", "--rounds", "1"]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr

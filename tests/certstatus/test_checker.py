@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,19 +19,7 @@ from certbound.certstatus import GOOD_CHAIN, RevocationChecker, RevocationPolicy
 from certbound.pki.issue import create_ca
 from certbound.pki.revocation import CertStatus, build_crl, ocsp_answer, ocsp_request
 from tests.revocation_peer import RevocationPki, RevocationServer, revocation_server
-
-
-class Clock:
-    """Epoch seconds a test moves forward (the answers themselves carry real times)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.server.endpoints.harness import FakeClock as Clock  # epoch seconds; answers carry real times
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
+from certbound.pki.chain import issued_by
 from certbound.pki.keys import spki_der
 from certbound.pki.revocation.status import CertStatus, reason_name
 
@@ -48,14 +49,6 @@ def _may_sign_crls(cert: x509.Certificate, *, required: bool) -> bool:
     except x509.ExtensionNotFound:
         return not required
     return usage.crl_sign
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # any failure means "not issued by"
-        return False
-    return True
 
 
 def _distribution_points(cert: x509.Certificate) -> x509.CRLDistributionPoints | None:
@@ -99,7 +92,7 @@ def crl_signer(
             continue
         if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
             continue
-        if not _may_sign_crls(candidate, required=True) or not _issued_by(candidate, issuer):
+        if not _may_sign_crls(candidate, required=True) or not issued_by(candidate, issuer):
             continue
         if crl.is_signature_valid(candidate.public_key()):  # type: ignore[arg-type]
             return candidate

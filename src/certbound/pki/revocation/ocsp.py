@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from certbound.pki.chain import issued_by
 from certbound.pki.keys import spki_der
 from certbound.pki.revocation.signatures import signature_valid
 from certbound.pki.revocation.status import CertStatus, reason_name
@@ -124,11 +125,7 @@ def _may_respond_for(candidate: x509.Certificate, issuer: x509.Certificate, at: 
         return False
     if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
         return False
-    try:
-        candidate.verify_directly_issued_by(issuer)
-    except Exception:  # any failure means "not issued by"
-        return False
-    return True
+    return issued_by(candidate, issuer)
 
 
 def _signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: datetime) -> x509.Certificate | None:
