@@ -62,6 +62,7 @@ CHECKS = Counter(
 
 _log = structlog.get_logger("certbound.certstatus")
 _MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker
+_IDLE_PASS: Final = 60.0  # seconds between two looks for chains no longer presented
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -181,6 +182,7 @@ class RevocationChecker:
         self._listeners: list[RevokedListener] = []
         self._limit = asyncio.Semaphore(_MAX_CONCURRENT)
         self._task: asyncio.Task[None] | None = None
+        self._next_idle_pass = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -265,9 +267,12 @@ class RevocationChecker:
                 _log.error("client_cert_refresh_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def refresh_due(self) -> int:
-        """One pass: forget idle chains, refresh the answers that are due; returns how many were asked."""
+        """One pass: forget idle chains (once a minute), refresh the answers that are due; returns how
+        many were asked."""
         now = self._clock()
-        self._forget_idle(now)
+        if now >= self._next_idle_pass:
+            self._forget_idle(now)
+            self._next_idle_pass = now + _IDLE_PASS
         self._files_changed(now)
         due = [
             (key, entry)
@@ -321,23 +326,24 @@ class RevocationChecker:
             self._forget_idle(now, keep=self._max_entries)
 
     def _refreshed(self, entry: _Entry, resolved: Resolved, now: float) -> None:
+        """Take a refresh's answer. A failure keeps the last answer while it is fresh; each change is
+        logged once (a responder that stays down is not a warning every retry)."""
         status, was = resolved.status, entry.status.status
         if status.status == "unknown":
-            entry.last_error = status.detail
-            entry.refresh_at = resolved.refresh_at
+            first_failure = not entry.last_error
+            entry.last_error, entry.refresh_at = status.detail, resolved.refresh_at
             if entry.checked and now < entry.fresh_until:  # the last answer stays while it is fresh
-                self._report(entry, failed=status)
+                if first_failure:
+                    self._report(entry, failed=status)
                 return
-            entry.status, entry.fresh_until = status, resolved.fresh_until
-        else:
-            entry.status, entry.fresh_until, entry.refresh_at = (
-                status,
-                resolved.fresh_until,
-                resolved.refresh_at,
-            )
-            entry.last_error = ""
-        recovered = entry.checked and status.status == "good" and was == "unknown"
-        entry.checked = True
+            newly = was != "unknown" or not entry.checked
+            entry.status, entry.fresh_until, entry.checked = status, resolved.fresh_until, True
+            if newly:
+                self._report(entry)
+            return
+        recovered = entry.checked and was == "unknown"
+        entry.status, entry.fresh_until, entry.refresh_at = status, resolved.fresh_until, resolved.refresh_at
+        entry.last_error, entry.checked = "", True
         self._report(entry, recovered=recovered)
 
     def _files_changed(self, now: float) -> None:
