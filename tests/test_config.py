@@ -73,6 +73,19 @@ def test_mtls_port_aliases(pem: Path) -> None:
         ({"database_url": "mysql://x"}, "database_url:"),
         ({"signing_alg": "none"}, "signing_alg:"),
         ({"client_ca": Path("/nonexistent/ca.pem")}, "client_ca: no such file"),
+        ({"client_cert_revocation": "crl,ocsp"}, "client_cert_revocation:"),
+        ({"client_cert_revocation_max_age": 10}, "client_cert_revocation_max_age:"),
+        ({"client_ca_crls": ["/nonexistent/ca.crl"]}, "client_ca_crls: no such file: /nonexistent/ca.crl"),
+        ({"client_ca_crls": ["ldap://ldap.example/cn=crl"]}, "client_ca_crls: 'ldap://"),
+        ({"client_ca_crls": ["http:///ca.crl"]}, "client_ca_crls: 'http:///ca.crl'"),
+        (
+            {"client_ca_crls": ["https://pki.example/ca.crl"], "client_cert_revocation": "ocsp"},
+            "client_ca_crls and client_cert_revocation",
+        ),
+        (
+            {"client_ca_crls": ["https://pki.example/ca.crl"], "client_cert_revocation": "off"},
+            "client_ca_crls and client_cert_revocation",
+        ),
         (
             {"registration_token": "0123456789abcdef0", "registration_token_file": Path("/x")},
             "registration_token and registration_token_file",
@@ -84,6 +97,20 @@ def test_bad_settings_name_the_setting(pem: Path, flags: dict[str, object], mess
         load_settings({**base(pem), **flags})
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_revocation_settings(pem: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings(base(pem))
+    assert (s.client_cert_revocation, s.client_cert_revocation_soft_fail) == ("ocsp,crl", False)
+    assert (s.client_cert_revocation_max_age, s.client_ca_crls) == (86400, [])
+    crl = tmp_path / "ca.crl"
+    crl.write_bytes(b"x")
+    monkeypatch.setenv("CERTBOUND_CLIENT_CA_CRLS", f"{crl}, https://pki.example/ca.crl")
+    monkeypatch.setenv("CERTBOUND_CLIENT_CERT_REVOCATION", "crl")
+    monkeypatch.setenv("CERTBOUND_CLIENT_CERT_REVOCATION_SOFT_FAIL", "true")
+    s = load_settings(base(pem))
+    assert s.client_ca_crls == [str(crl), "https://pki.example/ca.crl"]
+    assert (s.client_cert_revocation, s.client_cert_revocation_soft_fail) == ("crl", True)
 
 
 def test_cert_without_key(pem: Path) -> None:

@@ -51,6 +51,34 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="Server certificate (PEM, chain after the leaf).")
     tls_key: Path | None = Field(None, description="Private key of the server certificate (PEM).")
     client_ca: Path | None = Field(None, description="PEM bundle of CAs trusted for tls_client_auth.")
+    client_cert_revocation: Literal["ocsp,crl", "crl", "ocsp", "off"] = Field(
+        "ocsp,crl",
+        description="Revocation checking of tls_client_auth certificates: OCSP (the certificate's AIA) then "
+        "CRLs (client_ca_crls, then its distribution points), CRLs only, OCSP only, or off.",
+    )
+    client_cert_revocation_soft_fail: bool = Field(
+        False,
+        description="Accept, with a warning, a certificate whose revocation status cannot be had (responder "
+        "down, CRL expired); false refuses it (invalid_client, reason cert.revocation_unknown).",
+    )
+    client_cert_revocation_max_age: int = Field(
+        86400,
+        ge=60,
+        le=30 * 86400,
+        description="Longest an OCSP answer or a CRL is used, in seconds, whatever its nextUpdate says.",
+    )
+    client_cert_rotation_overlap: int = Field(
+        86400,
+        ge=0,
+        le=90 * 86400,
+        description="When an RFC 7592 update replaces a registered certificate, the old one stays valid this "
+        "many seconds more (or until it expires, if sooner); 0 drops it at once.",
+    )
+    client_ca_crls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CRLs of the client CAs (files or http/https URLs, PEM or DER), for PKIs whose "
+        "certificates name no CRL or OCSP responder; each applies to the CA that issued and signed it.",
+    )
     data_dir: Path = Field(Path("data"), description="Where the SQLite database, KEK and dev PKI live.")
     database_url: str | None = Field(
         None, description="sqlite:///path or postgresql://...; default SQLite in the data dir.", repr=False
@@ -155,9 +183,9 @@ class Settings(BaseSettings):
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "client_ca_crls", mode="before")
     @classmethod
-    def _split_proxies(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         """`CERTBOUND_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1` or a JSON list; a TOML list as it is."""
         if isinstance(value, str):
             text = value.strip()
@@ -185,6 +213,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} trusts every address; name the proxies themselves")
             out.append(str(network))
         return out
+
+    @field_validator("client_ca_crls")
+    @classmethod
+    def _crl_locations(cls, value: list[str]) -> list[str]:
+        """Each an http(s) URL with a host, or a file path (checked to exist with the other files)."""
+        for item in value:
+            parts = urlsplit(item)
+            if parts.scheme in ("http", "https") and not parts.hostname:
+                raise ValueError(f"{item!r} is not a URL with a host")
+            if parts.scheme not in ("", "http", "https") and len(parts.scheme) > 1:  # C:\ is a path
+                raise ValueError(f"{item!r}: only files and http/https URLs are read")
+        return value
 
     @field_validator("host", "metrics_host")
     @classmethod
@@ -316,6 +356,14 @@ def check_consistency(s: Settings, *, serving: bool = True) -> None:
         raise SettingsError("forwarded_cert_intermediates: needs trusted_proxies and forwarded_cert_header")
     if s.metrics_port is not None and s.metrics_port in (s.port, s.mtls_port):
         raise SettingsError(f"metrics_port and port/mtls_port: {s.metrics_port} is taken by a main listener")
+    if s.client_ca_crls and not s.client_cert_revocation.endswith("crl"):
+        raise SettingsError(
+            f"client_ca_crls and client_cert_revocation: the CRLs are never read with client_cert_revocation "
+            f"= {s.client_cert_revocation!r}; use 'ocsp,crl' or 'crl', or drop client_ca_crls"
+        )
+    for location in s.client_ca_crls:
+        if not location.lower().startswith(("http://", "https://")) and not Path(location).is_file():
+            raise SettingsError(f"client_ca_crls: no such file: {location}")
     files = ("tls_cert", "tls_key", "client_ca", "clients_file", "registration_token_file", "kek_file",
              "outbound_ca_bundle", "forwarded_cert_intermediates")  # fmt: skip
     for name in files:

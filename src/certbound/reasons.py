@@ -157,6 +157,22 @@ CLIENT_AUTH: Final = Section(
             "the certificate's subject and subject alternative names",
         ),
         Reason(
+            "cert.revoked",
+            "the certificate, or a CA certificate on its chain, is revoked (OCSP or CRL)",
+            "the certificate's CA says it is revoked: the detail and the event name the certificate, the "
+            "revocation time and reason, and the OCSP responder or CRL that said so. Issue a new "
+            "certificate (with a new key if the old one may be compromised); a revoked CA certificate "
+            "needs the CA to reissue every certificate below it",
+        ),
+        Reason(
+            "cert.revocation_unknown",
+            "the revocation status of the certificate, or of a CA on its chain, cannot be had",
+            "make the certificate's OCSP responder (its AIA) or CRL (its distribution point, or the "
+            "client_ca_crls entry of its CA) reachable from the server, current (nextUpdate not passed) "
+            "and signed by the issuing CA; the detail names each source tried and what went wrong. "
+            "client_cert_revocation_soft_fail = true accepts such certificates with a warning instead",
+        ),
+        Reason(
             "cert.unregistered",
             "the certificate is not one of the client's registered certificates",
             "register this certificate: put it (as x5c of its JWK) in the client's jwks, or publish it at "

@@ -43,6 +43,17 @@ def test_inprocess_profiler_answers_every_case() -> None:
         assert f"{case} " in done.stdout, output[-4000:]
 
 
+def test_revocation_cost_measures_with_a_warm_cache() -> None:
+    """`bench.revocation_cost`: every mode answers 200; the measured requests ask the responder nothing."""
+    args = [sys.executable, "-m", "bench.revocation_cost", "--requests", "250", "--rounds", "1"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    for mode in ("off", "ocsp,crl", "crl"):
+        assert f"{mode} " in done.stdout, output[-4000:]
+    assert done.stdout.count("responder requests while measuring: 0") == 3, output[-4000:]
+
+
 def test_baseline_runs_the_other_checkout(tmp_path: Path) -> None:
     """`--baseline` (A/B of two versions): the peer's place is taken by certbound imported from there."""
     checkout = tmp_path / "checkout"

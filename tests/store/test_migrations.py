@@ -24,8 +24,11 @@ TABLES = {
     "revoked_tokens",
     "opaque_tokens",
     "sessions",
+    "cert_status",
+    "cert_expiry_warnings",
     migrations.VERSION_TABLE,
 }
+CERT_TABLES = {"cert_status", "cert_expiry_warnings"}  # 0003
 
 
 def _table_names(connection: Connection) -> set[str]:
@@ -34,7 +37,7 @@ def _table_names(connection: Connection) -> set[str]:
 
 async def test_migrations_are_packaged() -> None:
     assert (migrations.MIGRATIONS_DIR / "env.py").is_file()
-    assert migrations.head_revision() == "0002"
+    assert migrations.head_revision() == "0003"
 
 
 async def test_fresh_database_has_no_revision(database_url: str) -> None:
@@ -55,7 +58,7 @@ async def test_migrate_twice_is_a_no_op(database_url: str) -> None:
             assert await conn.run_sync(_table_names) == TABLES
             versions = (await conn.execute(text(f"SELECT * FROM {migrations.VERSION_TABLE}"))).all()  # noqa: S608
             generation_rows = (await conn.execute(text("SELECT id, value FROM store_generation"))).all()
-        assert [tuple(v) for v in versions] == [("0002",)]
+        assert [tuple(v) for v in versions] == [("0003",)]
         assert [tuple(r) for r in generation_rows] == [(1, 0)]
         assert await store.generation() == 0
     finally:
@@ -78,7 +81,7 @@ async def test_concurrent_migrate_from_several_processes(database_url: str) -> N
     _workers.run_together(_workers.migrate, database_url, count=3)
     store = open_store(database_url)
     try:
-        assert await migrations.current_revision(store.engine) == "0002"
+        assert await migrations.current_revision(store.engine) == migrations.head_revision()
         assert await store.generation() == 0
     finally:
         await store.close()
@@ -93,7 +96,7 @@ async def test_0002_adds_sessions_to_a_database_in_use_and_comes_off_again(datab
         async with store.engine.begin() as conn:
             await conn.execute(text("UPDATE store_generation SET value = 7 WHERE id = 1"))
         await store.migrate()
-        assert await migrations.current_revision(store.engine) == "0002"
+        assert await migrations.current_revision(store.engine) == migrations.head_revision()
         assert await store.generation() == 7
         async with store.engine.connect() as conn:
             assert await conn.run_sync(_table_names) == TABLES
@@ -106,8 +109,30 @@ async def test_0002_adds_sessions_to_a_database_in_use_and_comes_off_again(datab
         async with store.engine.begin() as conn:
             await conn.run_sync(downgrade)
         async with store.engine.connect() as conn:
-            assert await conn.run_sync(_table_names) == TABLES - {"sessions"}
+            assert await conn.run_sync(_table_names) == TABLES - {"sessions", *CERT_TABLES}
         assert await migrations.current_revision(store.engine) == "0001"
         assert await store.generation() == 7
+    finally:
+        await store.close()
+
+
+async def test_0003_adds_cert_status_and_comes_off_again(database_url: str) -> None:
+    store = open_store(database_url)
+    try:
+        await migrations.upgrade(store.engine, "0002")
+        await store.migrate()
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_table_names) >= CERT_TABLES
+
+        def downgrade(connection: Connection) -> None:
+            config = migrations.alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_table_names) == TABLES - CERT_TABLES
+        assert await migrations.current_revision(store.engine) == "0002"
     finally:
         await store.close()

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from certbound.cli.client_commands import register as register_client_commands
+from certbound.cli.clients import app as clients_app
 from certbound.cli.explain import register as register_explain
 from certbound.cli.keys import app as keys_app
 from certbound.cli.pki import app as pki_app
@@ -34,6 +35,7 @@ app.add_typer(pki_app, name="pki")
 register_client_commands(app)
 register_explain(app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(clients_app, name="clients")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -51,6 +53,20 @@ def serve(
     tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM).")] = None,
     client_ca: Annotated[Path | None, typer.Option(help="CAs trusted for tls_client_auth (PEM).")] = None,
+    client_cert_revocation: Annotated[
+        str | None, typer.Option(help="Revocation checking: ocsp,crl (default), crl, ocsp or off.")
+    ] = None,
+    client_cert_revocation_soft_fail: Annotated[
+        bool | None,
+        typer.Option(
+            "--client-cert-revocation-soft-fail",
+            help="Accept, with a warning, certificates whose revocation status cannot be had.",
+        ),
+    ] = None,
+    client_ca_crl: Annotated[
+        list[str] | None,
+        typer.Option(help="CRL of a client CA, a file or an http(s) URL (repeatable; client_ca_crls)."),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./data).")] = None,
     database_url: Annotated[str | None, typer.Option(help="sqlite:///... or postgresql://...")] = None,
     registration_token: Annotated[
@@ -99,6 +115,9 @@ def serve(
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "client_ca": client_ca,
+        "client_cert_revocation": client_cert_revocation,
+        "client_cert_revocation_soft_fail": client_cert_revocation_soft_fail,
+        "client_ca_crls": client_ca_crl or None,
         "data_dir": data_dir,
         "database_url": database_url,
         "registration_token": registration_token,

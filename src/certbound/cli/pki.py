@@ -1,4 +1,4 @@
-"""`certbound pki`: a development CA, certificate issuance and inspection.
+"""`certbound pki`: a development CA, certificate issuance, revocation (CRLs) and inspection.
 
 Every error a user can meet (missing file, bad DN, bad IP, existing output) ends in one line on
 stderr and exit status 2, never a traceback.
@@ -7,12 +7,15 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypedDict, TypeVar, cast
 
 import typer
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certbound.cli.option_groups import with_option_groups
 from certbound.pki.describe import describe_cert
@@ -29,9 +32,11 @@ from certbound.pki.pem import (
     write_private,
     write_public,
 )
+from certbound.pki.revocation.build import build_crl
+from certbound.pki.revocation.ledger import REASONS, RevocationLedger, ledger_path
 
 app = typer.Typer(
-    help="Development PKI: a local CA, server and client certificates, and certificate inspection.",
+    help="Development PKI: a local CA, server and client certificates, revocation (CRLs) and inspection.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -143,6 +148,13 @@ def init(
     typer.echo(f"client JWK (x5c):    {pki.client_jwk}")
 
 
+def _http_urls(urls: list[str] | None, option: str) -> list[str]:
+    for url in urls or []:
+        if not url.lower().startswith(("http://", "https://")):
+            _fail(f"{option} {url!r}: give an http:// or https:// URL (RFC 5280 and RFC 6960 use http)")
+    return list(urls or [])
+
+
 @app.command()
 @with_option_groups
 def issue(
@@ -151,14 +163,27 @@ def issue(
     subject: SubjectOpt,
     out: OutOpt,
     new: _NewCert,
+    crl_url: Annotated[
+        list[str] | None,
+        typer.Option("--crl-url", help="CRL distribution point to put in the certificate (repeatable)."),
+    ] = None,
+    ocsp_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ocsp-url", help="OCSP responder to put in its Authority Information Access (repeatable)."
+        ),
+    ] = None,
 ) -> None:
     """Issue a client certificate (EKU clientAuth) signed by a CA: writes PREFIX.crt and PREFIX.key."""
     kind = new.key_kind()
+    crl_urls, ocsp_urls = _http_urls(crl_url, "--crl-url"), _http_urls(ocsp_url, "--ocsp-url")
     crt_path, key_path = new.outputs(out, (".crt", ".key"))
     ca = _read(ca_cert, load_cert_file)
     signing_key = _read(ca_key, load_key_file)
     try:
-        cert, key = issue_client_cert(ca, signing_key, subject, **new.profile(kind))
+        cert, key = issue_client_cert(
+            ca, signing_key, subject, **new.profile(kind), crl_urls=crl_urls, ocsp_urls=ocsp_urls
+        )
         write_private(key_path, key_to_pem(key))
         write_public(crt_path, cert_to_pem(cert))
     except (OSError, ValueError, TypeError) as exc:
@@ -199,6 +224,93 @@ def self_signed(
     typer.echo(f"public JWK:  {jwk_path}  (register it in the client's jwks)")
     typer.echo(f"private JWK: {private_jwk_path}")
     typer.echo(f"x5t#S256:    {public_jwk['x5t#S256']}")
+
+
+CaCertOpt = Annotated[
+    Path | None, typer.Option("--ca-cert", help="The CA certificate (default: the dev CA of --dir).")
+]
+DirOpt = Annotated[Path, typer.Option("--dir", help="The dev PKI directory.")]
+
+
+def _ca_files(directory: Path, ca_cert: Path | None, ca_key: Path | None = None) -> tuple[Path, Path]:
+    return (
+        ca_cert or directory / "ca.crt",
+        ca_key or (ca_cert.with_suffix(".key") if ca_cert else directory / "ca.key"),
+    )
+
+
+@app.command()
+def revoke(
+    cert: Annotated[Path, typer.Argument(help="The certificate to revoke (PEM or DER).")],
+    directory: DirOpt = Path("data/pki"),
+    ca_cert: CaCertOpt = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help=f"RFC 5280 reason: {', '.join(REASONS)}.")
+    ] = None,
+) -> None:
+    """Record CERT as revoked by its CA (CA.revoked.json beside the CA certificate); then publish a CRL
+    with `certbound pki crl`."""
+    ca_path, _ = _ca_files(directory, ca_cert)
+    ca = _read(ca_path, load_cert_file)
+    target = _read(cert, load_cert_file)
+    if reason is not None and reason not in REASONS:
+        _fail(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
+    try:
+        target.verify_directly_issued_by(ca)
+    except Exception:
+        _fail(f"{cert} was not issued by the CA {ca_path} ({ca.subject.rfc4514_string()})")
+    ledger = _read(ledger_path(ca_path), RevocationLedger.load)
+    when = datetime.now(UTC).replace(microsecond=0)
+    if not ledger.revoke(target, when, REASONS[reason] if reason else None):
+        typer.echo(f"already revoked: serial {target.serial_number:x} ({target.subject.rfc4514_string()})")
+        return
+    try:
+        ledger.save()
+    except OSError as exc:
+        _fail(f"{ledger.path}: {exc.strerror or exc}")
+    typer.echo(
+        f"revoked: serial {target.serial_number:x} ({target.subject.rfc4514_string()}) at {when.isoformat()}"
+    )
+    typer.echo(f"recorded in {ledger.path}; publish it: certbound pki crl --dir {directory} --out CRL-FILE")
+
+
+@app.command()
+def crl(
+    directory: DirOpt = Path("data/pki"),
+    ca_cert: CaCertOpt = None,
+    ca_key: Annotated[
+        Path | None, typer.Option("--ca-key", help="The CA's private key (default: beside --ca-cert).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the CRL here (default: stdout).")] = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=366, help="Until nextUpdate, in days.")] = 7,
+    der: Annotated[bool, typer.Option("--der", help="DER instead of PEM.")] = False,
+) -> None:
+    """A CRL of the CA, signed now, listing what `certbound pki revoke` recorded (PEM on stdout)."""
+    ca_path, key_path = _ca_files(directory, ca_cert, ca_key)
+    ca = _read(ca_path, load_cert_file)
+    signing_key = _read(key_path, load_key_file)
+    ledger = _read(ledger_path(ca_path), RevocationLedger.load)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        window = {"this_update": now, "next_update": now + timedelta(days=days)}
+        signed = build_crl(ca, signing_key, ledger.revoked, **window, number=ledger.next_crl_number())
+        if not signed.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
+            _fail(f"{key_path} is not the key of the CA {ca_path}")
+        data = signed.public_bytes(Encoding.DER if der else Encoding.PEM)
+        ledger.save()
+        if out is None:
+            if der:
+                sys.stdout.buffer.write(data)
+            else:
+                typer.echo(data.decode("ascii"), nl=False)
+            return
+        write_public(out, data)
+    except (OSError, ValueError, TypeError) as exc:
+        _fail(str(exc))
+    count, until = len(ledger.revoked), window["next_update"].isoformat()
+    typer.echo(
+        f"CRL number {ledger.crl_number} with {count} revoked certificate(s), next update {until}: {out}"
+    )
 
 
 def _render(info: dict[str, Any], index: int, total: int) -> list[str]:

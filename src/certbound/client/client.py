@@ -64,7 +64,9 @@ class AsyncOAuthClient:
         self.config = config
         self.trust: Trust = trust_from_config(config)
         self._clock = clock
-        self._identities = IdentitySelector(config.identities, now or (lambda: datetime.now(UTC)))
+        self._identities = IdentitySelector(
+            config.identities, now or (lambda: datetime.now(UTC)), monotonic=monotonic
+        )
         self._auth = ClientAuth(config)
         self._pools = ConnectionPools(self.trust, timeout=config.timeout)
         self._tokens = TokenCache(margin=config.token_expiry_margin, clock=clock)

@@ -36,7 +36,7 @@ from cryptography.x509.verification import (
 
 from certbound.pki.dn import dn_to_rfc4514
 
-__all__ = ["MAX_INTERMEDIATES", "ChainVerdict", "ChainVerifier"]
+__all__ = ["MAX_INTERMEDIATES", "ChainVerdict", "ChainVerifier", "issued_by"]
 
 # What cryptography's WebPKI profile accepts on a chain (Ed25519 / Ed448 are refused).
 _ALGORITHMS = "allowed: RSA of 2048 bits or more, ECDSA P-256/P-384/P-521"
@@ -95,7 +95,8 @@ def _tidy_error(error: str) -> str:
     return text.split(" (encountered processing", 1)[0]
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether `issuer` signed `cert` (names and signature; never raises)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except Exception:  # any failure means "not issued by"
@@ -190,10 +191,10 @@ class ChainVerifier:
                 return None
             expanded.add(der)
             for anchor in self._anchors:
-                if anchor.subject == cert.issuer and _issued_by(cert, anchor):
+                if anchor.subject == cert.issuer and issued_by(cert, anchor):
                     return [*path, anchor]
             for candidate in intermediates:
-                if candidate.subject == cert.issuer and _issued_by(cert, candidate):
+                if candidate.subject == cert.issuer and issued_by(cert, candidate):
                     found = walk(candidate, [*path, candidate])
                     if found is not None:
                         return found

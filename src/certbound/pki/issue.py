@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from certbound.pki.dn import parse_dn
 from certbound.pki.keys import KeyKind, PrivateKey, new_private_key, signature_hash
@@ -23,6 +23,7 @@ __all__ = [
     "PrivateKey",
     "create_ca",
     "issue_client_cert",
+    "issue_ocsp_responder_cert",
     "issue_server_cert",
     "new_private_key",
     "self_signed_client_cert",
@@ -30,6 +31,7 @@ __all__ = [
 
 _CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH
 _SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
+_OCSP_SIGNING = ExtendedKeyUsageOID.OCSP_SIGNING
 
 # Certificates start a little in the past so a peer whose clock is behind still accepts them.
 _BACKDATE = timedelta(minutes=5)
@@ -81,6 +83,19 @@ def _san(
     return names
 
 
+def _revocation_pointers(crl_urls: Sequence[str], ocsp_urls: Sequence[str]) -> list[x509.ExtensionType]:
+    """RFC 5280 4.2.1.13 CRL distribution points and 4.2.2.1 the OCSP responders (AIA), as given."""
+    out: list[x509.ExtensionType] = []
+    if crl_urls:
+        uris = [x509.UniformResourceIdentifier(url) for url in crl_urls]
+        out.append(x509.CRLDistributionPoints([x509.DistributionPoint([u], None, None, None) for u in uris]))
+    if ocsp_urls:
+        ocsp = AuthorityInformationAccessOID.OCSP
+        uris = [x509.UniformResourceIdentifier(url) for url in ocsp_urls]
+        out.append(x509.AuthorityInformationAccess([x509.AccessDescription(ocsp, u) for u in uris]))
+    return out
+
+
 def _key_usage(key: PrivateKey, *, ca: bool) -> x509.KeyUsage:
     """A CA signs certificates and CRLs; a leaf signs, and an RSA leaf may also encipher keys."""
     return x509.KeyUsage(
@@ -106,6 +121,7 @@ def _certificate(
     path_length: int | None = None,
     eku: x509.ObjectIdentifier | None = None,
     san: Sequence[x509.GeneralName] = (),
+    extra: Sequence[x509.ExtensionType] = (),
 ) -> tuple[x509.Certificate, PrivateKey]:
     """The one builder: a CA (no ``eku``) or a leaf, signed by ``issuer`` or, without one, self-signed."""
     if eku is not None and not san and not subject.rdns:
@@ -131,6 +147,8 @@ def _certificate(
     if san:
         # RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty.
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=not subject.rdns)
+    for extension in extra:
+        builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, signature_hash(issuer_key)), key
 
 
@@ -143,10 +161,17 @@ def create_ca(
     not_after: datetime | None = None,
     issuer: tuple[x509.Certificate, PrivateKey] | None = None,
     path_length: int | None = None,
+    crl_urls: Sequence[str] = (),
+    ocsp_urls: Sequence[str] = (),
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """Create a self-signed root CA, or an intermediate CA signed by ``issuer`` (cert, key)."""
+    """Create a self-signed root CA, or an intermediate CA signed by ``issuer`` (cert, key).
+
+    `crl_urls` / `ocsp_urls` (an intermediate's) say where its issuer publishes its revocation status.
+    """
     validity = _validity(days, not_before, not_after)
-    return _certificate(_name(subject_dn), issuer, key, validity, ca=True, path_length=path_length)
+    extra = _revocation_pointers(crl_urls, ocsp_urls)
+    name = _name(subject_dn)
+    return _certificate(name, issuer, key, validity, ca=True, path_length=path_length, extra=extra)
 
 
 def issue_server_cert(
@@ -188,11 +213,43 @@ def issue_client_cert(
     days: int = 365,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    crl_urls: Sequence[str] = (),
+    ocsp_urls: Sequence[str] = (),
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """Issue a client certificate (EKU clientAuth); no SAN extension at all when no SAN is given."""
+    """Issue a client certificate (EKU clientAuth); no SAN extension at all when no SAN is given.
+
+    `crl_urls` become its CRL distribution points, `ocsp_urls` the OCSP responders of its AIA.
+    """
     validity = _validity(days, not_before, not_after)
     san = _san(dns, uris, ips, emails)
-    return _certificate(_name(subject_dn), (ca_cert, ca_key), key, validity, eku=_CLIENT_AUTH, san=san)
+    extra = _revocation_pointers(crl_urls, ocsp_urls)
+    return _certificate(
+        _name(subject_dn), (ca_cert, ca_key), key, validity, eku=_CLIENT_AUTH, san=san, extra=extra
+    )
+
+
+def issue_ocsp_responder_cert(
+    ca_cert: x509.Certificate,
+    ca_key: PrivateKey,
+    subject_dn: str | x509.Name = "CN=OCSP responder",
+    *,
+    key: PrivateKey | None = None,
+    days: int = 30,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    eku: x509.ObjectIdentifier = _OCSP_SIGNING,
+) -> tuple[x509.Certificate, PrivateKey]:
+    """A delegated OCSP responder certificate (RFC 6960 4.2.2.2): EKU id-kp-OCSPSigning and
+    id-pkix-ocsp-nocheck. `eku` exists so that tests can make one without the OCSPSigning usage."""
+    validity = _validity(days, not_before, not_after)
+    return _certificate(
+        _name(subject_dn),
+        (ca_cert, ca_key),
+        key,
+        validity,
+        eku=eku,
+        extra=[x509.OCSPNoCheck()],
+    )
 
 
 def self_signed_client_cert(

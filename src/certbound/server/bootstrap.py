@@ -49,6 +49,10 @@ def apply_dev_defaults(settings: Settings) -> tuple[Settings, DevSetup]:
         update |= {"tls_cert": pki.server_cert, "tls_key": pki.server_key}
     if settings.client_ca is None:
         update["client_ca"] = pki.ca_cert
+        dev_crl = pki.directory / "ca.crl"  # `certbound pki crl --out data/pki/ca.crl` publishes it
+        reads_crls = settings.client_cert_revocation.endswith("crl")
+        if not settings.client_ca_crls and dev_crl.is_file() and reads_crls:
+            update["client_ca_crls"] = [str(dev_crl)]
     if settings.registration_token is None and settings.registration_token_file is None:
         update["registration_token_file"] = token_file
     if settings.clients_file is None:

@@ -24,12 +24,14 @@ from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
+from certbound.server.clientcerts import CertificateWatch, ExpiryMonitor
 from certbound.server.clients.registrar import Registrar
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
 from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
+from certbound.store.cert_status import CertStatusStore
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
 
@@ -41,7 +43,12 @@ PURGE_INTERVAL_S = 300.0
 
 @dataclass(frozen=True)
 class Services:
-    """The per-worker services; `certbound.server.app.create_app` builds the endpoints from them."""
+    """The per-worker services; `certbound.server.app.create_app` builds the endpoints from them.
+
+    `certificates.is_revoked(x5t_s256)` says, without I/O, whether a leaf certificate is known to be
+    revoked: ``tokens.verifier.active`` already refuses tokens bound to one; an endpoint that reads a
+    bound token another way (userinfo, the refresh grant) asks it too.
+    """
 
     settings: Settings
     store: SqlStore
@@ -51,6 +58,7 @@ class Services:
     authenticator: ClientAuthenticator
     tokens: TokenService
     grants: GrantRegistry
+    certificates: CertificateWatch
 
 
 @contextlib.asynccontextmanager
@@ -98,7 +106,24 @@ async def build_services(
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
-        tokens = TokenService(settings, store, keys, generation=lambda: watcher.value, clock=clock)
+        cert_table = CertStatusStore(store.engine)
+        certificates = CertificateWatch(cert_table, authenticator.revocation)
+        authenticator.observe_certificates(certificates.note)
+        await certificates.start()
+        stack.push_async_callback(certificates.aclose)
+        expiry = ExpiryMonitor(store, cert_table)
+        await expiry.start()
+        stack.push_async_callback(expiry.aclose)
+        if authenticator.revocation is not None:
+            await authenticator.revocation.start()
+        tokens = TokenService(
+            settings,
+            store,
+            keys,
+            generation=lambda: watcher.value,
+            clock=clock,
+            revoked_certificates=certificates.is_revoked,
+        )
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
             store,
@@ -106,6 +131,7 @@ async def build_services(
             registration_base_url=settings.issuer_url + REGISTRATION_PATH,
             initial_access_token=settings.registration_token_value(),
             allowed_scopes=scope_catalogue(settings),
+            certificate_overlap=timedelta(seconds=settings.client_cert_rotation_overlap),
         )
         track_cache("certificate_verdicts", authenticator.verdicts)
         track_cache("verified_tokens", tokens.cache)
@@ -118,6 +144,7 @@ async def build_services(
             authenticator=authenticator,
             tokens=tokens,
             grants=default_grants(tokens.minter, settings),
+            certificates=certificates,
         )
 
 

@@ -145,5 +145,37 @@ sessions = Table(
     CheckConstraint("idle_timeout_seconds IS NULL OR idle_timeout_seconds > 0", name="idle_timeout"),
 )
 
+# Client certificates that authenticated a client with tls_client_auth (by x5t#S256 of the leaf), with
+# the validated chain (PEM, leaf first) so that any worker or node can keep checking its revocation, and,
+# once certbound learned it, the revocation: tokens bound to the leaf are then inactive everywhere
+# (`learned_at` is what workers poll). `last_seen` is kept to within an hour.
+cert_status = Table(
+    "cert_status",
+    metadata,
+    Column("x5t_s256", Text, primary_key=True),
+    Column("client_id", Text),
+    Column("subject", Text, nullable=False),
+    Column("issuer", Text, nullable=False),
+    Column("serial", Text, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
+    Column("chain_pem", Text, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime),
+    Column("revocation_reason", Text),
+    Column("revocation_source", Text),
+    Column("learned_at", UTCDateTime, index=True),
+)
+
+# The client-certificate expiry warnings given (a certificate, a threshold in days): one atomic insert
+# decides which worker or node logs it, so each is logged once, not once per worker.
+cert_expiry_warnings = Table(
+    "cert_expiry_warnings",
+    metadata,
+    Column("x5t_s256", Text, primary_key=True),
+    Column("days", Integer, primary_key=True, autoincrement=False),
+    Column("warned_at", UTCDateTime, nullable=False, index=True),
+)
+
 #: The tables whose changes bump `store_generation`.
 GENERATION_TABLES = frozenset({"clients", "client_credentials", "signing_keys"})

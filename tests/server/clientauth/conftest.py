@@ -239,6 +239,7 @@ async def build_harness(
     refetch_interval: float = 10.0,
     resolver: Any = None,
     monotonic: Any = None,
+    revocation: Any = None,
 ) -> Harness:
     reads: list[str] = []
     counted: Any = CountingStore(store, reads)
@@ -263,6 +264,7 @@ async def build_harness(
         assertion_max_lifetime=300,
         clock_skew=30,
         clock=clock,
+        revocation=revocation,
     )
     return Harness(store, sealer, clock, watcher, directory, fetcher, auth, reads)
 

@@ -667,7 +667,13 @@ async def test_update_rotates_the_certificate(http: httpx.AsyncClient, store: Sq
     assert (await put(http, created, body | {"jwks": {"keys": [new_jwk]}})).status_code == 200
     stored = await store.get_client(created["client_id"])
     assert stored is not None
-    assert [c.thumbprint for c in stored.credentials if c.kind == "certificate"] == [x5t_s256(new_cert)]
+    # the certificate no longer listed stays for the overlap (client_cert_rotation_overlap, a day)
+    ends = {c.thumbprint: c.not_after for c in stored.credentials if c.kind == "certificate"}
+    assert set(ends) == {x5t_s256(pki.self_signed_cert), x5t_s256(new_cert)}
+    old_end = ends[x5t_s256(pki.self_signed_cert)]
+    assert old_end is not None
+    assert old_end < pki.self_signed_cert.not_valid_after_utc
+    assert ends[x5t_s256(new_cert)] == new_cert.not_valid_after_utc
 
 
 # --- RFC 7592 delete ----------------------------------------------------------------------------------

@@ -64,8 +64,19 @@ class Explanation:
     presented: str | None
     detail: str | None = None
     certificate: dict[str, Any] | None = None
+    revocation: dict[str, Any] | None = None
     advice: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+
+
+#: The event fields of a revocation verdict (``cert.revoked``, ``cert.revocation_unknown``), by the
+#: name `explain` gives them.
+REVOCATION_FIELDS = {
+    "certificate": "revocation_subject",
+    "source": "revocation_source",
+    "revoked_at": "revoked_at",
+    "reason": "revocation_reason",
+}
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -94,6 +105,7 @@ def explain_event(event: Mapping[str, Any], *, from_log: bool = True) -> Explana
             "tls_verified": event.get("tls_verified"),
             "tls_error": event.get("tls_error"),
         }
+    revocation = {name: event.get(key) for name, key in REVOCATION_FIELDS.items() if event.get(key)}
     explanation = Explanation(
         accepted=accepted,
         outcome=outcome,
@@ -105,6 +117,7 @@ def explain_event(event: Mapping[str, Any], *, from_log: bool = True) -> Explana
         presented=presented,
         detail=_str_or_none(event.get("detail")),
         certificate=certificate,
+        revocation=revocation or None,
     )
     if not accepted:
         explanation.advice = _advice(reason, method, presented, certificate, from_log=from_log)

@@ -183,15 +183,19 @@ async def _decide(
     certificate: ClientCertificate | None,
     verifier: ChainVerifier | None,
 ) -> LiveCheck:
+    from structlog.testing import capture_logs
+
     collect = _Collect()
     auth_log = logging.getLogger("certbound.clientauth")
     auth_log.addHandler(collect)
     try:
-        decision = await authenticator.decide(auth_request(settings, client_id, endpoint, certificate))
+        with capture_logs() as events:  # the revocation check's events, kept off stdout
+            decision = await authenticator.decide(auth_request(settings, client_id, endpoint, certificate))
     finally:
         auth_log.removeHandler(collect)
     facts = _facts(settings, decision, authenticator, verifier)
     facts += [f"the server would log: {m}" for m in collect.messages]
+    facts += [f"the server would log: {_event_words(e)}" for e in events if e.get("log_level") != "debug"]
     return LiveCheck(decision, facts)
 
 
@@ -239,6 +243,7 @@ def _facts(
         rule = compiled.subject
         if rule is not None:
             facts.append(f"registered subject ({_KIND_FIELD[rule.kind]}): {rule.value!r}")
+        facts.append(_revocation_fact(settings))
         if certificate is not None:
             verdict = authenticator.verdicts.facts(certificate, datetime.now(UTC))
             if verdict.ok:
@@ -262,6 +267,23 @@ def _facts(
         else:
             facts.append("its access tokens are certificate-bound: without a certificate it gets no token")
     return facts
+
+
+def _event_words(event: Mapping[str, Any]) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "log_level"))
+    return f"{event.get('event')} {fields}".strip()
+
+
+def _revocation_fact(settings: Settings) -> str:
+    mode = settings.client_cert_revocation
+    if mode == "off":
+        return "revocation is not checked (client_cert_revocation = off)"
+    crls = f", configured CRLs: {', '.join(settings.client_ca_crls)}" if settings.client_ca_crls else ""
+    soft = "accepted with a warning" if settings.client_cert_revocation_soft_fail else "refused"
+    return (
+        f"revocation checked by {mode} (client_cert_revocation){crls}; a certificate whose status "
+        f"cannot be had is {soft} (client_cert_revocation_soft_fail); the check asked the sources now"
+    )
 
 
 def _describe_sans(sans: SubjectAltNames) -> str:

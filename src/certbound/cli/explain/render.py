@@ -31,6 +31,7 @@ def as_json(e: Explanation) -> dict[str, Any]:
         "presented": e.presented,
         "detail": e.detail,
         "certificate": e.certificate,
+        "revocation": e.revocation,
         "advice": e.advice,
         "facts": e.facts,
     }
@@ -64,6 +65,14 @@ def as_text(e: Explanation) -> str:
             out.append(f"    from:      {_source_words(str(cert['source']))}")
         if cert.get("tls_verified") is False and cert.get("tls_error"):
             out.append(f"    TLS layer: {cert['tls_error']} (only logged: the application decides)")
+    if e.revocation:
+        revocation = e.revocation
+        if revocation.get("revoked_at"):
+            why = f" ({revocation['reason']})" if revocation.get("reason") else ""
+            out.append(f"  revoked:   {revocation.get('certificate')} at {revocation['revoked_at']}{why}")
+        elif revocation.get("certificate"):
+            out.append(f"  status unknown for: {revocation['certificate']}")
+        out.append(f"    said by: {revocation.get('source')}")
     for fact in e.facts:
         out.append(f"  - {fact}")
     for item in e.advice:

@@ -7,6 +7,7 @@ counter); :meth:`~ClientAuthenticator.authenticate` records it and turns it into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
 from certbound.server.clientauth.directory import CompiledClient
@@ -29,7 +30,8 @@ class Decision(NamedTuple):
     both None until the client was found. `presented` names the mechanisms the request carried
     (``basic``, ``client_secret``, ``client_assertion``, plus ``certificate``, joined by ``+``; or
     ``client_id_only``). `certificate` is the one on the connection, whatever the method. `error` is
-    the exception behind an ``error`` outcome, for the caller to re-raise.
+    the exception behind an ``error`` outcome, for the caller to re-raise. `fields` are a failure's
+    facts that the event carries as fields of their own (``revocation_source``, ``revoked_at``, ...).
     """
 
     endpoint: Endpoint
@@ -42,6 +44,7 @@ class Decision(NamedTuple):
     certificate: ClientCertificate | None
     client: CompiledClient | None
     error: Exception | None = None
+    fields: Mapping[str, str] | None = None
 
     @property
     def accepted(self) -> bool:

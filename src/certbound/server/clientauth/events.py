@@ -15,6 +15,7 @@ method (or ``unknown``), ``success``/``failure``/``error``, and a reason code. N
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Final
 
 import structlog
@@ -74,9 +75,10 @@ def record(
     reason: str,
     certificate: ClientCertificate | None,
     detail: str = "",
+    fields: Mapping[str, str] | None = None,
 ) -> None:
     """Log the decision and count it. `presented` names the mechanisms the request carried."""
-    _record(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
+    _record(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail, fields)
 
 
 def record_decision(decision: Decision) -> None:
@@ -95,6 +97,7 @@ def _values(decision: Decision) -> tuple[Any, ...]:
         decision.reason,
         decision.certificate,
         decision.detail,
+        decision.fields,
     )
 
 
@@ -107,6 +110,7 @@ def _record(
     reason: str,
     certificate: ClientCertificate | None,
     detail: str,
+    extra: Mapping[str, str] | None,
 ) -> None:
     method_label = registered_method if registered_method in METHODS else "unknown"
     reason_label = reason if reason in _REASON_LABELS else "other"
@@ -115,7 +119,9 @@ def _record(
     if child is None:  # labels() costs microseconds; the label space is small and fixed
         child = _children[key] = AUTH_TOTAL.labels(method=method_label, outcome=outcome, reason=reason_label)
     child.inc()
-    fields = _fields(endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail)
+    fields = _fields(
+        endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail, extra
+    )
     emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)
 
 
@@ -133,6 +139,7 @@ def _fields(
     reason: str,
     certificate: ClientCertificate | None,
     detail: str,
+    extra: Mapping[str, str] | None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "client_id": client_id[:_MAX_ID] if client_id is not None else None,  # as claimed: maybe junk
@@ -154,4 +161,6 @@ def _fields(
             tls_verified=certificate.tls_verified,
             tls_error=certificate.tls_error,
         )
+    if extra:
+        fields.update(extra)
     return fields

@@ -24,12 +24,14 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType({r.code: r.meaning for r in
 class AuthFailure(Exception):
     """A refused authentication: `reason` is a code from :data:`REASONS`, `detail` says more (log only).
 
-    `detail` must never hold a secret, an assertion or a token.
+    `fields` are facts the log event carries as fields of their own (the revocation source and time of
+    ``cert.revoked``). Neither may ever hold a secret, an assertion or a token.
     """
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", fields: Mapping[str, str] | None = None) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown reason code {reason!r}")
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+        self.fields = fields

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 
+from certbound.certstatus import RevocationChecker
 from certbound.errors import OAuthError
 from certbound.pki.chain import ChainVerifier
 from certbound.reasons import OK
@@ -47,8 +48,9 @@ from certbound.server.clientauth.failure import AuthFailure
 from certbound.server.clientauth.jwks_fetcher import JwksFetcher
 from certbound.server.clientauth.none import NoneMethod
 from certbound.server.clientauth.private_key_jwt import PrivateKeyJwt
+from certbound.server.clientauth.revocation import RevocationGate, revocation_checker
 from certbound.server.clientauth.self_signed_tls_client_auth import SelfSignedTlsClientAuth
-from certbound.server.clientauth.tls_client_auth import TlsClientAuth
+from certbound.server.clientauth.tls_client_auth import CertificateObserver, TlsClientAuth
 from certbound.server.clientauth.types import Authenticated, AuthRequest
 from certbound.server.clientauth.verdicts import VerdictCache
 from certbound.store.generation import GenerationWatcher
@@ -173,20 +175,25 @@ class ClientAuthenticator:
         clock_skew: int = 30,
         clock: Callable[[], datetime] = _utcnow,
         verdict_cache: VerdictCache | None = None,
+        revocation: RevocationChecker | None = None,
         realm: str = "certbound",
     ) -> None:
         self._directory = directory
         self._fetcher = jwks_fetcher
         self._clock = clock
         self.verdicts = verdict_cache if verdict_cache is not None else VerdictCache(chain_verifier)
+        self.revocation = revocation
         checker = AssertionChecker(store, max_lifetime=assertion_max_lifetime, clock_skew=clock_skew)
+        self._tls_client_auth = TlsClientAuth(
+            self.verdicts, RevocationGate(revocation) if revocation is not None else None
+        )
         methods: list[Method] = [
             NoneMethod(),
             ClientSecretBasic(),
             ClientSecretPost(),
             ClientSecretJwt(checker),
             PrivateKeyJwt(checker, jwks_fetcher),
-            TlsClientAuth(self.verdicts),
+            self._tls_client_auth,
             SelfSignedTlsClientAuth(jwks_fetcher),
         ]
         self._methods: dict[str, Method] = {m.name: m for m in methods}
@@ -196,14 +203,20 @@ class ClientAuthenticator:
     def directory(self) -> ClientDirectory:
         return self._directory
 
+    def observe_certificates(self, observer: CertificateObserver) -> None:
+        """Tell `observer` of every chain ``tls_client_auth`` accepts (see `CertificateObserver`)."""
+        self._tls_client_auth.observer = observer
+
     @property
     def methods(self) -> tuple[str, ...]:
         """The names of the methods this authenticator implements (what metadata advertises)."""
         return tuple(self._methods)
 
     async def aclose(self) -> None:
-        """Release the outbound HTTP client (jwks_uri fetching)."""
+        """Release the outbound HTTP clients (jwks_uri fetching; revocation checking and its refreshes)."""
         await self._fetcher.aclose()
+        if self.revocation is not None:
+            await self.revocation.aclose()
 
     def invalid_client(self, reason: str) -> OAuthError:
         """The wire error for any failure: identical whatever the reason (which only the log gets)."""
@@ -235,11 +248,11 @@ class ClientAuthenticator:
             await handler.verify(MethodContext(req, presented, compiled, req.endpoint, self._clock()))
         except AuthFailure as failure:
             outcome: Outcome = "failure"
-            reason, detail, error = failure.reason, failure.detail, None
+            reason, detail, error, fields = failure.reason, failure.detail, None, failure.fields
         except Exception as exc:  # the server could not decide: refused (500), and said so in the log
-            outcome, reason, detail, error = "error", "internal.error", type(exc).__name__, exc
+            outcome, reason, detail, error, fields = "error", "internal.error", type(exc).__name__, exc, None
         else:
-            outcome, reason, detail, error = "success", OK, "", None
+            outcome, reason, detail, error, fields = "success", OK, "", None, None
         # positional, in Decision's field order: cheaper to build, and this runs on every request
         return Decision(
             req.endpoint,
@@ -252,6 +265,7 @@ class ClientAuthenticator:
             req.certificate,
             compiled,
             error,
+            fields,
         )
 
     async def authenticate(self, req: AuthRequest) -> Authenticated:
@@ -281,12 +295,17 @@ def build_client_authenticator(
     """Everything one worker needs, from the settings; call once per worker after `watcher.start()`.
 
     `certbound explain` builds its authenticator here too, so that it decides as the server does
-    (with `sealer` None when no key-encryption key exists: sealed secrets then stay closed)."""
+    (with `sealer` None when no key-encryption key exists: sealed secrets then stay closed). The
+    revocation checker's background refreshes are not started here: the server starts them
+    (``authenticator.revocation.start()``), a one-off check needs none."""
+    verifier = load_client_cas(settings.client_ca)
+    anchors = verifier.trust_anchors if verifier is not None else ()
     return ClientAuthenticator(
         store,
         ClientDirectory(store, watcher, sealer),
-        load_client_cas(settings.client_ca),
+        verifier,
         JwksFetcher.from_settings(settings),
         assertion_max_lifetime=settings.assertion_max_lifetime,
         clock_skew=settings.clock_skew,
+        revocation=revocation_checker(settings, anchors),
     )

@@ -5,7 +5,8 @@ and the same chain comes back on every request of a keep-alive connection and ev
 the same client. A verdict depends only on the certificates, the trust anchors (fixed for the life of
 a :class:`VerdictCache`) and the time, so it is cached under the leaf's ``x5t#S256`` plus every
 certificate sent with it (compared byte for byte), together with what the subject comparison needs
-(the canonical subject DN and the SANs, parsed once).
+(the canonical subject DN and the SANs, parsed once) and what the revocation check needs (the
+validated path and the thumbprints of its certificates below the anchor).
 
 Time is re-checked at every use: a positive verdict is reused only while the time lies inside every
 validity window on the validated path (the latest ``notBefore`` to the earliest ``notAfter``) and for
@@ -25,7 +26,8 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from certbound.pki.chain import ChainVerdict, ChainVerifier
+from certbound.certstatus import path_keys
+from certbound.pki.chain import ChainVerifier
 from certbound.pki.dn import CanonicalDN, canonical_dn
 from certbound.pki.san import SubjectAltNames
 from certbound.tls.client_certificate import ClientCertificate
@@ -48,6 +50,8 @@ class CertFacts:
     valid_until: datetime | None = None  # earliest notAfter on the validated path (ok only)
     checked_at: datetime | None = None
     fresh_until: datetime | None = None
+    path: tuple[x509.Certificate, ...] = ()  # the validated path, leaf first, anchor last (ok only)
+    revocation_keys: tuple[str, ...] = ()  # certstatus.path_keys(path), computed once (ok only)
 
     def usable_at(self, now: datetime) -> bool:
         if self.checked_at is None or self.fresh_until is None:
@@ -128,18 +132,17 @@ class VerdictCache:
                 checked_at=now,
                 fresh_until=now + self._failure_ttl,
             )
+        path = verdict.chain or (cert.leaf,)
         return CertFacts(
             True,
             "ok",
             verdict.detail,
             subject=subject,
             sans=sans,
-            valid_from=max(c.not_valid_before_utc for c in _path(verdict, cert)),
-            valid_until=min(c.not_valid_after_utc for c in _path(verdict, cert)),
+            valid_from=max(c.not_valid_before_utc for c in path),
+            valid_until=min(c.not_valid_after_utc for c in path),
             checked_at=now,
             fresh_until=now + self._success_ttl,
+            path=path,
+            revocation_keys=path_keys(path),
         )
-
-
-def _path(verdict: ChainVerdict, cert: ClientCertificate) -> tuple[x509.Certificate, ...]:
-    return verdict.chain or (cert.leaf,)

@@ -11,14 +11,18 @@ JSON object to send back, or raises an `OAuthError`. Its security choices:
 - an unknown client and a wrong registration access token get the same 401, so the configuration
   endpoint does not reveal which client ids exist;
 - validation happens before anything is written, and each write is one store transaction, so a
-  refused request changes nothing.
+  refused request changes nothing;
+- an update that no longer lists a registered certificate keeps it valid for `certificate_overlap`
+  more (never past its own expiry, never extended by a later update), so a client can move to a new
+  certificate without a moment in which neither works; then it is dropped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -87,8 +91,10 @@ class Registrar:
         initial_access_token: str | None,
         allowed_scopes: frozenset[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        certificate_overlap: timedelta = timedelta(0),
     ) -> None:
         self._store = store
+        self._overlap = certificate_overlap
         self._sealer = sealer
         self._base_url = registration_base_url.rstrip("/")
         # keep only the digest: the comparison is digest against digest, in constant time
@@ -225,6 +231,7 @@ class Registrar:
         secret_creds, new_secret = self._carry_secret(client, validated)
         existing = {c.id: c for c in client.credentials}
         key_creds = [existing.get(c.id, c) for c in key_credentials(client_id, validated.keys)]
+        key_creds += self._overlapping(client, key_creds, now)
         updated = Client(
             client_id=client_id,
             metadata=validated.metadata,
@@ -297,6 +304,23 @@ class Registrar:
             assert sealed is not None
             kept.append(sealed)
         return kept, None
+
+    def _overlapping(self, client: Client, kept: Sequence[Credential], now: datetime) -> list[Credential]:
+        """The registered certificates the update drops, kept until `now` + the overlap (or their own
+        end, if sooner); a certificate already past that end is dropped for good."""
+        if self._overlap <= timedelta(0):
+            return []
+        listed = {c.thumbprint for c in kept if c.kind == "certificate"}
+        out: list[Credential] = []
+        for credential in client.credentials:
+            if credential.kind != "certificate" or credential.thumbprint in listed:
+                continue
+            until = now + self._overlap
+            if credential.not_after is not None:
+                until = min(until, credential.not_after)
+            if until > now:
+                out.append(dataclasses.replace(credential, not_after=until))
+        return out
 
     def _client_information(self, client: Client, token: str, secret: str | None) -> dict[str, Any]:
         """RFC 7591 section 3.2.1 / RFC 7592 section 3: the metadata plus what the server set."""

@@ -46,7 +46,8 @@ class TokenService:
     `keys` is the worker's `KeyManager` (its ring must be loaded: `ensure_keys` or `keyring` at
     start-up). `generation` returns the store generation last seen by the worker's
     `GenerationWatcher` (``lambda: watcher.value``): with it, a key rotation made anywhere is picked up
-    without I/O on the hot path. `state` defaults to `store.token_state()`.
+    without I/O on the hot path. `state` defaults to `store.token_state()`. `revoked_certificates`
+    says whether a leaf (its ``x5t#S256``) is known to be revoked: tokens bound to one are inactive.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class TokenService:
         state: TokenState | None = None,
         cache_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Clock = time.time,
+        revoked_certificates: Callable[[str], bool] | None = None,
     ) -> None:
         issuer = settings.issuer_url
         current = CurrentKeys(keys, generation)
@@ -81,6 +83,7 @@ class TokenService:
             cache=self.cache,
             clock_skew=settings.clock_skew,
             clock=clock,
+            revoked_certificates=revoked_certificates,
         )
         self.introspector = Introspector(self.verifier, issuer=issuer, keys=current, clock=clock)
         self.revoker = Revoker(self.verifier, store)

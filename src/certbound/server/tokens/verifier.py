@@ -22,6 +22,7 @@ Nothing here raises on bad input: anything that is not an active token of ours i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -72,6 +73,7 @@ class ActiveToken:
     kid: str | None
     claims: dict[str, Any]
     introspection: dict[str, Any]
+    cnf_x5t: str | None = None  # the x5t#S256 of the certificate the token is bound to
 
 
 def _audiences(aud: Any) -> frozenset[str]:
@@ -86,6 +88,8 @@ def _active_token(
     for name in INTROSPECTION_CLAIMS:
         if name in claims:
             body[name] = claims[name]
+    cnf = claims.get("cnf")
+    thumbprint = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
     return ActiveToken(
         kind,
         digest,
@@ -96,6 +100,7 @@ def _active_token(
         kid,
         claims,
         body,
+        thumbprint if isinstance(thumbprint, str) else None,
     )
 
 
@@ -111,8 +116,10 @@ class AccessTokenVerifier:
         cache: VerifiedCache[ActiveToken],
         clock_skew: int,
         clock: Clock,
+        revoked_certificates: Callable[[str], bool] | None = None,
     ) -> None:
         self._keys = keys
+        self._revoked_certificates = revoked_certificates
         self._jwt_verifier = JwtVerifier(
             KeyRingSource(keys),
             algorithms=SIGNING_ALGS,
@@ -140,10 +147,16 @@ class AccessTokenVerifier:
             found = await self._jwt(token, now)
             if found is None or await self._state.is_revoked(found.jti):
                 return None
-            return found
-        if OPAQUE_TOKEN_PATTERN.fullmatch(token):
-            return await self._opaque(token, now)
-        return None
+        elif OPAQUE_TOKEN_PATTERN.fullmatch(token):
+            found = await self._opaque(token, now)
+            if found is None:
+                return None
+        else:
+            return None
+        revoked = self._revoked_certificates
+        if found.cnf_x5t is not None and revoked is not None and revoked(found.cnf_x5t):
+            return None  # bound to a certificate revoked since: inactive, whatever its exp
+        return found
 
     # -- JWT -----------------------------------------------------------------------------------
 

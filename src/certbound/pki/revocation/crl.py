@@ -1,0 +1,219 @@
+"""Certificate revocation lists (RFC 5280 sections 5 and 6.3): load, verify, and read one status.
+
+A CRL is believed for a certificate only when all of this holds, else the answer is ``unknown``:
+
+* **Signed by the issuer** (same name, the issuer's key, the issuer allowed to sign CRLs when it has a
+  key usage extension), **or by an authorized CRL issuer**: a certificate issued directly by the
+  certificate's issuer, with the ``cRLSign`` key usage, valid now, that is the issuer itself under
+  another key (same name) or is named in the certificate's distribution point as its ``cRLIssuer``.
+  The candidates for the latter are the certificates the caller knows (the presented chain, the
+  trust anchors): a CRL carries none.
+* **In scope**: a complete CRL (a delta CRL is refused), no critical extension we do not understand,
+  an issuing distribution point that covers this kind of certificate (user or CA certificates) and,
+  when both name one, this certificate's distribution point (partitioned CRLs); a CRL limited to some
+  revocation reasons can show a revocation but never that a certificate is good.
+* **Current**: ``thisUpdate`` not in the future and ``nextUpdate`` (when given) not passed, each with
+  `skew` of leeway.
+
+Then the certificate is revoked when an entry has its serial number (and, in an indirect CRL, its
+issuer's name), else good. A ``removeFromCRL`` entry (delta CRLs only) does not revoke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from certbound.pki.chain import issued_by
+from certbound.pki.keys import spki_der
+from certbound.pki.revocation.status import CertStatus, reason_name
+
+__all__ = ["crl_signer", "crl_status", "load_crl"]
+
+
+def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL from PEM or DER bytes (ValueError when it is neither)."""
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError:
+        raise ValueError("not a PEM or DER certificate revocation list") from None
+
+
+def _may_sign_crls(cert: x509.Certificate, *, required: bool) -> bool:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return not required
+    return usage.crl_sign
+
+
+def _distribution_points(cert: x509.Certificate) -> x509.CRLDistributionPoints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _named_crl_issuers(cert: x509.Certificate) -> list[x509.Name]:
+    points = _distribution_points(cert)
+    names: list[x509.Name] = []
+    for point in points or ():
+        for general in point.crl_issuer or ():
+            if isinstance(general, x509.DirectoryName):
+                names.append(general.value)
+    return names
+
+
+def crl_signer(
+    crl: x509.CertificateRevocationList,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    candidates: Sequence[x509.Certificate] = (),
+    *,
+    at: datetime,
+) -> x509.Certificate | None:
+    """The certificate whose key signed `crl` and that may speak for `issuer` about `cert`, or None."""
+    if (
+        crl.issuer == issuer.subject
+        and _may_sign_crls(issuer, required=False)
+        and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    ):
+        return issuer
+    issuer_key = spki_der(issuer.public_key())
+    delegated = _named_crl_issuers(cert)
+    for candidate in candidates:
+        if candidate.subject != crl.issuer or spki_der(candidate.public_key()) == issuer_key:
+            continue
+        if candidate.subject != issuer.subject and candidate.subject not in delegated:
+            continue
+        if not candidate.not_valid_before_utc <= at <= candidate.not_valid_after_utc:
+            continue
+        if not _may_sign_crls(candidate, required=True) or not issued_by(candidate, issuer):
+            continue
+        if crl.is_signature_valid(candidate.public_key()):  # type: ignore[arg-type]
+            return candidate
+    return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _unrecognized_critical(extensions: x509.Extensions) -> bool:
+    return any(e.critical and isinstance(e.value, x509.UnrecognizedExtension) for e in extensions)
+
+
+def _scope_problem(
+    crl: x509.CertificateRevocationList, cert: x509.Certificate, idp: x509.IssuingDistributionPoint | None
+) -> str | None:
+    if _unrecognized_critical(crl.extensions):
+        return "the CRL has a critical extension certbound does not understand"
+    try:
+        crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+    except x509.ExtensionNotFound:
+        pass
+    else:
+        return "a delta CRL is not a complete list"
+    if idp is None:
+        return None
+    if idp.only_contains_attribute_certs:
+        return "the CRL covers attribute certificates only"
+    if idp.only_contains_ca_certs and not _is_ca(cert):
+        return "the CRL covers CA certificates only"
+    if idp.only_contains_user_certs and _is_ca(cert):
+        return "the CRL covers end-entity certificates only"
+    if idp.full_name:
+        points = _distribution_points(cert)
+        named = {g for p in points or () for g in p.full_name or ()}
+        if named and not named.intersection(idp.full_name):
+            return "the CRL is for another distribution point (a partitioned CRL)"
+    return None
+
+
+def _entry(
+    crl: x509.CertificateRevocationList, cert: x509.Certificate, indirect: bool
+) -> x509.RevokedCertificate | None:
+    if not indirect:
+        return crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    current = crl.issuer  # RFC 5280 5.3.3: an entry's issuer carries over to the entries after it
+    for entry in crl:
+        try:
+            names = entry.extensions.get_extension_for_class(x509.CertificateIssuer).value
+        except x509.ExtensionNotFound:
+            pass
+        else:
+            directory = names.get_values_for_type(x509.DirectoryName)
+            current = directory[0] if directory else current
+        if entry.serial_number == cert.serial_number and current == cert.issuer:
+            return entry
+    return None
+
+
+def _entry_reason(entry: x509.RevokedCertificate) -> x509.ReasonFlags | None:
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except x509.ExtensionNotFound:
+        return None
+
+
+def crl_status(
+    crl: x509.CertificateRevocationList,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    source: str,
+    at: datetime,
+    skew: timedelta = timedelta(seconds=30),
+    candidates: Sequence[x509.Certificate] = (),
+) -> CertStatus:
+    """What `crl` says about `cert` (issued by `issuer`) at `at`; ``unknown`` when it cannot be believed."""
+    this_update, next_update = crl.last_update_utc, crl.next_update_utc
+
+    def unknown(detail: str) -> CertStatus:
+        return CertStatus("unknown", source, detail, this_update, next_update)
+
+    try:
+        idp: x509.IssuingDistributionPoint | None = crl.extensions.get_extension_for_class(
+            x509.IssuingDistributionPoint
+        ).value
+    except x509.ExtensionNotFound:
+        idp = None
+    problem = _scope_problem(crl, cert, idp)
+    if problem is not None:
+        return unknown(problem)
+    indirect = idp is not None and idp.indirect_crl
+    if crl.issuer != cert.issuer and not indirect:
+        return unknown("the CRL is not issued for this certificate's issuer")
+    if crl_signer(crl, cert, issuer, candidates, at=at) is None:
+        return unknown("the CRL is not signed by the issuer or by an authorized CRL issuer")
+    if this_update > at + skew:
+        return unknown(f"the CRL is not valid before {this_update.isoformat()} (thisUpdate)")
+    if next_update is not None and at > next_update + skew:
+        return unknown(f"the CRL expired at {next_update.isoformat()} (nextUpdate)")
+    try:
+        entry = _entry(crl, cert, indirect)
+    except ValueError as exc:  # a malformed entry extension
+        return unknown(f"the CRL has a malformed entry: {exc}")
+    if entry is not None:
+        if _unrecognized_critical(entry.extensions):
+            return unknown("the CRL entry has a critical extension certbound does not understand")
+        reason = _entry_reason(entry)
+        if reason != x509.ReasonFlags.remove_from_crl:
+            return CertStatus(
+                "revoked",
+                source,
+                this_update=this_update,
+                next_update=next_update,
+                revoked_at=entry.revocation_date_utc,
+                reason=reason_name(reason),
+            )
+    if idp is not None and idp.only_some_reasons:
+        return unknown("the CRL lists only some revocation reasons")
+    return CertStatus("good", source, this_update=this_update, next_update=next_update)

@@ -1,0 +1,131 @@
+"""Revocation checking for ``tls_client_auth``: the checker built from the settings, and what its verdict
+means for an authentication (issue 16).
+
+Every certificate of the validated chain below the trust anchor is checked
+(:mod:`certbound.certstatus`), after the chain and the subject: a request that would fail anyway asks
+no responder. A revoked certificate is ``cert.revoked``; a status that cannot be had is
+``cert.revocation_unknown``, or under ``client_cert_revocation_soft_fail`` an acceptance with a warning
+(at most one a minute per certificate, so a responder outage does not flood the log). The failure's
+event carries the source, the time and the reason of a revocation as fields of their own, which
+``certbound explain`` shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import structlog
+from cryptography import x509
+
+from certbound.certstatus import (
+    GOOD_CHAIN,
+    ChainRevocation,
+    RevocationChecker,
+    RevocationPolicy,
+    build_checker,
+)
+from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.pem import load_certs_file
+from certbound.server.clientauth.failure import AuthFailure
+
+if TYPE_CHECKING:
+    from certbound.config import Settings
+
+__all__ = ["RevocationGate", "revocation_checker", "revocation_fields"]
+
+_log = structlog.get_logger("certbound.auth")
+_WARN_EVERY: Final = 60.0
+_MAX_WARNED: Final = 4096
+
+
+def revocation_checker(
+    settings: Settings, anchors: Sequence[x509.Certificate], *, clock: Callable[[], float] = time.time
+) -> RevocationChecker | None:
+    """The checker the settings ask for (None when ``client_cert_revocation = "off"`` or no client CA
+    is trusted, so that nothing can pass a chain to it)."""
+    if settings.client_cert_revocation == "off" or not anchors:
+        return None
+    policy = RevocationPolicy(
+        mode=settings.client_cert_revocation,
+        soft_fail=settings.client_cert_revocation_soft_fail,
+        max_age=float(settings.client_cert_revocation_max_age),
+        crls=tuple(settings.client_ca_crls),
+    )
+    known = list(anchors)
+    if settings.forwarded_cert_intermediates is not None:  # checked at start-up (tls.forwarded)
+        with contextlib.suppress(OSError, ValueError):
+            known += load_certs_file(Path(settings.forwarded_cert_intermediates))
+    return build_checker(
+        policy,
+        issuer_url=settings.issuer_url,
+        allow_private=settings.outbound_allow_private,
+        ca_bundle=settings.outbound_ca_bundle,
+        known_cas=known,
+        clock=clock,
+    )
+
+
+def revocation_fields(verdict: ChainRevocation) -> dict[str, str]:
+    """The event fields of a verdict: which certificate, the source(s), and for a revocation its time
+    and reason."""
+    status, cert = verdict.status, verdict.certificate
+    if status is None or cert is None:
+        return {}
+    fields = {"revocation_source": status.source, "revocation_subject": _name(cert)}
+    if status.revoked_at is not None:
+        fields["revoked_at"] = status.revoked_at.isoformat()
+    if status.reason:
+        fields["revocation_reason"] = status.reason
+    return fields
+
+
+def _name(cert: x509.Certificate) -> str:
+    try:
+        return dn_to_rfc4514(cert.subject) or "(empty subject)"
+    except ValueError:
+        return "(undecodable subject)"
+
+
+class RevocationGate:
+    """What ``tls_client_auth`` asks: is this validated chain still good? Raises :class:`AuthFailure`."""
+
+    def __init__(
+        self, checker: RevocationChecker, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.checker = checker
+        self._soft_fail = checker.policy.soft_fail
+        self._monotonic = monotonic
+        self._warned: OrderedDict[str, float] = OrderedDict()
+
+    async def check(self, path: tuple[x509.Certificate, ...], keys: tuple[str, ...], client_id: str) -> None:
+        checker = self.checker
+        verdict = checker.cached(keys, checker.now()) or await checker.check(path, keys)
+        if verdict is GOOD_CHAIN:
+            return
+        if verdict.state == "revoked":
+            raise AuthFailure("cert.revoked", verdict.detail, revocation_fields(verdict))
+        if not self._soft_fail:
+            raise AuthFailure("cert.revocation_unknown", verdict.detail, revocation_fields(verdict))
+        self._warn(keys[0] if keys else "", client_id, verdict)
+
+    def _warn(self, leaf_key: str, client_id: str, verdict: ChainRevocation) -> None:
+        now = self._monotonic()
+        last = self._warned.get(leaf_key)
+        if last is not None and now - last < _WARN_EVERY:
+            return
+        self._warned[leaf_key] = now
+        self._warned.move_to_end(leaf_key)
+        while len(self._warned) > _MAX_WARNED:
+            self._warned.popitem(last=False)
+        _log.warning(
+            "client_cert_soft_fail",
+            client_id=client_id,
+            cert_x5t_s256=leaf_key,
+            detail=verdict.detail,
+            **revocation_fields(verdict),
+        )
