@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from certbound.client.config import TLSIdentity
 from certbound.client.errors import ClientConfigError
 from certbound.client.tls import LoadedIdentity, Trust, build_ssl_context, load_identity
+from certbound.net.tls import TLSIdentity
 
 __all__ = ["IdentitySelector"]
 
