@@ -7,14 +7,14 @@ registered subject value compared (:mod:`certbound.server.clientauth.subject`). 
 subject from another CA, or a self-signed copy of a registered subject, therefore never authenticates,
 and a client's registered self-signed certificate (even CA:TRUE) is never a trust anchor.
 
-Verdicts are cached per chain (:mod:`certbound.server.clientauth.verdicts`) with time re-checked at each use.
+Verdicts are cached per chain (:mod:`certbound.tls.chain_verdicts`) with time re-checked at each use.
 """
 
 from __future__ import annotations
 
 from certbound.server.clientauth.context import MethodContext
 from certbound.server.clientauth.failure import AuthFailure
-from certbound.server.clientauth.verdicts import VerdictCache
+from certbound.tls.chain_verdicts import VerdictCache
 
 __all__ = ["TlsClientAuth"]
 

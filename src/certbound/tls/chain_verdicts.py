@@ -1,5 +1,8 @@
 """Chain verdicts cached per presented chain: path validation once, not once per request.
 
+Shared by the server's ``tls_client_auth`` and the gateway's proof of possession (a certificate that
+must also chain to the listener's ``client_ca``).
+
 Validating a client chain costs far more than the rest of ``tls_client_auth`` (DESIGN.md, issue 6),
 and the same chain comes back on every request of a keep-alive connection and every new connection of
 the same client. A verdict depends only on the certificates, the trust anchors (fixed for the life of
