@@ -70,6 +70,7 @@ class Material:
     unregistered: CertFiles
     other_ca_client: CertFiles
     jwt_key: dict[str, Any]
+    gateway: CertFiles  # the gateway's own client certificate at the identity providers
 
     @property
     def jwt_public(self) -> dict[str, Any]:
@@ -111,4 +112,7 @@ def make_material(directory: Path) -> Material:
             *issue_client_cert(other, other_key, "CN=interop-tls,O=certbound interop"),
         ),
         jwt_key=jwt_key,
+        gateway=write_pair(
+            directory, "gateway", *issue_client_cert(ca, ca_key, "CN=certbound-gateway,O=certbound interop")
+        ),
     )

@@ -143,9 +143,14 @@ def download_digest(size: int) -> str:
     return digest.hexdigest()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A caller that hung up (the gateway's read timeout) is no error worth printing."""
+
+
 @contextmanager
 def echo_server() -> Iterator[Echo]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    httpd = _QuietServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     echo = Echo(int(httpd.server_address[1]))
     httpd.RequestHandlerClass = _handler(echo)
     httpd.daemon_threads = True

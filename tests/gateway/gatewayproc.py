@@ -84,7 +84,10 @@ def start_gateway(config: dict[str, Any], workdir: Path, *, ca_file: Path) -> Ru
     log_path = workdir / f"gateway-{listener['port']}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [*CERTBOUND, "gateway", "--config", str(config_file)], stdout=log, stderr=subprocess.STDOUT, text=True
+            [*CERTBOUND, "gateway", "--config", str(config_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     gateway = RunningGateway(proc, f"https://127.0.0.1:{listener['port']}", ca_file, log_path)
     deadline = time.monotonic() + 60

@@ -54,9 +54,11 @@ class RunningServer:
         return self.proc.returncode
 
 
-def start_server(args: list[str], data_dir: Path, *, env: dict[str, str] | None = None) -> RunningServer:
-    """Start `certbound serve --dev` and wait until /healthz answers."""
-    port = free_port()
+def start_server(
+    args: list[str], data_dir: Path, *, env: dict[str, str] | None = None, port: int | None = None
+) -> RunningServer:
+    """Start `certbound serve --dev` (on `port`, default a free one) and wait until /healthz answers."""
+    port = port or free_port()
     cmd = [*CERTBOUND, "serve", "--dev", "--port", str(port), "--data-dir", str(data_dir), *args]
     log_path = data_dir.parent / f"server-{port}.log"
     with log_path.open("w") as log:
