@@ -71,6 +71,7 @@ class Material:
     other_ca_client: CertFiles
     jwt_key: dict[str, Any]
     gateway: CertFiles  # the gateway's own client certificate at the identity providers
+    gateway_next: CertFiles  # its successor (same subject), for rotation
 
     @property
     def jwt_public(self) -> dict[str, Any]:
@@ -114,5 +115,10 @@ def make_material(directory: Path) -> Material:
         jwt_key=jwt_key,
         gateway=write_pair(
             directory, "gateway", *issue_client_cert(ca, ca_key, "CN=certbound-gateway,O=certbound interop")
+        ),
+        gateway_next=write_pair(
+            directory,
+            "gateway-next",
+            *issue_client_cert(ca, ca_key, "CN=certbound-gateway,O=certbound interop"),
         ),
     )

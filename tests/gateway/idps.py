@@ -8,6 +8,7 @@ Clients registered at both:
   ``api:read api:write`` (certbound: JWTs; oidc-provider: a JWT with the resource indicator, opaque
   without);
 * ``api-opaque`` (certbound only): the same, opaque tokens;
+* ``api-self`` (certbound only): self_signed_tls_client_auth, tokens bound to a self-signed certificate;
 * ``unbound``: client_secret_post, tokens not bound;
 * ``gateway``: tls_client_auth with the gateway's certificate; introspects (certbound: as the resource
   server of the issuer's audience);
@@ -37,7 +38,7 @@ from tests.server.process.serverproc import RunningServer, free_port, start_serv
 
 UNBOUND_SECRET = "unbound-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 SCOPES = "api:read api:write"
-Kind = Literal["jwt", "opaque", "unbound"]
+Kind = Literal["jwt", "opaque", "unbound", "self-signed"]
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Idp:
         if client_id == "unbound":
             return ClientConfig(self.issuer, "unbound", "client_secret_post", client_secret=UNBOUND_SECRET,
                                 ca_file=self.ca_file)  # fmt: skip
+        if client_id == "api-self":
+            return ClientConfig(self.issuer, client_id, "self_signed_tls_client_auth", ca_file=self.ca_file,
+                                identities=[self.material.self_signed.identity()])  # fmt: skip
         certificate = cert or self.material.tls_client
         return ClientConfig(
             self.issuer,
@@ -71,6 +75,8 @@ class Idp:
         if kind == "unbound":
             client = "unbound"
             resource = RESOURCE if self.name == "oidc" else None
+        elif kind == "self-signed":
+            client = "api-self"
         elif self.name == "oidc":
             client = client_id or "api"
             resource = RESOURCE if kind == "jwt" else None
@@ -102,6 +108,14 @@ def _certbound_clients(material: Material, issuer: str) -> str:
         {"client_id": "api", **bound, "access_token_format": "jwt"},
         {"client_id": "api-opaque", **bound, "access_token_format": "opaque"},
         {
+            "client_id": "api-self",
+            "token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "jwks": {"keys": [material.self_signed.jwk()]},
+            "tls_client_certificate_bound_access_tokens": True,
+            "grant_types": ["client_credentials"],
+            "scope": SCOPES,
+        },
+        {
             "client_id": "unbound",
             "token_endpoint_auth_method": "client_secret_post",
             "client_secret_sha256": hashlib.sha256(UNBOUND_SECRET.encode()).hexdigest(),
@@ -127,10 +141,11 @@ def _events(server: RunningServer, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def start_certbound_idp(material: Material, base: Path) -> Idp:
-    """`certbound serve` with an mTLS listener (mtls_endpoint_aliases) and the clients above."""
+def start_certbound_idp(material: Material, base: Path, *, port: int | None = None) -> Idp:
+    """`certbound serve` (on `port`, default a free one) with an mTLS listener (mtls_endpoint_aliases)
+    and the clients above; its dev PKI in `base`/data/pki (made first when not there yet)."""
     data = base / "data"
-    port = free_port()
+    port = port or free_port()
     issuer = f"https://127.0.0.1:{port}"
     clients = base / "clients.toml"
     clients.write_text(_certbound_clients(material, issuer))

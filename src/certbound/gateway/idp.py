@@ -43,7 +43,7 @@ from certbound.jose.verified_cache import VerifiedCache
 from certbound.jose.verify import ACCESS_TOKEN_TYPES, JwtVerifier
 from certbound.net.addresses import AddressPolicy
 from certbound.net.http import GuardedFetcher
-from certbound.net.tls import build_ssl_context
+from certbound.net.tls import TLSConfigError, build_ssl_context, load_identity
 
 __all__ = ["JWKS_MAX_AGE", "JWKS_REFETCH_INTERVAL", "IdentityProvider", "client_config", "idp_error"]
 
@@ -163,7 +163,13 @@ class IdentityProvider:
         self.name = name
         self.issuer = settings.issuer
         self.cache_ttl_max = cache_ttl_max
-        self.client = AsyncOAuthClient(client_config(settings, key), clock=clock)
+        config = client_config(settings, key)
+        try:
+            self.client = AsyncOAuthClient(config, clock=clock)
+            for identity in config.identities:  # each key with its certificate, now rather than at use
+                build_ssl_context(self.client.trust, load_identity(identity))
+        except (ClientConfigError, TLSConfigError) as exc:
+            raise GatewayConfigError(f"{key}: {exc}") from None
         self._fetcher = GuardedFetcher(
             AddressPolicy(issuer_url=settings.issuer),
             build_ssl_context(self.client.trust, None),
