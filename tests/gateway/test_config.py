@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - one table row per refused setting reads best unwrapped
 """The gateway's settings file: every key typed, unknown keys refused, and each bad or contradictory
 setting refused with one line that names the key (what `certbound gateway --check` prints)."""
 

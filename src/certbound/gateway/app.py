@@ -138,14 +138,14 @@ class GatewayApp:
             record.status = record.upstream = status
             record.upstream_error = broke
         except GatewayError as error:
-            record.refused(error.status, error.reason, error.detail)
+            record.answered(error)
             await _send_answer(send, error, route.realm if route is not None else DEFAULT_REALM)
         except ClientGone:
-            record.refused(499, "request.cancelled")
+            record.status, record.reason = 499, "request.cancelled"
         except Exception as exc:
             log.exception("gateway: unexpected error on %s %s", method, path[:200])
             failed = internal_error(f"{type(exc).__name__}: {exc}")
-            record.refused(failed.status, failed.reason, failed.detail)
+            record.answered(failed)
             with contextlib.suppress(Exception):  # the answer had begun: the connection is cut instead
                 await _send_answer(send, failed, DEFAULT_REALM)
         finally:
@@ -191,12 +191,12 @@ class GatewayApp:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
         except GatewayError as error:
-            record.refused(error.status, error.reason, error.detail)
+            record.answered(error)
             await _send_answer(send, error, route.realm if route is not None else DEFAULT_REALM)
         except Exception as exc:
             log.exception("gateway: unexpected error deciding for %s", path[:200])
             failed = internal_error(f"{type(exc).__name__}: {exc}")
-            record.refused(failed.status, failed.reason, failed.detail)
+            record.answered(failed)
             await _send_answer(send, failed, DEFAULT_REALM)
         finally:
             record.emit()

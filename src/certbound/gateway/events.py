@@ -1,12 +1,13 @@
 """One structured event and one counter increment per gateway decision.
 
 The event (structlog logger ``certbound.gateway``, event ``gateway_request``) says which route, the
-outcome (``allowed``, ``refused``: the caller's request was refused, ``error``: the gateway, its IdP or
-the upstream failed), the reason code (``ok`` when allowed), the status, who the token says the
-caller is (``client_id``, ``sub``), where the verdict came from (``token_source``: ``jwt`` or
-``introspection``, ``cached``), the certificate on the request (``cert_x5t_s256``, ``cert_source``)
-and whether the token's binding to it was verified (``bound``), and the upstream's status. It never
-holds the token. ``certbound explain --event`` reads these events.
+outcome (``allowed``; ``refused``: the caller's request was refused; ``error``: the gateway, its IdP
+or the upstream failed), the reason code (``ok`` when allowed), the status and the answer's
+``error``, who the token says the caller is (``client_id``, ``sub``), where the verdict came from
+(``token_source``: ``jwt`` or ``introspection``, ``cached``), the certificate the token is bound to
+(``token_x5t_s256``) and the one on the request (``cert_x5t_s256``, ``cert_source``), whether the
+binding was verified (``bound``), and the upstream's status. It never holds the token.
+``certbound explain --event`` reads these events.
 
 The counter ``certbound_gateway_requests_total{route, outcome, reason}`` has bounded labels: the
 configured route names (``unmatched`` for none), three outcomes, catalogued reason codes.
@@ -20,6 +21,7 @@ from typing import Any, Final
 import structlog
 from prometheus_client import Counter
 
+from certbound.gateway.answers import GatewayError
 from certbound.gateway.tokens import TokenInfo
 from certbound.observability.logwrite import emit
 from certbound.reasons import OK
@@ -54,6 +56,7 @@ class Record:
         "cached",
         "cert",
         "detail",
+        "error",
         "info",
         "method",
         "mode",
@@ -77,6 +80,7 @@ class Record:
         self.status = 500
         self.reason = OK
         self.detail = ""
+        self.error: str | None = None
         self.info: TokenInfo | None = None
         self.cached = False
         self.cert: ClientCertificate | None = None
@@ -84,8 +88,14 @@ class Record:
         self.upstream: int | None = None
         self.upstream_error: str | None = None
 
-    def refused(self, status: int, reason: str, detail: str = "") -> None:
-        self.status, self.reason, self.detail = status, reason, detail
+    def answered(self, error: GatewayError) -> None:
+        """The request ended with `error`'s answer."""
+        self.status, self.reason, self.detail, self.error = (
+            error.status,
+            error.reason,
+            error.detail,
+            error.error,
+        )
 
     @property
     def outcome(self) -> str:
@@ -113,6 +123,8 @@ class Record:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             "client": self.peer,
         }
+        if self.error is not None:
+            fields["error"] = self.error
         if self.detail:
             fields["detail"] = _clip(self.detail)
         info = self.info
@@ -121,6 +133,8 @@ class Record:
             fields["sub"] = info.subject
             fields["token_source"] = info.source
             fields["cached"] = self.cached
+            if info.thumbprint is not None:
+                fields["token_x5t_s256"] = info.thumbprint
         cert = self.cert
         if cert is not None:
             fields["cert_x5t_s256"] = cert.x5t_s256
