@@ -5,7 +5,7 @@ outcome (``allowed``; ``refused``: the caller's request was refused; ``error``: 
 or the upstream failed), the reason code (``ok`` when allowed), the status and the answer's
 ``error``, who the token says the caller is (``client_id``, ``sub``), where the verdict came from
 (``token_source``: ``jwt`` or ``introspection``, ``cached``), the certificate the token is bound to
-(``token_x5t_s256``) and the one on the request (``cert_x5t_s256``, ``cert_source``), whether the
+(``cnf_x5t_s256``) and the one on the request (``cert_x5t_s256``, ``cert_source``), whether the
 binding was verified (``bound``), and the upstream's status. It never holds the token.
 ``certbound explain --event`` reads these events.
 
@@ -134,7 +134,7 @@ class Record:
             fields["token_source"] = info.source
             fields["cached"] = self.cached
             if info.thumbprint is not None:
-                fields["token_x5t_s256"] = info.thumbprint
+                fields["cnf_x5t_s256"] = info.thumbprint
         cert = self.cert
         if cert is not None:
             fields["cert_x5t_s256"] = cert.x5t_s256
