@@ -50,13 +50,14 @@ def test_scope_requirements_read_as_kong_does() -> None:
 
 
 def test_identity_headers_are_stripped_in_every_spelling() -> None:
-    identity = IdentityHeaders.of({"X-Client-Id": "client_id"})
+    identity = IdentityHeaders.of({"X-Client-Id": "client_id"}, ["X-Tenant"])  # another route's too
     sent = [
         (b"x-client-id", b"forged"),
         (b"x_client_id", b"forged"),
         (b"x-client_id", b"forged"),
         (b"x-client-cert-thumbprint", b"forged"),
         (b"x_client_cert_thumbprint", b"forged"),
+        (b"x_tenant", b"forged"),
         (b"x-other", b"kept"),
     ]
     incoming = read_incoming(sent, identity.stripped, trusted_peer=False)

@@ -6,9 +6,10 @@ and the ``X-Forwarded-*`` ones and keeps the rest, minus:
 * hop-by-hop headers (RFC 9110 section 7.6.1: ``Connection`` and the names it lists, ``Keep-Alive``,
   ``TE``, ``Transfer-Encoding``, ``Upgrade``, ...), and ``Content-Length`` beside a
   ``Transfer-Encoding`` (a request smuggling shape);
-* every identity header the route sets (its ``upstream_headers`` names and
-  ``X-Client-Cert-Thumbprint``) in any spelling: ``X-Client-Id``, ``x-client-id`` and ``X_Client_Id``
-  are one name here (underscores folded to dashes), so a caller can never inject an identity;
+* every identity header a route sets (the ``upstream_headers`` names of every route, since routes may
+  share an upstream, and ``X-Client-Cert-Thumbprint``) in any spelling: ``X-Client-Id``,
+  ``x-client-id`` and ``X_Client_Id`` are one name here (underscores folded to dashes), so a caller
+  can never inject an identity;
 * ``Forwarded`` and ``X-Forwarded-*`` from a peer that is not a trusted proxy.
 
 The gateway then sets ``X-Forwarded-For`` (the trusted proxy's chain plus the peer, or the peer),
@@ -58,10 +59,11 @@ class IdentityHeaders:
     thumbprint: bytes = THUMBPRINT_HEADER.lower().encode("ascii")
 
     @classmethod
-    def of(cls, upstream_headers: Mapping[str, str]) -> IdentityHeaders:
+    def of(cls, upstream_headers: Mapping[str, str], also_stripped: Iterable[str] = ()) -> IdentityHeaders:
+        """A route's table; `also_stripped`: the identity header names of the other routes."""
         pairs = tuple((name.lower().encode("ascii"), claim) for name, claim in upstream_headers.items())
-        stripped = frozenset(fold(name) for name, _ in pairs) | {fold(THUMBPRINT_HEADER.encode("ascii"))}
-        return cls(pairs, stripped)
+        names = [*upstream_headers, *also_stripped, THUMBPRINT_HEADER]
+        return cls(pairs, frozenset(fold(name.encode("ascii")) for name in names))
 
     def values(self, info: TokenInfo, bound: bool) -> list[Header]:
         """The headers that carry the token's identity (a claim the token lacks sends none); the

@@ -85,6 +85,7 @@ def _routes(
     clock: Callable[[], float],
 ) -> RouteTable:
     compiled = []
+    identity_names = {name for route in settings.routes for name in route.upstream_headers}
     for index, route in enumerate(settings.routes):
         upstream = None
         if route.upstream is not None:
@@ -121,7 +122,7 @@ def _routes(
                 scopes_claim=route.scopes_claim,
                 audiences=Requirement.parse(route.audience_required),
                 audience_claim=route.audience_claim,
-                identity=IdentityHeaders.of(route.upstream_headers),
+                identity=IdentityHeaders.of(route.upstream_headers, identity_names),
             )
         )
     return RouteTable(compiled)
