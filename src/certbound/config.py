@@ -210,7 +210,7 @@ class Settings(BaseSettings):
         if self.registration_token is not None:
             return self.registration_token.get_secret_value()
         if self.registration_token_file is not None:
-            return _read_secret_file(self.registration_token_file, "registration_token_file")
+            return read_secret_file(self.registration_token_file, "registration_token_file")
         return None
 
 
@@ -230,7 +230,8 @@ def _mtls_url(issuer_url: str, host: str, mtls_port: int) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _read_secret_file(path: Path, setting: str) -> str:
+def read_secret_file(path: Path, setting: str) -> str:
+    """A secret kept in a file (stripped); SettingsError naming `setting` when it is unreadable or empty."""
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import ssl
 import subprocess
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import tomli_w
 
-from tests.server.process.serverproc import CERTBOUND, free_port
+from tests.server.process.serverproc import CERTBOUND, free_port, log_events
 
 Event = dict[str, Any]
 
@@ -38,19 +37,8 @@ class RunningGateway:
         return httpx.Client(transport=httpx.HTTPTransport(verify=ctx, **transport), timeout=30)
 
     def events(self, where: Callable[[Event], bool] = bool, *, event: str = "gateway_request") -> list[Event]:
-        """The gateway's log events named `event` that satisfy `where`, waiting a little for one
-        (the event of a request is written when the request ends)."""
-        deadline = time.monotonic() + 5
-        while True:
-            found = []
-            for line in self.output().splitlines():
-                if line.startswith("{"):
-                    record = json.loads(line)
-                    if record.get("event") == event and where(record):
-                        found.append(record)
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        """The gateway's log events named `event` that satisfy `where`, waiting a little for one."""
+        return log_events(self.output, event, where)
 
     def event_for(self, marker: str) -> Event:
         """The last gateway_request event of a request whose path contains `marker`."""

@@ -34,7 +34,7 @@ from certbound.sealing import Sealer, load_or_create_kek
 from certbound.store.sql import open_store
 from tests.client.material import CertFiles, Material
 from tests.interop.peers import RESOURCE, OidcProvider, start_oidc_provider
-from tests.server.process.serverproc import RunningServer, free_port, start_server
+from tests.server.process.serverproc import RunningServer, free_port, log_events, start_server
 
 UNBOUND_SECRET = "unbound-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 SCOPES = "api:read api:write"
@@ -133,14 +133,6 @@ def _certbound_clients(material: Material, issuer: str) -> str:
     return tomli_w.dumps({"client": clients})
 
 
-def _events(server: RunningServer, name: str) -> list[dict[str, Any]]:
-    return [
-        record
-        for line in server.output().splitlines()
-        if line.startswith("{") and (record := json.loads(line)).get("event") == name
-    ]
-
-
 def start_certbound_idp(material: Material, base: Path, *, port: int | None = None) -> Idp:
     """`certbound serve` (on `port`, default a free one) with an mTLS listener (mtls_endpoint_aliases)
     and the clients above; its dev PKI in `base`/data/pki (made first when not there yet)."""
@@ -160,7 +152,9 @@ def start_certbound_idp(material: Material, base: Path, *, port: int | None = No
     server = start_server(args, data, port=port)
 
     def introspections() -> list[dict[str, Any]]:
-        return [e for e in _events(server, "client_auth") if e.get("endpoint") == "introspection"]
+        return log_events(
+            server.output, "client_auth", lambda e: e.get("endpoint") == "introspection", wait=0
+        )
 
     return Idp("certbound", issuer, data / "pki" / "ca.crt", material, introspections, server.stop, server)
 

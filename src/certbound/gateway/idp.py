@@ -33,6 +33,7 @@ from certbound.client import (
     TLSIdentity,
     UnexpectedResponse,
 )
+from certbound.config import SettingsError, read_secret_file
 from certbound.gateway.answers import GatewayError, idp_failure, internal_error
 from certbound.gateway.config import GatewayConfigError, IdpSettings
 from certbound.gateway.tokens import Inactive, TokenInfo
@@ -60,16 +61,6 @@ _REFUSALS: Final = frozenset({"invalid_client", "unauthorized_client", "access_d
 ACCESS_TOKEN_HINT: Final = "access_token"  # noqa: S105 - RFC 7662 token_type_hint
 
 
-def _read_secret(path: Path, key: str) -> str:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise GatewayConfigError(f"{key}.client_secret_file: cannot read {path}: {exc.strerror}") from None
-    if not value:
-        raise GatewayConfigError(f"{key}.client_secret_file: {path} is empty")
-    return value
-
-
 def _read_jwk(path: Path, key: str, alg: str | None) -> dict[str, Any]:
     try:
         jwk = json.loads(path.read_text(encoding="utf-8"))
@@ -89,7 +80,10 @@ def client_config(settings: IdpSettings, key: str) -> ClientConfig:
     identities += [TLSIdentity(c.cert, c.key, use_from=c.use_from) for c in settings.client_certificates]
     secret = settings.client_secret.get_secret_value() if settings.client_secret is not None else None
     if secret is None and settings.client_secret_file is not None:
-        secret = _read_secret(settings.client_secret_file, key)
+        try:
+            secret = read_secret_file(settings.client_secret_file, f"{key}.client_secret_file")
+        except SettingsError as exc:
+            raise GatewayConfigError(str(exc)) from None
     jwk = None
     if settings.client_jwk_file is not None and "private_key_jwt" in methods:
         jwk = _read_jwk(settings.client_jwk_file, key, settings.client_alg)

@@ -24,10 +24,9 @@ from certbound.gateway.app import create_app
 from certbound.gateway.config import GatewaySettings
 from certbound.gateway.services import open_services
 from certbound.observability.logs import configure_logging
-from certbound.observability.metrics_server import start_metrics_listener
 from certbound.tls.listener import tls_mode
 from certbound.tls.server_context import ServerContextFactory
-from certbound.tls.serving import Listener, Worker, bind, run_worker, run_workers
+from certbound.tls.serving import Listener, Worker, bind, run
 
 __all__ = ["GatewayListeners", "bind_listeners", "effective_tls_mode", "open_app", "serve"]
 
@@ -90,15 +89,6 @@ def serve(settings: GatewaySettings, listeners: GatewayListeners) -> int:
         sample_metrics=listeners.metrics is not None,
     )
     configure_logging(settings.log_level, settings.log_format)
-    stop_metrics = None
-    if listeners.metrics is not None:
-        # several workers write their counters under a directory of this parent's (multiprocess mode)
-        base = Path(tempfile.gettempdir()) / "certbound-gateway"
-        stop_metrics = start_metrics_listener(listeners.metrics, data_dir=base, workers=settings.workers)
-    try:
-        if settings.workers == 1:
-            return run_worker(worker)
-        return run_workers(worker, settings.workers)
-    finally:
-        if stop_metrics is not None:
-            stop_metrics()
+    # the gateway keeps no data: several workers' counters go under the temporary directory
+    metrics_dir = Path(tempfile.gettempdir()) / "certbound-gateway"
+    return run(worker, settings.workers, metrics=listeners.metrics, metrics_dir=metrics_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,12 +10,32 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 CERTBOUND = [sys.executable, "-m", "certbound"]
+
+
+def log_events(
+    read: Callable[[], str], event: str, where: Callable[[dict[str, Any]], bool] = bool, *, wait: float = 5
+) -> list[dict[str, Any]]:
+    """The JSON log events named `event` that satisfy `where` in what `read` returns, waiting up to
+    `wait` seconds for a first one (a request's event is written once its response has gone out)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for line in read().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") == event and where(record):
+                    found.append(record)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def free_port() -> int:
