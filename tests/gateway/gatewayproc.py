@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import tomli_w
 
-from tests.server.process.serverproc import CERTBOUND, free_port, log_events
+from tests.server.process.serverproc import CERTBOUND, free_port, log_events, stop_process
 
 Event = dict[str, Any]
 
@@ -47,14 +47,7 @@ class RunningGateway:
         return found[-1]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig)
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

@@ -20,6 +20,18 @@ import httpx
 CERTBOUND = [sys.executable, "-m", "certbound"]
 
 
+def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    """Send `sig` and wait (20 s, then SIGKILL); the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def log_events(
     read: Callable[[], str], event: str, where: Callable[[dict[str, Any]], bool] = bool, *, wait: float = 5
 ) -> list[dict[str, Any]]:
@@ -65,14 +77,7 @@ class RunningServer:
         return httpx.Client(verify=ctx, timeout=10)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig)
 
 
 def start_server(
