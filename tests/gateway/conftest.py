@@ -105,6 +105,8 @@ def gateway_config(material: Material, echo: Echo, idps: dict[str, Idp]) -> dict
         {"name": "wrong-ca", "paths": ["/wrong-ca"], "upstream": echo.url, "idp": "wrong-ca"},
         {"name": "wrong-ca-bearer", "paths": ["/wrong-ca-bearer"], "upstream": echo.url, "idp": "wrong-ca",
          "auth_methods": ["bearer"]},
+        {"name": "refused", "paths": ["/refused"], "upstream": echo.url, "idp": "refused",
+         "auth_methods": ["introspection"]},
     ]  # fmt: skip
     return {
         "listener": {"tls_cert": str(material.server.cert_file), "tls_key": str(material.server.key_file)},
@@ -112,6 +114,13 @@ def gateway_config(material: Material, echo: Echo, idps: dict[str, Idp]) -> dict
             **{name: idp_settings(idp, material) for name, idp in idps.items()},
             # certbound's issuer, but trusting another CA for its server certificate
             "wrong-ca": idp_settings(idps["certbound"], material, ca_bundle=str(material.other_ca_file)),
+            # certbound, with a client certificate it does not know for the gateway
+            "refused": idp_settings(
+                idps["certbound"],
+                material,
+                tls_client_auth_cert=str(material.unregistered.cert_file),
+                tls_client_auth_key=str(material.unregistered.key_file),
+            ),
         },
         "routes": routes,
     }

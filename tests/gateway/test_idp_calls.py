@@ -92,3 +92,17 @@ def test_an_idp_whose_certificate_is_not_trusted_is_a_502_not_a_pass(
     event = gateway.event_for(marker)
     assert (event["outcome"], event["reason"]) == ("error", "idp.untrusted")
     assert "certificate" in event["detail"]
+
+
+def test_an_idp_that_refuses_the_gateway_is_a_502(
+    idps: dict[str, Idp], gateway: RunningGateway, material: Material, echo: Echo
+) -> None:
+    """The gateway's certificate is not the one registered for its client_id: the IdP answers
+    invalid_client, which is the gateway's problem, not the caller's."""
+    response, marker = call(gateway, "/refused", idps["certbound"].token("opaque"), material.tls_client)
+    assert response.status_code == 502, response.text
+    assert "www-authenticate" not in response.headers
+    assert echo.reached(marker) == []
+    event = gateway.event_for(marker)
+    assert (event["outcome"], event["reason"]) == ("error", "idp.refused")
+    assert "invalid_client" in event["detail"]

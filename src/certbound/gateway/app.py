@@ -44,10 +44,17 @@ _HEALTHY: Final = b'{"status":"ok"}'
 _JSON: Final = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
-async def _send_answer(send: Send, error: GatewayError, realm: str) -> None:
-    answer = render(error, realm)
+async def _send_answer(send: Send, record: Record, error: GatewayError, route: Route | None) -> None:
+    """Answer `error` (rendered with the route's realm) and note it for the request's event."""
+    record.answered(error)
+    answer = render(error, route.realm if route is not None else DEFAULT_REALM)
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+def _unexpected(exc: Exception, where: str) -> GatewayError:
+    log.exception("gateway: unexpected error on %s", where[:200])
+    return internal_error(f"{type(exc).__name__}: {exc}")
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -115,12 +122,10 @@ class GatewayApp:
         route: Route | None = None
         try:
             check_path(path)
-            match = self._routes.match(path)
-            if match is None or match[0].upstream is None:
+            route, prefix = self._route(path, record)
+            upstream = route.upstream
+            if upstream is None:  # a route for auth_request only
                 raise not_found("route.unmatched", "no route serves this path")
-            route, prefix = match
-            upstream = match[0].upstream
-            record.route = route.name
             cert = record.cert = client_certificate_from_scope(scope)
             incoming = read_incoming(
                 scope["headers"], route.identity.stripped, trusted_peer=self._forwarded.trusts(peer)
@@ -138,18 +143,22 @@ class GatewayApp:
             record.status = record.upstream = status
             record.upstream_error = broke
         except GatewayError as error:
-            record.answered(error)
-            await _send_answer(send, error, route.realm if route is not None else DEFAULT_REALM)
+            await _send_answer(send, record, error, route)
         except ClientGone:
             record.status, record.reason = 499, "request.cancelled"
         except Exception as exc:
-            log.exception("gateway: unexpected error on %s %s", method, path[:200])
-            failed = internal_error(f"{type(exc).__name__}: {exc}")
-            record.answered(failed)
             with contextlib.suppress(Exception):  # the answer had begun: the connection is cut instead
-                await _send_answer(send, failed, DEFAULT_REALM)
+                await _send_answer(send, record, _unexpected(exc, f"{method} {path}"), None)
         finally:
             record.emit()
+
+    def _route(self, path: str, record: Record) -> tuple[Route, str]:
+        """The route of `path` and the prefix it matched by (noted on `record`); 404 without one."""
+        match = self._routes.match(path)
+        if match is None:
+            raise not_found("route.unmatched", "no route serves this path")
+        record.route = match[0].name
+        return match
 
     async def _decide(self, scope: Scope, send: Send) -> None:
         """nginx ``auth_request``: the same admission, answered 200 with the identity headers (which
@@ -178,11 +187,7 @@ class GatewayApp:
             if not uri:
                 raise bad_request("auth_request.missing_uri", "no original URI was given", challenge=False)
             check_path(path)
-            match = self._routes.match(path)
-            if match is None:
-                raise not_found("route.unmatched", "no route serves this path")
-            route = match[0]
-            record.route = route.name
+            route, _ = self._route(path, record)
             cert = record.cert = client_certificate_from_scope(scope)
             await route.admit(authorization, cert, record)
             assert record.info is not None
@@ -191,13 +196,9 @@ class GatewayApp:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
         except GatewayError as error:
-            record.answered(error)
-            await _send_answer(send, error, route.realm if route is not None else DEFAULT_REALM)
+            await _send_answer(send, record, error, route)
         except Exception as exc:
-            log.exception("gateway: unexpected error deciding for %s", path[:200])
-            failed = internal_error(f"{type(exc).__name__}: {exc}")
-            record.answered(failed)
-            await _send_answer(send, failed, DEFAULT_REALM)
+            await _send_answer(send, record, _unexpected(exc, f"a decision for {path}"), None)
         finally:
             record.emit()
 

@@ -115,28 +115,43 @@ def client_config(settings: IdpSettings, key: str) -> ClientConfig:
         raise GatewayConfigError(f"{key}: {exc}") from None
 
 
-def idp_error(exc: ClientError) -> GatewayError:
-    """What a failure of the outbound client means for the caller: 502 or 503, an ``idp.*`` reason."""
-    detail = str(exc)
-    untrusted = idp_failure(
-        "idp.untrusted", 502, "the identity provider's certificate is not trusted", detail
-    )
-    refused = idp_failure("idp.refused", 502, "the identity provider refused the gateway", detail)
-    unusable = idp_failure("idp.bad_response", 502, "the identity provider's answer cannot be used", detail)
-    unavailable = idp_failure("idp.unavailable", 503, "the identity provider is unavailable", detail)
+#: What the caller is told of each way the IdP can fail (the log gets the detail).
+_FAILURES: Final = {
+    "idp.unavailable": (503, "the identity provider is unavailable"),
+    "idp.untrusted": (502, "the identity provider's certificate is not trusted"),
+    "idp.refused": (502, "the identity provider refused the gateway"),
+    "idp.bad_response": (502, "the identity provider's answer cannot be used"),
+    "idp.metadata": (502, "the identity provider's metadata cannot be used"),
+}
+
+
+def _failure(reason: str, detail: str) -> GatewayError:
+    status, description = _FAILURES[reason]
+    return idp_failure(reason, status, description, detail)
+
+
+def _reason(exc: ClientError) -> str | None:
     if isinstance(exc, TLSError):
-        return untrusted if exc.side == "client" else refused if exc.side == "server" else unusable
+        return {"client": "idp.untrusted", "server": "idp.refused"}.get(exc.side, "idp.bad_response")
     if isinstance(exc, NetworkError | ClientTimeout):
-        return unavailable
+        return "idp.unavailable"
     if isinstance(exc, DiscoveryError):
-        return idp_failure("idp.metadata", 502, "the identity provider's metadata cannot be used", detail)
+        return "idp.metadata"
     if isinstance(exc, OAuthServerError | UnexpectedResponse):
         if exc.status in (502, 503, 504):
-            return unavailable
+            return "idp.unavailable"
         if isinstance(exc, OAuthServerError) and (exc.status in (401, 403) or exc.error in _REFUSALS):
-            return refused
-        return unusable
-    return internal_error(f"{type(exc).__name__}: {detail}")
+            return "idp.refused"
+        return "idp.bad_response"
+    return None
+
+
+def idp_error(exc: ClientError) -> GatewayError:
+    """What a failure of the outbound client means for the caller: 502 or 503, an ``idp.*`` reason."""
+    reason = _reason(exc)
+    if reason is None:  # a configuration the checks at start let through: the gateway's own failure
+        return internal_error(f"{type(exc).__name__}: {exc}")
+    return _failure(reason, str(exc))
 
 
 class IdentityProvider:
@@ -212,9 +227,7 @@ class IdentityProvider:
         metadata = await self.metadata()
         jwks_uri, issuer = metadata.get("jwks_uri"), metadata.get("issuer")
         if not isinstance(jwks_uri, str) or not jwks_uri or not isinstance(issuer, str):
-            raise idp_failure(
-                "idp.metadata", 502, "the identity provider's metadata cannot be used", "no jwks_uri"
-            )
+            raise _failure("idp.metadata", "no jwks_uri, or no issuer")
         if self._jwks is None or self._jwks.uri != jwks_uri:
             self._jwks = RemoteJwks(
                 jwks_uri, self._fetcher, max_age=JWKS_MAX_AGE, refetch_interval=JWKS_REFETCH_INTERVAL, log=log
