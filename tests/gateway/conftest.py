@@ -16,8 +16,6 @@ from tests.gateway.gatewayproc import RunningGateway, start_gateway
 from tests.gateway.idps import Idp, start_certbound_idp, start_oidc_idp
 from tests.server.process.serverproc import free_port
 
-pytestmark = pytest.mark.slow
-
 IDENTITY = {
     "X-Client-Id": "client_id",
     "X-Subject": "sub",

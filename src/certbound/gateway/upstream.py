@@ -68,13 +68,12 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 class Upstream:
     """One route's upstream: its origin and base path, its pool, its timeouts."""
 
-    __slots__ = ("_base", "_client", "_timeout", "url")
+    __slots__ = ("_base", "_client", "_timeout")
 
     def __init__(
         self, url: str, client: httpx.AsyncClient, *, connect_timeout: float, read_timeout: float
     ) -> None:
         parts = urlsplit(url)
-        self.url = url
         self._base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self._client = client
         self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,

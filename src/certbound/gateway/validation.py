@@ -109,10 +109,6 @@ class TokenValidator:
         self._ttl_neg = cache_ttl_neg
         self._clock = clock
 
-    @property
-    def idp(self) -> IdentityProvider:
-        return self._idp
-
     async def validate(self, token: str) -> tuple[TokenInfo, bool]:
         """The token's verdict and whether it came from the cache; raises GatewayError."""
         now = self._clock()
