@@ -10,13 +10,17 @@
 //   jwks:    { keys: [...] }           the provider's private signing keys
 //   clients: [ ... ]                   client metadata, as oidc-provider takes it
 //   resourceServers: { "<uri>": { scope, audience, accessTokenFormat, ... } }  (RFC 8707)
+//   shortLived: [ client_id, ... ]     clients whose access tokens live 2 s (expiry tests)
+//   logIntrospection: true to print one JSON line per introspection request on stdout:
+//            {"event": "introspection", "client_id", "cert_x5t_s256", "status"} (the caller's
+//            client_id as the provider authenticated it, and the thumbprint of its TLS certificate)
 //
 // Both listeners bind 127.0.0.1 on a free port. When ready the script prints one JSON line on
 // stdout: {"issuer": "https://127.0.0.1:P", "port": P, "mtlsPort": Q|null}.
 // The TLS layer lets every client certificate through (rejectUnauthorized: false) so that the
 // provider decides: certificateAuthorized() reads the socket's verdict against clientCa.
 
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { isIP } from 'node:net';
@@ -87,6 +91,8 @@ const issuer = `https://127.0.0.1:${port}`;
 const mtlsBase = mtls ? `https://127.0.0.1:${mtlsPort}` : null;
 
 const resourceServers = config.resourceServers || {};
+const shortLived = new Set(config.shortLived || []);
+const tokenTtl = (ctx, token, client) => (client && shortLived.has(client.clientId) ? 2 : 600);
 
 const provider = new Provider(issuer, {
   clients: config.clients,
@@ -106,7 +112,7 @@ const provider = new Provider(issuer, {
     'tls_client_auth',
     'self_signed_tls_client_auth',
   ],
-  ttl: { AccessToken: 600, ClientCredentials: 600 },
+  ttl: { AccessToken: tokenTtl, ClientCredentials: tokenTtl },
   scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
   discovery: mtlsBase ? {
     mtls_endpoint_aliases: {
@@ -141,6 +147,19 @@ const provider = new Provider(issuer, {
     },
   },
 });
+if (config.logIntrospection) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc && ctx.oidc.route === 'introspection') {
+      const cert = peerCertificate(ctx);
+      const x5t = cert ? createHash('sha256').update(cert.raw).digest('base64url') : null;
+      const clientId = ctx.oidc.client ? ctx.oidc.client.clientId : null;
+      process.stdout.write(`${JSON.stringify({
+        event: 'introspection', client_id: clientId, cert_x5t_s256: x5t, status: ctx.status,
+      })}\n`);
+    }
+  });
+}
 provider.on('server_error', (ctx, err) => {
   process.stderr.write(`server_error: ${err.stack}\n`);
 });

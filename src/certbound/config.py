@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -27,6 +27,9 @@ from pydantic_settings import (
 )
 
 _toml_path: ContextVar[Path | None] = ContextVar("certbound_toml_path", default=None)
+
+#: The header formats a trusted proxy may forward the client certificate in (`certbound.tls.headers`).
+ForwardedCertHeader = Literal["rfc9440", "nginx", "envoy-xfcc"]
 
 
 class SettingsError(Exception):
@@ -138,7 +141,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Proxy addresses (CIDRs) whose forwarded client-certificate header is believed.",
     )
-    forwarded_cert_header: Literal["rfc9440", "nginx", "envoy-xfcc"] | None = Field(
+    forwarded_cert_header: ForwardedCertHeader | None = Field(
         None, description="Header format the trusted proxies use to forward the client certificate."
     )
     forwarded_cert_intermediates: Path | None = Field(
@@ -197,22 +200,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
-        """Normalized CIDRs; a network with host bits set is refused (a typo that would trust too much)."""
-        out: list[str] = []
-        for item in value:
-            text = item.strip()
-            try:
-                network = ipaddress.ip_network(text)
-            except ValueError:
-                try:
-                    meant = ipaddress.ip_network(text, strict=False)
-                except ValueError:
-                    raise ValueError(f"{item!r} is not an IP address or CIDR") from None
-                raise ValueError(f"{item!r} has host bits set; did you mean {meant}?") from None
-            if network.prefixlen == 0:  # anyone could then forge the forwarded certificate header
-                raise ValueError(f"{item!r} trusts every address; name the proxies themselves")
-            out.append(str(network))
-        return out
+        return proxy_cidrs(value)
 
     @field_validator("client_ca_crls")
     @classmethod
@@ -262,7 +250,7 @@ class Settings(BaseSettings):
         if self.registration_token is not None:
             return self.registration_token.get_secret_value()
         if self.registration_token_file is not None:
-            return _read_secret_file(self.registration_token_file, "registration_token_file")
+            return read_secret_file(self.registration_token_file, "registration_token_file")
         return None
 
 
@@ -282,7 +270,8 @@ def _mtls_url(issuer_url: str, host: str, mtls_port: int) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _read_secret_file(path: Path, setting: str) -> str:
+def read_secret_file(path: Path, setting: str) -> str:
+    """A secret kept in a file (stripped); SettingsError naming `setting` when it is unreadable or empty."""
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
@@ -290,6 +279,52 @@ def _read_secret_file(path: Path, setting: str) -> str:
     if not value:
         raise SettingsError(f"{setting}: {path} is empty")
     return value
+
+
+def proxy_cidrs(value: list[str]) -> list[str]:
+    """`trusted_proxies` normalized; a network with host bits set is refused (a typo that would trust
+    too much), and so is one that trusts every address. Shared by `serve` and `gateway`."""
+    out: list[str] = []
+    for item in value:
+        text = item.strip()
+        try:
+            network = ipaddress.ip_network(text)
+        except ValueError:
+            try:
+                meant = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+            raise ValueError(f"{item!r} has host bits set; did you mean {meant}?") from None
+        if network.prefixlen == 0:  # anyone could then forge the forwarded certificate header
+            raise ValueError(f"{item!r} trusts every address; name the proxies themselves")
+        out.append(str(network))
+    return out
+
+
+class ForwardingSettings(Protocol):
+    """The three settings of trusted-proxy certificate headers, as `serve` and `gateway` name them."""
+
+    @property
+    def trusted_proxies(self) -> list[str]: ...
+    @property
+    def forwarded_cert_header(self) -> ForwardedCertHeader | None: ...
+    @property
+    def forwarded_cert_intermediates(self) -> Path | None: ...
+
+
+def forwarding_problem(s: ForwardingSettings, prefix: str = "") -> str | None:
+    """What is contradictory in the forwarding settings (one line naming them), or None."""
+    if bool(s.trusted_proxies) != (s.forwarded_cert_header is not None):
+        return (
+            f"{prefix}trusted_proxies and {prefix}forwarded_cert_header: give both (which proxies, which "
+            "header) or neither"
+        )
+    if s.forwarded_cert_intermediates is not None and not s.trusted_proxies:
+        return (
+            f"{prefix}forwarded_cert_intermediates: needs {prefix}trusted_proxies and "
+            f"{prefix}forwarded_cert_header"
+        )
+    return None
 
 
 @contextmanager
@@ -348,12 +383,9 @@ def check_consistency(s: Settings, *, serving: bool = True) -> None:
         raise SettingsError(f"mtls_port and port: both are {s.port}; the mTLS listener needs its own port")
     if s.mtls_base_url is not None and s.mtls_port is None:
         raise SettingsError("mtls_base_url: needs mtls_port (the listener it describes)")
-    if bool(s.trusted_proxies) != (s.forwarded_cert_header is not None):
-        raise SettingsError(
-            "trusted_proxies and forwarded_cert_header: give both (which proxies, which header) or neither"
-        )
-    if s.forwarded_cert_intermediates is not None and not s.trusted_proxies:
-        raise SettingsError("forwarded_cert_intermediates: needs trusted_proxies and forwarded_cert_header")
+    problem = forwarding_problem(s)
+    if problem:
+        raise SettingsError(problem)
     if s.metrics_port is not None and s.metrics_port in (s.port, s.mtls_port):
         raise SettingsError(f"metrics_port and port/mtls_port: {s.metrics_port} is taken by a main listener")
     if s.client_ca_crls and not s.client_cert_revocation.endswith("crl"):

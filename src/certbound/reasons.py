@@ -1,11 +1,11 @@
 """Every reason code certbound emits, with its meaning and what to do about it: one catalogue.
 
 A reason code says, machine-readably, why something was refused. Only the log and the operator see
-it (``OAuthError.reason``, ``AuthFailure``, ``JwtError``, the ``client_auth``, ``forwarded_cert_*``
-and ``request`` events); the wire carries the standard error alone. ``certbound explain`` prints a
-code's meaning and advice from here, docs/reason-codes.md lists the same tables, and the tests check
-that every code in the source is here, and documented. :class:`~certbound.errors.OAuthError`,
-``AuthFailure`` and ``JwtError`` refuse a code that is not.
+it (``OAuthError.reason``, ``AuthFailure``, ``JwtError``, the ``client_auth``, ``forwarded_cert_*``,
+``request`` and ``gateway_request`` events); the wire carries the standard error alone.
+``certbound explain`` prints a code's meaning and advice from here, docs/reason-codes.md lists the
+same tables, and the tests check that every code in the source is here, and documented.
+:class:`~certbound.errors.OAuthError`, ``AuthFailure`` and ``JwtError`` refuse a code that is not.
 
 A code is ``<area>.<name>``. An area whose second part varies (the metadata field, the OAuth error,
 the HTTP status) is one *family* entry, written ``metadata.<field>``: any code of that area belongs
@@ -23,6 +23,7 @@ __all__ = [
     "ADVICE",
     "CATALOGUE",
     "CLIENT_AUTH",
+    "GATEWAY",
     "MEANINGS",
     "OK",
     "SECTIONS",
@@ -611,8 +612,117 @@ JWT: Final = Section(
     ),
 )
 
+GATEWAY: Final = Section(
+    "Gateway",
+    "the `gateway_request` event and `certbound_gateway_requests_total`; on the wire RFC 6750 (401 "
+    "and 403 with `WWW-Authenticate: Bearer`, 400 `invalid_request`) or a JSON 404, 502, 503 or 504. "
+    "The gateway reports the JWT codes above too (`jws.*`, `jwt.*`, `cnf.*`: 401 `invalid_token`, "
+    "`jwt.bad_audience`: 403 `insufficient_scope`), the `cert.*` codes of a proof-of-possession "
+    "certificate that does not chain to `client_ca`, `request.duplicate_authorization` and "
+    "`internal.error`",
+    (
+        Reason(
+            "route.unmatched",
+            "no route's paths match the request path (or the route has no upstream)",
+            "call a path under one of the gateway's [[routes]] paths (prefixes match whole path "
+            "segments: /api matches /api and /api/x, not /apix)",
+        ),
+        Reason(
+            "request.bad_path",
+            "the path has a dot segment (. or ..), a NUL or a backslash segment, which the gateway and "
+            "the upstream could read differently",
+            "send the normalized path (no /./ or /../, also not percent-encoded)",
+        ),
+        Reason(
+            "token.missing",
+            "the request carries no access token (RFC 6750 section 3.1: 401 without an error code)",
+            "send the access token as 'Authorization: Bearer <token>'",
+        ),
+        Reason(
+            "token.malformed",
+            "the Authorization header is not a well-formed Bearer credential (RFC 6750 section 2.1)",
+            "send exactly 'Authorization: Bearer <token>', the token in base64url-like characters "
+            "(RFC 6750 b64token), nothing after it",
+        ),
+        Reason(
+            "token.inactive",
+            "the identity provider's introspection says the token is not active (expired, revoked, "
+            "unknown, issued by another provider) or not an access token",
+            "obtain a new access token from the route's identity provider; the provider's own log says "
+            "why it no longer considers the token active",
+        ),
+        Reason(
+            "scope.insufficient",
+            "the token's scope meets none of the route's scopes_required alternatives",
+            "ask the identity provider for a token with the scopes the route requires (the answer's "
+            "description and docs/gateway.md say how scopes_required reads: space-separated values "
+            "together, list items as alternatives)",
+        ),
+        Reason(
+            "idp.unavailable",
+            "the identity provider could not be reached (connection refused or reset, timeout): 503, "
+            "the request was not passed on",
+            "check that the provider is up and reachable from the gateway; the gateway tries again "
+            "on the next request and picks it up when it is back",
+        ),
+        Reason(
+            "idp.untrusted",
+            "the identity provider's server certificate failed verification (502)",
+            "give the gateway the CA of the provider's certificate in the IdP's ca_bundle (or fix the "
+            "provider's certificate: its name must match the issuer's host)",
+        ),
+        Reason(
+            "idp.refused",
+            "the identity provider refused the gateway's own request (its client authentication, or "
+            "its client certificate in the TLS handshake): 502",
+            "register the gateway at the provider as the IdP's client_id with the configured "
+            "client_auth (tls_client_auth: the subject of the gateway's certificate; the provider must "
+            "trust its CA), and allow it to introspect",
+        ),
+        Reason(
+            "idp.bad_response",
+            "the identity provider answered something the gateway cannot use (not JSON, no boolean "
+            "active, an HTTP error): 502",
+            "look at the provider's log for the introspection request; the event's detail says what "
+            "the answer was",
+        ),
+        Reason(
+            "idp.metadata",
+            "the identity provider's metadata (RFC 8414, then OpenID Connect discovery) is missing, "
+            "names another issuer, or lacks an endpoint the route needs: 502",
+            "set the IdP's issuer to exactly the provider's issuer URL (the metadata's issuer), and "
+            "check that it publishes a jwks_uri (bearer) and an introspection_endpoint (introspection)",
+        ),
+        Reason(
+            "upstream.unavailable",
+            "the route's upstream could not be reached or broke the connection: 502",
+            "check that the upstream is up at the route's upstream URL (and its certificate is "
+            "trusted through upstream_ca_bundle for https)",
+        ),
+        Reason(
+            "upstream.timeout",
+            "the upstream did not answer within the route's upstream_read_timeout: 504",
+            "make the upstream answer faster, or raise upstream_read_timeout for the route",
+        ),
+        Reason(
+            "auth_request.untrusted_peer",
+            "a decision was asked at the auth_request endpoint by an address outside trusted_proxies: 403",
+            "add the proxy's address to [listener] trusted_proxies; only a trusted proxy may ask for "
+            "decisions (it also forwards the client certificate)",
+        ),
+        Reason(
+            "auth_request.missing_uri",
+            "the auth_request subrequest carried no original URI header, so no route can be chosen: 400",
+            "set 'proxy_set_header X-Original-URI $request_uri;' in nginx's auth location "
+            "(deploy/nginx/gateway-auth-request.conf.template), or the header [auth_request] names",
+        ),
+    ),
+)
+
 #: Every section, in the order docs/reason-codes.md shows them.
-SECTIONS: Final[tuple[Section, ...]] = (CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG, JWT)
+SECTIONS: Final[tuple[Section, ...]] = (
+    CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG, JWT, GATEWAY,
+)  # fmt: skip
 
 
 def _index() -> tuple[dict[str, Reason], dict[str, Reason]]:

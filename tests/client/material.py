@@ -70,6 +70,8 @@ class Material:
     unregistered: CertFiles
     other_ca_client: CertFiles
     jwt_key: dict[str, Any]
+    gateway: CertFiles  # the gateway's own client certificate at the identity providers
+    gateway_next: CertFiles  # its successor (same subject), for rotation
 
     @property
     def jwt_public(self) -> dict[str, Any]:
@@ -111,4 +113,12 @@ def make_material(directory: Path) -> Material:
             *issue_client_cert(other, other_key, "CN=interop-tls,O=certbound interop"),
         ),
         jwt_key=jwt_key,
+        gateway=write_pair(
+            directory, "gateway", *issue_client_cert(ca, ca_key, "CN=certbound-gateway,O=certbound interop")
+        ),
+        gateway_next=write_pair(
+            directory,
+            "gateway-next",
+            *issue_client_cert(ca, ca_key, "CN=certbound-gateway,O=certbound interop"),
+        ),
     )

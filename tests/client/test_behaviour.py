@@ -183,3 +183,33 @@ async def test_timeout_and_refused_connection(material: Material, tmp_path: Path
     async with AsyncOAuthClient(config_for(slow, material, issuer=url)) as client:
         with pytest.raises(NetworkError, match="cannot connect"):
             await client.metadata()
+
+
+async def test_a_failed_discovery_is_not_repeated_at_once(server: StubServer, material: Material) -> None:
+    """While the server is down, calls fail at once with the first error; after `discovery_retry_after`
+    the next call tries again and picks the server up."""
+    now = [1000.0]
+    server.routes["GET /.well-known/oauth-authorization-server"] = lambda s: (503, "<html>down</html>")
+    config = config_for(server, material, discovery_retry_after=5.0)
+    async with AsyncOAuthClient(config, monotonic=lambda: now[0]) as client:
+        for _ in range(3):
+            with pytest.raises(DiscoveryError, match="HTTP 503"):
+                await client.metadata()
+        # the RFC 8414 URL and the OIDC one, once
+        assert len([s for s in server.seen if s.method == "GET"]) == 2
+        server.routes["GET /.well-known/oauth-authorization-server"] = lambda s: (200, server.metadata())
+        now[0] += 5
+        assert (await client.metadata())["issuer"] == server.url
+
+
+async def test_trust_env_off_ignores_proxy_variables(
+    server: StubServer, material: Material, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens: a proxy would fail
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with AsyncOAuthClient(config_for(server, material, trust_env=False)) as client:
+        assert (await client.metadata())["issuer"] == server.url
+    async with AsyncOAuthClient(config_for(server, material)) as client:
+        with pytest.raises(NetworkError):
+            await client.metadata()

@@ -138,3 +138,32 @@ def test_contradictions_are_refused(material: Material) -> None:
         ClientConfig(**base, auth_method="none", mtls_token_endpoint="https://x/token")
     with pytest.raises(ClientConfigError, match="unknown auth method"):
         ClientConfig(**base, auth_method="magic")
+
+
+async def test_an_endpoint_can_use_another_method(server: StubServer, material: Material) -> None:
+    """`endpoint_auth_methods`: a client registered with its own introspection_endpoint_auth_method."""
+    server.routes["POST /introspect"] = lambda s: (200, {"active": False})
+    config = config_for(
+        server,
+        material,
+        client_secret="in-secret",
+        endpoint_auth_methods={"introspection": "client_secret_basic"},
+    )
+    async with AsyncOAuthClient(config) as client:
+        await client.client_credentials()
+        await client.introspect("opaque-token")
+    (token,), (introspection,) = server.posts("/token"), server.posts("/introspect")
+    assert token.form["client_id"] == ["client-1"]
+    assert "authorization" not in token.headers
+    assert "client_id" not in introspection.form
+    assert introspection.headers["authorization"] == basic_authorization("client-1", "in-secret")
+
+
+def test_an_endpoint_method_needs_its_credentials(material: Material) -> None:
+    from certbound.client import ClientConfig
+
+    base = {"issuer": "https://as.example", "client_id": "c", "auth_method": "none"}
+    with pytest.raises(ClientConfigError, match="client_secret_post needs a client secret"):
+        ClientConfig(**base, endpoint_auth_methods={"introspection": "client_secret_post"})
+    with pytest.raises(ClientConfigError, match="'userinfo' is not one of"):
+        ClientConfig(**base, endpoint_auth_methods={"userinfo": "none"})  # type: ignore[dict-item]

@@ -95,15 +95,25 @@ def _reader(proc: subprocess.Popen[str], sink: list[str], ready: threading.Event
     assert proc.stdout is not None
     for line in proc.stdout:
         sink.append(line.rstrip("\n"))
-        if line.startswith("{"):
+        if line.startswith('{"issuer"'):
             ready.set()
     ready.set()
 
 
 def start_oidc_provider(
-    material: Material, workdir: Path, *, server: CertFiles, mtls_listener: bool = True
+    material: Material,
+    workdir: Path,
+    *,
+    server: CertFiles,
+    mtls_listener: bool = True,
+    clients: list[dict[str, Any]] | None = None,
+    short_lived: tuple[str, ...] = (),
+    log_introspection: bool = False,
 ) -> OidcProvider:
-    """Write the provider's configuration and start it; returns when it prints its address."""
+    """Write the provider's configuration and start it; returns when it prints its address.
+
+    `clients`: the registrations (default: the CASES); `short_lived`: client_ids whose tokens live
+    2 s; `log_introspection`: one JSON line per introspection request (`OidcProvider.log`)."""
     interop = ensure_node_modules()
     signing = ECKey.generate_key("P-256", private=True).as_dict(private=True)
     signing |= {"kid": "op-key-1", "alg": "ES256", "use": "sig"}
@@ -115,7 +125,9 @@ def start_oidc_provider(
         },
         "mtlsListener": mtls_listener,
         "jwks": {"keys": [signing]},
-        "clients": client_registrations(material),
+        "clients": clients if clients is not None else client_registrations(material),
+        "shortLived": list(short_lived),
+        "logIntrospection": log_introspection,
         "resourceServers": {
             RESOURCE: {
                 "scope": "api:read api:write",
@@ -142,7 +154,7 @@ def start_oidc_provider(
         proc.kill()
         raise AssertionError("oidc-provider did not start in 30 s:\n" + "\n".join(lines))
     for line in list(lines):
-        if line.startswith("{"):
+        if line.startswith('{"issuer"'):
             info = json.loads(line)
             break
     else:

@@ -15,7 +15,7 @@ from certbound.jose.algorithms import ASYMMETRIC_ALGS
 from certbound.jose.claims import AccessTokenProfile
 from certbound.jose.errors import JwtError
 from certbound.jose.remote_jwks import RemoteJwks
-from certbound.jose.verify import AT_JWT_TYPES, VerifiedJwt, verify_jwt
+from certbound.jose.verify import ACCESS_TOKEN_TYPES, AT_JWT_TYPES, VerifiedJwt, verify_jwt
 from certbound.net.addresses import AddressPolicy
 from certbound.net.http import GuardedFetcher
 from certbound.net.tls import build_ssl_context, load_trust
@@ -96,8 +96,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def token(signer: Any, alg: str = "ES256", typ: str = "at+jwt", **overrides: Any) -> str:
-    return sign({"alg": alg, "typ": typ, "kid": signer.kid}, claims(**overrides), signer)
+def token(signer: Any, alg: str = "ES256", typ: str | None = "at+jwt", **overrides: Any) -> str:
+    header = {"alg": alg, "kid": signer.kid} | ({"typ": typ} if typ is not None else {})
+    return sign(header, claims(**overrides), signer)
 
 
 async def verify(value: str, jwks: RemoteJwks, **kwargs: Any) -> VerifiedJwt:
@@ -190,6 +191,17 @@ async def test_expired_and_wrong_issuer(idp: DocServer, jwks: RemoteJwks) -> Non
     assert await refused(token(signer, aud="https://other-api.test"), jwks) == "jwt.bad_audience"
     assert await refused(token(signer, typ="JWT"), jwks) == "jws.bad_type"
     await verify(token(signer, typ="application/at+jwt"), jwks)
+
+
+async def test_access_token_types_of_other_providers(idp: DocServer, jwks: RemoteJwks) -> None:
+    """ACCESS_TOKEN_TYPES: at+jwt, plain JWT and no typ pass; a typ naming another kind of JWT does not."""
+    signer = key("k1")
+    publish(idp, signer)
+    for typ in ("at+jwt", "application/at+jwt", "JWT", None):
+        await verify(token(signer, typ=typ), jwks, typ=ACCESS_TOKEN_TYPES)
+    assert await refused(token(signer, typ=None), jwks) == "jws.bad_type"  # RFC 9068 alone requires one
+    for typ in ("logout+jwt", "token-introspection+jwt", "dpop+jwt"):
+        assert await refused(token(signer, typ=typ), jwks, typ=ACCESS_TOKEN_TYPES) == "jws.bad_type"
 
 
 async def test_fail_closed(idp: DocServer, jwks: RemoteJwks, ticker: Ticker) -> None:

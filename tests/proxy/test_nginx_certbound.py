@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from certbound.pki.issue import issue_client_cert
 from certbound.pki.pem import cert_to_pem, key_to_pem, load_cert_file, load_key_file
 from certbound.pki.thumbprint import x5t_s256
 from tests.proxy.nginxproc import Nginx, client_context, find_nginx, free_port, render_template, run_nginx
-from tests.server.process.serverproc import RunningServer, start_server
+from tests.server.process.serverproc import RunningServer, log_events, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -70,19 +69,7 @@ def _demo(pki: Path) -> tuple[Path, Path]:
 def _events(
     server: RunningServer, event: str, where: Callable[[dict[str, Any]], bool] = bool
 ) -> list[dict[str, Any]]:
-    """The server's log events named `event` that satisfy `where`, waiting a little for the first one
-    (the request event is written once the response has gone out)."""
-    deadline = time.monotonic() + 5
-    while True:
-        found = []
-        for line in server.output().splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == event and where(record):
-                    found.append(record)
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+    return log_events(server.output, event, where)
 
 
 def _claims(token: str) -> dict[str, Any]:

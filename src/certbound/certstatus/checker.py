@@ -37,8 +37,7 @@ from certbound.certstatus.policy import RevocationPolicy
 from certbound.certstatus.resolve import NO_SOURCE, Resolved, StatusResolver
 from certbound.certstatus.singleflight import SingleFlight
 from certbound.pki.dn import dn_to_rfc4514
-from certbound.pki.revocation.status import CertStatus
-from certbound.pki.thumbprint import x5t_s256
+from certbound.pki.revocation.status import CertStatus, path_keys
 from certbound.tasks import stop_task
 
 __all__ = [
@@ -99,12 +98,6 @@ GOOD_CHAIN: Final = ChainRevocation("good")
 #: Called with (leaf x5t#S256, the leaf's validated path, the revoked certificate, its status) for each
 #: affected leaf.
 RevokedListener = Callable[[str, tuple[x509.Certificate, ...], x509.Certificate, CertStatus], None]
-
-
-def path_keys(path: Sequence[x509.Certificate]) -> tuple[str, ...]:
-    """The keys `cached` takes: the ``x5t#S256`` of every certificate of a validated path (leaf first,
-    trust anchor last) except the anchor. Compute once per chain, not per request."""
-    return tuple(x5t_s256(cert) for cert in path[:-1])
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ import typer
 from certbound.cli.client_commands import register as register_client_commands
 from certbound.cli.clients import app as clients_app
 from certbound.cli.explain import register as register_explain
+from certbound.cli.gateway import register as register_gateway
 from certbound.cli.keys import app as keys_app
 from certbound.cli.pki import app as pki_app
 from certbound.config import Settings, SettingsError, load_settings
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(pki_app, name="pki")
 register_client_commands(app)
 register_explain(app)
+register_gateway(app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 

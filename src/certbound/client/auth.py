@@ -17,6 +17,7 @@ import base64
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
+from certbound.auth_methods import Endpoint
 from certbound.client.assertions import SigningKey, client_assertion, secret_signing_key, signing_key_from_jwk
 from certbound.client.config import MTLS_METHODS, ClientConfig
 
@@ -40,24 +41,30 @@ def basic_authorization(client_id: str, secret: str) -> str:
 
 
 class ClientAuth:
-    """Builds the authentication of each request for one configured client."""
+    """Builds the authentication of each request for one configured client (each endpoint with its
+    own method when the configuration gives one)."""
 
     def __init__(self, config: ClientConfig) -> None:
         self._config = config
-        self._key: SigningKey | None = None
-        if config.auth_method == "private_key_jwt" and config.jwk is not None:
-            self._key = signing_key_from_jwk(config.jwk)
-        elif config.auth_method == "client_secret_jwt" and config.client_secret:
-            self._key = secret_signing_key(config.client_secret, config.client_secret_jwt_alg)
+        methods = config.methods
+        self._private_key: SigningKey | None = None
+        self._secret_key: SigningKey | None = None
+        if "private_key_jwt" in methods and config.jwk is not None:
+            self._private_key = signing_key_from_jwk(config.jwk)
+        if "client_secret_jwt" in methods and config.client_secret:
+            self._secret_key = secret_signing_key(config.client_secret, config.client_secret_jwt_alg)
 
     @property
     def method(self) -> str:
+        """The token endpoint's method (the one every endpoint uses unless configured otherwise)."""
         return self._config.auth_method
 
-    def parts(self, *, endpoint_url: str, issuer: str, now: float | None = None) -> AuthParts:
-        """Form fields and headers for a request to `endpoint_url` of the server `issuer`."""
+    def parts(
+        self, *, endpoint_url: str, issuer: str, now: float | None = None, endpoint: Endpoint = "token"
+    ) -> AuthParts:
+        """Form fields and headers for a request to `endpoint` at `endpoint_url` of the server `issuer`."""
         config = self._config
-        method = config.auth_method
+        method = config.method_for(endpoint)
         if method == "client_secret_basic":
             assert config.client_secret is not None  # checked by ClientConfig
             return AuthParts(
@@ -67,10 +74,11 @@ class ClientAuth:
             assert config.client_secret is not None
             return AuthParts(form={"client_id": config.client_id, "client_secret": config.client_secret})
         if method in ("client_secret_jwt", "private_key_jwt"):
-            assert self._key is not None
+            key = self._secret_key if method == "client_secret_jwt" else self._private_key
+            assert key is not None
             audience = issuer if config.assertion_audience == "issuer" else endpoint_url
             assertion = client_assertion(
-                config.client_id, audience, self._key, lifetime=config.assertion_lifetime, now=now
+                config.client_id, audience, key, lifetime=config.assertion_lifetime, now=now
             )
             return AuthParts(
                 form={

@@ -68,12 +68,13 @@ class AsyncOAuthClient:
             config.identities, now or (lambda: datetime.now(UTC)), monotonic=monotonic
         )
         self._auth = ClientAuth(config)
-        self._pools = ConnectionPools(self.trust, timeout=config.timeout)
+        self._pools = ConnectionPools(self.trust, timeout=config.timeout, trust_env=config.trust_env)
         self._tokens = TokenCache(margin=config.token_expiry_margin, clock=clock)
         self._metadata = MetadataCache(
             config.issuer,
             self._get,
             interval=config.rediscovery_interval,
+            retry_after=config.discovery_retry_after,
             static=config.metadata,
             clock=monotonic,
         )
@@ -218,7 +219,7 @@ class AsyncOAuthClient:
         identity = self.current_identity()
         url, _ = resolve_endpoint(endpoint, metadata, self.config, with_certificate=identity is not None)
         issuer = str(metadata.get("issuer", self.config.issuer))
-        auth = self._auth.parts(endpoint_url=url, issuer=issuer, now=self._clock())
+        auth = self._auth.parts(endpoint_url=url, issuer=issuer, now=self._clock(), endpoint=endpoint)
         data: Form = {**form, **auth.form}
         try:
             response = await self._pools.request("POST", url, identity, data=data, headers=auth.headers)

@@ -2,7 +2,11 @@
 
 The document is fetched once and kept. When an endpoint fails (network, TLS, an HTTP 404), the server
 may have moved it, so the next call re-discovers, but at most once per `interval` seconds: a server
-that is down must not be hammered for metadata on top of the failing calls.
+that is down must not be hammered for metadata on top of the failing calls. Before any document is
+known, a failed discovery is remembered for `retry_after` seconds: the calls in that time (all the
+requests a gateway receives while its identity provider is down, which would otherwise queue one
+discovery each behind the lock) fail at once with the same error, and the first call after it tries
+again, so a server that comes back is picked up.
 """
 
 from __future__ import annotations
@@ -51,12 +55,15 @@ class MetadataCache:
         fetch: Fetch,
         *,
         interval: float = 30.0,
+        retry_after: float = 2.0,
         static: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._issuer = issuer
         self._fetch = fetch
         self._interval = interval
+        self._retry_after = retry_after
+        self._failed: tuple[float, ClientError] | None = None  # (when, why) of a first discovery
         self._clock = clock
         self._doc: Mapping[str, Any] | None = dict(static) if static is not None else None
         self._static = static is not None
@@ -69,18 +76,28 @@ class MetadataCache:
         """The metadata document, discovering it on first use or after a failure marked it stale."""
         if self._doc is not None and not self._stale:
             return self._doc
+        self._raise_recent_failure()
         async with self._lock:
             if self._doc is not None and not self._stale:
                 return self._doc
+            self._raise_recent_failure()  # a discovery that failed while this call waited
             self._fetched_at = self._clock()
             try:
                 self._doc = await self._discover()
-            except ClientError:
+            except ClientError as exc:
                 if self._doc is None:
+                    self._failed = (self._clock(), exc)
                     raise
                 log.warning("re-discovery of %s failed; keeping the metadata already known", self._issuer)
+            self._failed = None
             self._stale = False
             return self._doc
+
+    def _raise_recent_failure(self) -> None:
+        if self._doc is None and self._failed is not None:
+            when, error = self._failed
+            if self._clock() - when < self._retry_after:
+                raise error.with_traceback(None)
 
     def endpoint_failed(self) -> None:
         """An endpoint failed: re-discover on the next call, unless the last discovery was recent."""

@@ -37,9 +37,10 @@ def origin_of(url: str) -> str:
 class ConnectionPools:
     """One `httpx.AsyncClient` per pool key, created on first use and closed together."""
 
-    def __init__(self, trust: Trust, *, timeout: float) -> None:
+    def __init__(self, trust: Trust, *, timeout: float, trust_env: bool = True) -> None:
         self._trust = trust
         self._timeout = timeout
+        self._trust_env = trust_env
         self._clients: dict[PoolKey, httpx.AsyncClient] = {}
 
     @property
@@ -56,7 +57,7 @@ class ConnectionPools:
                 build_ssl_context(self._trust, identity),
                 timeout=self._timeout,
                 headers={"Accept": "application/json"},
-                trust_env=True,  # a library used behind corporate proxies: HTTPS_PROXY is honoured
+                trust_env=self._trust_env,  # a library behind corporate proxies: HTTPS_PROXY is honoured
             )
             self._clients[key] = client
         return client

@@ -30,10 +30,16 @@ from certbound.jose.errors import JwtError
 from certbound.jose.jws import DEFAULT_LIMITS, JwsLimits, check_algorithm, parse_compact, verify_signature
 from certbound.jose.key_source import KeySource, KeysUnavailable
 
-__all__ = ["AT_JWT_TYPES", "JwtVerifier", "VerifiedJwt", "verify_jwt"]
+__all__ = ["ACCESS_TOKEN_TYPES", "AT_JWT_TYPES", "JwtVerifier", "VerifiedJwt", "verify_jwt"]
 
 #: The ``typ`` of an RFC 9068 access token (section 2.1), in both spellings RFC 7515 allows.
 AT_JWT_TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})
+
+#: What a resource server accepts from an identity provider it does not control: RFC 9068's
+#: ``at+jwt``, and the plain ``JWT`` or no ``typ`` at all that many providers still sign access tokens
+#: with. Any other ``typ`` names another kind of JWT (``logout+jwt``, ``dpop+jwt``,
+#: ``token-introspection+jwt``, ...) and is refused: a token of one kind never passes for another.
+ACCESS_TOKEN_TYPES: Final[frozenset[str | None]] = AT_JWT_TYPES | {"JWT", None}
 
 
 class VerifiedJwt(NamedTuple):
@@ -47,7 +53,8 @@ class JwtVerifier:
     """Verifies JWTs of one kind from one issuer (see the module docstring).
 
     `algorithms`: the allowed ``alg`` values (``none`` never is); `typ`: the accepted header ``typ``
-    values (None: not checked); `leeway`: the clock skew the profile's time checks allow, in seconds.
+    values, a None member accepting a header without one (`typ` None: not checked); `leeway`: the
+    clock skew the profile's time checks allow, in seconds.
     """
 
     __slots__ = ("_algorithms", "_keys", "_leeway", "_limits", "_profile", "_typ")
@@ -58,7 +65,7 @@ class JwtVerifier:
         *,
         algorithms: Collection[str],
         profile: ClaimsProfile,
-        typ: Collection[str] | None = None,
+        typ: Collection[str | None] | None = None,
         leeway: float = 0,
         limits: JwsLimits = DEFAULT_LIMITS,
     ) -> None:
@@ -99,7 +106,7 @@ async def verify_jwt(
     profile: ClaimsProfile,
     now: float | None = None,
     leeway: float = 0,
-    typ: Collection[str] | None = None,
+    typ: Collection[str | None] | None = None,
     limits: JwsLimits = DEFAULT_LIMITS,
 ) -> VerifiedJwt:
     """:meth:`JwtVerifier.verify` in one call, for a verification that is not repeated."""

@@ -45,8 +45,8 @@ _SENSITIVE_SUFFIXES: Final = ("_secret", "_password", "_token", "_assertion", "_
 _PRIVATE_JWK_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 #: Fields that hold public identifiers, which may be long and random-looking (rule 3 skips them).
 _PUBLIC_KEYS: Final = frozenset({
-    "kid", "x5t", "x5t_s256", "x5t#s256", "cert_x5t_s256", "jkt", "thumbprint", "client_id", "jti",
-    "request_id", "logger", "level", "timestamp",
+    "kid", "x5t", "x5t_s256", "x5t#s256", "cert_x5t_s256", "cnf_x5t_s256", "jkt", "thumbprint", "client_id",
+    "jti", "request_id", "logger", "level", "timestamp",
 })  # fmt: skip
 
 #: Fields the logging setup itself adds (a level, a logger name, a timestamp): nothing to look at.

@@ -20,12 +20,11 @@ from starlette.types import ASGIApp
 
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
-from certbound.observability.metrics_server import start_metrics_listener
 from certbound.server.app import create_app
 from certbound.server.services import open_services
 from certbound.tls.listener import tls_mode
 from certbound.tls.server_context import ServerContextFactory
-from certbound.tls.serving import STARTUP_FAILURE, BindError, Listener, Worker, bind, run_worker, run_workers
+from certbound.tls.serving import STARTUP_FAILURE, BindError, Listener, Worker, bind, run
 
 __all__ = [
     "STARTUP_FAILURE",
@@ -125,18 +124,7 @@ def serve(settings: Settings, listeners: Listeners) -> int:
     """Run in the foreground; returns the process exit status."""
     configure_logging(settings.log_level, settings.log_format, fast_paths=settings.fast_paths)
     worker = worker_for(settings, listeners, tls_factories(settings, listeners))
-    stop_metrics = None
-    if listeners.metrics is not None:
-        stop_metrics = start_metrics_listener(
-            listeners.metrics, data_dir=settings.data_dir, workers=settings.workers
-        )
-    try:
-        if settings.workers == 1:
-            return run_worker(worker)
-        return run_workers(worker, settings.workers)
-    finally:
-        if stop_metrics is not None:
-            stop_metrics()
+    return run(worker, settings.workers, metrics=listeners.metrics, metrics_dir=settings.data_dir)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,7 @@ from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate, PemCh
 from certbound.tls.headers import ALL_HEADERS, FORMATS, ForwardedCertError, HeaderFormat
 
 if TYPE_CHECKING:
-    from certbound.config import Settings
+    from certbound.config import ForwardingSettings
 
 __all__ = [
     "FORWARDED_TOTAL",
@@ -84,8 +84,9 @@ class ForwardedCertConfig:
     intermediates: tuple[x509.Certificate, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ForwardedCertConfig:
-        """From the checked settings (ValueError when the intermediates bundle cannot be used)."""
+    def from_settings(cls, settings: ForwardingSettings) -> ForwardedCertConfig:
+        """From the checked settings, `serve`'s or the gateway listener's (ValueError when the
+        intermediates bundle cannot be used)."""
         fmt = FORMATS[settings.forwarded_cert_header] if settings.forwarded_cert_header else None
         extra = settings.forwarded_cert_intermediates
         return cls(

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import Literal
 
@@ -35,6 +36,7 @@ from starlette.types import ASGIApp
 
 from certbound.observability.logs import configure_logging, flush_logs
 from certbound.observability.metrics import run_sampler
+from certbound.observability.metrics_server import start_metrics_listener
 from certbound.tls.listener import protocol_class
 from certbound.tls.server_context import ServerContextFactory
 
@@ -45,6 +47,7 @@ __all__ = [
     "OpenApp",
     "Worker",
     "bind",
+    "run",
     "run_worker",
     "run_workers",
     "serve_worker",
@@ -243,6 +246,19 @@ def _servers(app: ASGIApp, worker: Worker) -> list[tuple[_LinkedServer, socket.s
     for server, _ in servers:
         server.siblings = tuple(s for s, _ in servers if s is not server)
     return servers
+
+
+def run(worker: Worker, count: int, *, metrics: socket.socket | None = None, metrics_dir: Path) -> int:
+    """Serve with `count` workers (in this process when 1) and, on the `metrics` socket if given, the
+    Prometheus listener (several workers' counters summed under `metrics_dir`); the exit status."""
+    stop_metrics = None
+    if metrics is not None:
+        stop_metrics = start_metrics_listener(metrics, data_dir=metrics_dir, workers=count)
+    try:
+        return run_worker(worker) if count == 1 else run_workers(worker, count)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 def _worker_entry(worker: Worker) -> None:

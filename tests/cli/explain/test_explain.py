@@ -129,7 +129,7 @@ def test_an_unknown_reason_code_is_still_explained() -> None:
 
 @pytest.mark.parametrize("stdin", ["", "not a log\n", json.dumps({"event": "request"})])
 def test_no_event_is_a_usage_error(stdin: str) -> None:
-    usage_error(run("--event", "-", stdin=stdin), "no client_auth event")
+    usage_error(run("--event", "-", stdin=stdin), "no client_auth or gateway_request event")
 
 
 def test_every_reason_code_and_method_has_words() -> None:

@@ -12,10 +12,10 @@ from certbound.pki.chain import ChainVerifier
 from certbound.pki.issue import issue_client_cert
 from certbound.sealing import Sealer
 from certbound.server.clientauth.directory import ClientDirectory, compile_client
-from certbound.server.clientauth.verdicts import VerdictCache
 from certbound.store.generation import GenerationWatcher
 from certbound.store.records import Client, Credential
 from certbound.store.sql import SqlStore, open_store
+from certbound.tls.chain_verdicts import VerdictCache
 from tests.server.clientauth.conftest import (
     CountingStore,
     Harness,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,12 +10,44 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 CERTBOUND = [sys.executable, "-m", "certbound"]
+
+
+def stop_process(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    """Send `sig` and wait (20 s, then SIGKILL); the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def log_events(
+    read: Callable[[], str], event: str, where: Callable[[dict[str, Any]], bool] = bool, *, wait: float = 5
+) -> list[dict[str, Any]]:
+    """The JSON log events named `event` that satisfy `where` in what `read` returns, waiting up to
+    `wait` seconds for a first one (a request's event is written once its response has gone out)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for line in read().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") == event and where(record):
+                    found.append(record)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -44,19 +77,14 @@ class RunningServer:
         return httpx.Client(verify=ctx, timeout=10)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, sig)
 
 
-def start_server(args: list[str], data_dir: Path, *, env: dict[str, str] | None = None) -> RunningServer:
-    """Start `certbound serve --dev` and wait until /healthz answers."""
-    port = free_port()
+def start_server(
+    args: list[str], data_dir: Path, *, env: dict[str, str] | None = None, port: int | None = None
+) -> RunningServer:
+    """Start `certbound serve --dev` (on `port`, default a free one) and wait until /healthz answers."""
+    port = port or free_port()
     cmd = [*CERTBOUND, "serve", "--dev", "--port", str(port), "--data-dir", str(data_dir), *args]
     log_path = data_dir.parent / f"server-{port}.log"
     with log_path.open("w") as log:

@@ -1,6 +1,6 @@
 """A decision in plain words: a ``client_auth`` event (from the log, or made from a live
-:class:`~certbound.server.clientauth.decision.Decision`) -> :class:`Explanation`, with the meaning and
-the advice of its reason code from :mod:`certbound.reasons`."""
+:class:`~certbound.server.clientauth.decision.Decision`) or a gateway's ``gateway_request`` event ->
+:class:`Explanation`, with the meaning and the advice of its reason code from :mod:`certbound.reasons`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,15 @@ from certbound.server.clientauth.types import METHODS
 if TYPE_CHECKING:
     from certbound.server.clientauth.decision import Decision
 
-__all__ = ["CERT_METHODS", "METHOD_HOWTO", "Explanation", "explain_decision", "explain_event"]
+__all__ = [
+    "CERT_METHODS",
+    "METHOD_HOWTO",
+    "Explanation",
+    "explain_decision",
+    "explain_event",
+    "explain_gateway_event",
+    "source_words",
+]
 
 CERT_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
 
@@ -52,7 +60,10 @@ UNKNOWN_CODE = "a reason code this version of certbound does not know"
 
 @dataclass
 class Explanation:
-    """One decision in plain words (rendered for humans, or as JSON: :mod:`.render`)."""
+    """One decision in plain words (rendered for humans, or as JSON: :mod:`.render`).
+
+    `kind` is the event's: ``client_auth`` (the server authenticating a client) or ``gateway_request``
+    (the gateway letting a request through, or not: `route`, `request`, `status`, `error`)."""
 
     accepted: bool
     outcome: str
@@ -67,6 +78,11 @@ class Explanation:
     revocation: dict[str, Any] | None = None
     advice: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    kind: str = "client_auth"
+    route: str | None = None
+    request: str | None = None
+    status: int | None = None
+    error: str | None = None
 
 
 #: The event fields of a revocation verdict (``cert.revoked``, ``cert.revocation_unknown``), by the
@@ -83,18 +99,22 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def _meaning(reason: str) -> str:
+    entry = lookup(reason)
+    return entry.meaning if entry is not None else UNKNOWN_CODE
+
+
 def explain_event(event: Mapping[str, Any], *, from_log: bool = True) -> Explanation:
-    """Plain words for one ``client_auth`` event (from the log, or made from a live decision)."""
+    """Plain words for one decision event: ``client_auth`` (from the log, or made from a live
+    decision) or ``gateway_request``."""
+    if event.get("event") == "gateway_request":
+        return explain_gateway_event(event)
     outcome = str(event.get("outcome") or "unknown")
     reason = str(event.get("reason") or "unknown")
     accepted = outcome == "success"
     method = _str_or_none(event.get("method"))
     presented = _str_or_none(event.get("presented"))
-    if accepted:
-        meaning = "the client authenticated"
-    else:
-        entry = lookup(reason)
-        meaning = entry.meaning if entry is not None else UNKNOWN_CODE
+    meaning = "the client authenticated" if accepted else _meaning(reason)
     certificate = None
     if event.get("cert_x5t_s256") is not None:
         certificate = {
@@ -122,6 +142,77 @@ def explain_event(event: Mapping[str, Any], *, from_log: bool = True) -> Explana
     if not accepted:
         explanation.advice = _advice(reason, method, presented, certificate, from_log=from_log)
     return explanation
+
+
+def source_words(source: Any) -> str:
+    """Where a certificate came from, in words (an event's ``cert_source``)."""
+    text = str(source or "")
+    if text == "tls":
+        return "the TLS handshake"
+    if text.startswith("header:"):
+        return f"a trusted proxy's {text.removeprefix('header:')} header"
+    if text == "file":
+        return "a file given to certbound explain"
+    return text or "an unknown source"
+
+
+def explain_gateway_event(event: Mapping[str, Any]) -> Explanation:
+    """Plain words for one ``gateway_request`` event of ``certbound gateway``."""
+    outcome = str(event.get("outcome") or "unknown")
+    reason = str(event.get("reason") or "unknown")
+    accepted = outcome == "allowed"
+    status = event.get("status")
+    cert = event.get("cert_x5t_s256")
+    bound_to = event.get("cnf_x5t_s256")
+    facts: list[str] = []
+    source = event.get("token_source")
+    if source:
+        how = {"jwt": "verified as a JWT"}.get(str(source), "introspected at the identity provider")
+        cached = " (a cached verdict)" if event.get("cached") else ""
+        who = f"client {event.get('client_id')!r}, subject {event.get('sub')!r}"
+        facts.append(f"the token: {who}, {how}{cached}")
+    if bound_to:
+        facts.append(f"the token is bound to the certificate {bound_to}")
+    if cert:
+        facts.append(
+            f"the request came with the certificate {cert}, from {source_words(event.get('cert_source'))}"
+        )
+    elif event.get("route") and reason != "route.unmatched":
+        facts.append("the request came with no client certificate")
+    if event.get("upstream_status") is not None:
+        facts.append(f"the upstream answered {event['upstream_status']}")
+    advice: list[str] = []
+    if not accepted:
+        entry = lookup(reason)
+        if entry is not None:
+            advice.append(entry.advice)
+        if reason == "cnf.mismatch" and bound_to and cert:
+            advice.append(f"present the certificate {bound_to} with this token, not {cert}")
+        if reason in ("cnf.missing_certificate", "cnf.mismatch") and str(
+            event.get("cert_source", "")
+        ).startswith("header:"):
+            advice.append(
+                "the certificate came from a proxy's header: check that the proxy forwards the client's own"
+            )
+    return Explanation(
+        accepted=accepted,
+        outcome=outcome,
+        reason=reason,
+        meaning="the request was let through" if accepted else _meaning(reason),
+        client_id=_str_or_none(event.get("client_id")),
+        endpoint=None,
+        method=None,
+        presented=None,
+        detail=_str_or_none(event.get("detail")),
+        certificate={"x5t_s256": cert, "source": event.get("cert_source")} if cert else None,
+        advice=advice,
+        facts=facts,
+        kind="gateway_request",
+        route=_str_or_none(event.get("route")),
+        request=" ".join(str(event[k]) for k in ("method", "path") if event.get(k)) or None,
+        status=status if isinstance(status, int) else None,
+        error=_str_or_none(event.get("error")),
+    )
 
 
 def explain_decision(decision: Decision, facts: list[str]) -> Explanation:

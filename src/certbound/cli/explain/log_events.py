@@ -1,5 +1,6 @@
-"""Log lines -> ``client_auth`` events: the server's JSON lines, or structlog's console rendering
-(``key=value``); every other line is skipped, so a whole log file (or a ``grep``) works."""
+"""Log lines -> decision events (the server's ``client_auth``, the gateway's ``gateway_request``): JSON
+lines, or structlog's console rendering (``key=value``); every other line is skipped, so a whole log
+file (or a ``grep``) works."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import Any
 
 from certbound.cli.explain.usage import UsageError
 
-__all__ = ["client_auth_events", "parse_log_line", "read_events"]
+__all__ = ["DECISION_EVENTS", "client_auth_events", "decision_events", "parse_log_line", "read_events"]
+
+#: The events `certbound explain` explains: a client authentication, a gateway decision.
+DECISION_EVENTS = ("client_auth", "gateway_request")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONSOLE = re.compile(r"^(?:\S+ \S+ )?\[\s*(?P<level>\w+)\s*\]\s+(?P<event>\S+)\s*(?P<rest>.*)$")
@@ -58,16 +62,21 @@ def _is_client_auth(record: Mapping[str, Any]) -> bool:
 
 def client_auth_events(text: str) -> list[dict[str, Any]]:
     """Every ``client_auth`` event in a log text, in order."""
+    return [e for e in decision_events(text) if e.get("event") != "gateway_request"]
+
+
+def decision_events(text: str) -> list[dict[str, Any]]:
+    """Every ``client_auth`` and ``gateway_request`` event in a log text, in order."""
     events: list[dict[str, Any]] = []
     for line in text.splitlines():
         record = parse_log_line(line)
-        if record is not None and _is_client_auth(record):
+        if record is not None and (_is_client_auth(record) or record.get("event") == "gateway_request"):
             events.append(record)
     return events
 
 
 def read_events(source: str) -> list[dict[str, Any]]:
-    """The ``client_auth`` events of a file (``-``: standard input); UsageError when there is none."""
+    """The decision events of a file (``-``: standard input); UsageError when there is none."""
     if source == "-":
         text = sys.stdin.read()
         where = "standard input"
@@ -80,10 +89,10 @@ def read_events(source: str) -> list[dict[str, Any]]:
         except OSError as exc:
             raise UsageError(f"{source}: {exc.strerror or exc}") from None
         where = source
-    events = client_auth_events(text)
+    events = decision_events(text)
     if not events:
         raise UsageError(
-            f"no client_auth event in {where} (give a JSON log line of event client_auth, "
-            "or the server's console log line)"
+            f"no client_auth or gateway_request event in {where} (give a JSON log line of one of "
+            "these events, or the console log line)"
         )
     return events

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from certbound.cli.explain.explanation import Explanation
+from certbound.cli.explain.explanation import Explanation, source_words
 
 __all__ = ["as_json", "as_text", "lines"]
 
@@ -20,6 +20,23 @@ _PRESENTED = {
 
 
 def as_json(e: Explanation) -> dict[str, Any]:
+    if e.kind == "gateway_request":
+        return {
+            "kind": e.kind,
+            "accepted": e.accepted,
+            "outcome": e.outcome,
+            "reason": e.reason,
+            "meaning": e.meaning,
+            "route": e.route,
+            "request": e.request,
+            "status": e.status,
+            "error": e.error,
+            "client_id": e.client_id,
+            "detail": e.detail,
+            "certificate": e.certificate,
+            "advice": e.advice,
+            "facts": e.facts,
+        }
     return {
         "accepted": e.accepted,
         "outcome": e.outcome,
@@ -37,7 +54,28 @@ def as_json(e: Explanation) -> dict[str, Any]:
     }
 
 
+def _gateway_text(e: Explanation) -> str:
+    where = f"{e.request or 'a request'} on route {e.route!r}" if e.route else (e.request or "a request")
+    answer = " ".join(str(v) for v in (e.status, e.error) if v is not None)
+    if e.accepted:
+        head = f"ALLOWED: {where}"
+    elif e.outcome == "error":
+        head = f"ERROR: {where} ({answer}): the gateway could not decide or forward; not the caller's fault"
+    else:
+        head = f"REFUSED: {where} ({answer})"
+    out = [head]
+    if not e.accepted:
+        out.append(f"  reason:    {e.reason}: {e.meaning}")
+        if e.detail:
+            out.append(f"  detail:    {e.detail}")
+    out += [f"  - {fact}" for fact in e.facts]
+    out += [f"  what to do: {item}" for item in e.advice]
+    return "\n".join(out)
+
+
 def as_text(e: Explanation) -> str:
+    if e.kind == "gateway_request":
+        return _gateway_text(e)
     who = f"client {e.client_id!r}" if e.client_id else "a client that named no client_id"
     where = f"at the {e.endpoint} endpoint" if e.endpoint else ""
     how = f"with {e.method}" if e.method else ""
@@ -62,7 +100,7 @@ def as_text(e: Explanation) -> str:
         out.append(f"    issuer:    {cert.get('issuer')}")
         out.append(f"    x5t#S256:  {cert.get('x5t_s256')}")
         if cert.get("source"):
-            out.append(f"    from:      {_source_words(str(cert['source']))}")
+            out.append(f"    from:      {source_words(cert['source'])}")
         if cert.get("tls_verified") is False and cert.get("tls_error"):
             out.append(f"    TLS layer: {cert['tls_error']} (only logged: the application decides)")
     if e.revocation:
@@ -93,13 +131,3 @@ def lines(explanations: Iterable[Explanation], json_lines: bool) -> Iterator[str
 
 def _presented_words(presented: str) -> str:
     return ", ".join(_PRESENTED.get(part, part) for part in presented.split("+"))
-
-
-def _source_words(source: str) -> str:
-    if source == "tls":
-        return "the TLS handshake"
-    if source.startswith("header:"):
-        return f"a trusted proxy's {source.removeprefix('header:')} header"
-    if source == "file":
-        return "a file given to certbound explain"
-    return source

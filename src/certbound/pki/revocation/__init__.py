@@ -10,7 +10,7 @@ from certbound.pki.revocation.build import Revoked, build_crl, ocsp_answer
 from certbound.pki.revocation.crl import crl_signer, crl_status, load_crl
 from certbound.pki.revocation.ocsp import ocsp_get_url, ocsp_request, ocsp_status
 from certbound.pki.revocation.pointers import RevocationPointers, revocation_pointers
-from certbound.pki.revocation.status import CertStatus, Status, reason_name
+from certbound.pki.revocation.status import CertStatus, Status, path_keys, reason_name
 
 __all__ = [
     "CertStatus",
@@ -25,6 +25,7 @@ __all__ = [
     "ocsp_get_url",
     "ocsp_request",
     "ocsp_status",
+    "path_keys",
     "reason_name",
     "revocation_pointers",
 ]

@@ -8,11 +8,14 @@ the certificate), with `detail` saying why. `source` names where the answer came
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from cryptography import x509
+
+from certbound.pki.thumbprint import x5t_s256
 
 __all__ = ["CertStatus", "Status", "reason_name"]
 
@@ -49,3 +52,9 @@ class CertStatus:
         if self.status == "good":
             return f"not revoked (source: {self.source})"
         return f"status unknown: {self.detail} (source: {self.source})"
+
+
+def path_keys(path: Sequence[x509.Certificate]) -> tuple[str, ...]:
+    """The keys `certstatus.RevocationChecker.cached` takes: the ``x5t#S256`` of every certificate
+    of a validated path (leaf first, trust anchor last) except the anchor. Compute once per chain."""
+    return tuple(x5t_s256(cert) for cert in path[:-1])

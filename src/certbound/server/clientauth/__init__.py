@@ -15,7 +15,7 @@ from certbound.server.clientauth.registry import (
     load_client_cas,
 )
 from certbound.server.clientauth.types import METHODS, Authenticated, AuthRequest, Endpoint
-from certbound.server.clientauth.verdicts import VerdictCache
+from certbound.tls.chain_verdicts import VerdictCache
 
 __all__ = [
     "METHODS",

@@ -52,9 +52,9 @@ from certbound.server.clientauth.revocation import RevocationGate, revocation_ch
 from certbound.server.clientauth.self_signed_tls_client_auth import SelfSignedTlsClientAuth
 from certbound.server.clientauth.tls_client_auth import CertificateObserver, TlsClientAuth
 from certbound.server.clientauth.types import Authenticated, AuthRequest
-from certbound.server.clientauth.verdicts import VerdictCache
 from certbound.store.generation import GenerationWatcher
 from certbound.store.interface import Store
+from certbound.tls.chain_verdicts import VerdictCache
 
 if TYPE_CHECKING:
     from certbound.config import Settings

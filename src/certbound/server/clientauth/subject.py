@@ -3,7 +3,8 @@
 RFC 8705 section 2.1.2: exactly one of ``tls_client_auth_subject_dn`` / ``_san_dns`` / ``_san_uri`` /
 ``_san_ip`` / ``_san_email``. The comparison rules are ``certbound.pki``'s (DN by meaning, DNS
 case-insensitive and never wildcard, URI exact, IP binary, email from rfc822Name SANs only); the
-registered side is parsed once here, the certificate side once per certificate (:mod:`.verdicts`).
+registered side is parsed once here, the certificate side once per certificate
+(:mod:`certbound.tls.chain_verdicts`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ and a client's registered self-signed certificate (even CA:TRUE) is never a trus
 certificate of the validated chain below the anchor must not be revoked
 (:mod:`certbound.server.clientauth.revocation`; from memory once the chain has been seen).
 
-Verdicts are cached per chain (:mod:`certbound.server.clientauth.verdicts`) with time re-checked at each use.
+Verdicts are cached per chain (:mod:`certbound.tls.chain_verdicts`) with time re-checked at each use.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from certbound.server.clientauth.context import MethodContext
 from certbound.server.clientauth.failure import AuthFailure
 from certbound.server.clientauth.revocation import RevocationGate
-from certbound.server.clientauth.verdicts import CertFacts, VerdictCache
+from certbound.tls.chain_verdicts import CertFacts, VerdictCache
 
 __all__ = ["CertificateObserver", "TlsClientAuth"]
 

@@ -34,9 +34,9 @@ from certbound.certstatus import RevocationChecker
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.pem import certs_to_pem, load_certs_pem
 from certbound.pki.revocation import CertStatus
-from certbound.server.clientauth.verdicts import CertFacts
 from certbound.store.cert_status import CertificateRecord, CertStatusStore
 from certbound.tasks import stop_task
+from certbound.tls.chain_verdicts import CertFacts
 
 __all__ = ["CertificateWatch"]
 

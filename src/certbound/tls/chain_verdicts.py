@@ -1,5 +1,8 @@
 """Chain verdicts cached per presented chain: path validation once, not once per request.
 
+Shared by the server's ``tls_client_auth`` and the gateway's proof of possession (a certificate that
+must also chain to the listener's ``client_ca``).
+
 Validating a client chain costs far more than the rest of ``tls_client_auth`` (DESIGN.md, issue 6),
 and the same chain comes back on every request of a keep-alive connection and every new connection of
 the same client. A verdict depends only on the certificates, the trust anchors (fixed for the life of
@@ -26,9 +29,9 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from certbound.certstatus import path_keys
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.dn import CanonicalDN, canonical_dn
+from certbound.pki.revocation import path_keys
 from certbound.pki.san import SubjectAltNames
 from certbound.tls.client_certificate import ClientCertificate
 
@@ -51,7 +54,7 @@ class CertFacts:
     checked_at: datetime | None = None
     fresh_until: datetime | None = None
     path: tuple[x509.Certificate, ...] = ()  # the validated path, leaf first, anchor last (ok only)
-    revocation_keys: tuple[str, ...] = ()  # certstatus.path_keys(path), computed once (ok only)
+    revocation_keys: tuple[str, ...] = ()  # pki.revocation.path_keys(path), computed once (ok only)
 
     def usable_at(self, now: datetime) -> bool:
         if self.checked_at is None or self.fresh_until is None:

@@ -1,0 +1,155 @@
+"""What one gateway worker holds, built once from the settings: IdPs, upstream pools, the route table.
+
+`build_services` compiles the settings (files read, certificates and keys loaded, scope rules and
+header names decided) without any network call, so ``certbound gateway --check`` runs it too and a
+bad file is named before anything listens. `open_services` is a worker's: it builds, and closes every
+pool on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from certbound.gateway.config import GatewayConfigError, GatewaySettings, idp_key
+from certbound.gateway.headers import IdentityHeaders
+from certbound.gateway.idp import IdentityProvider
+from certbound.gateway.proof import ProofOfPossession
+from certbound.gateway.routes import Route, RouteTable
+from certbound.gateway.rules import Requirement
+from certbound.gateway.upstream import Upstream, UpstreamPools
+from certbound.gateway.validation import TokenValidator
+from certbound.net.tls import TLSConfigError
+from certbound.observability.metrics import track_cache
+from certbound.pki.chain import ChainVerifier
+from certbound.pki.pem import load_certs_file
+from certbound.tls.chain_verdicts import VerdictCache
+from certbound.tls.forwarded import ForwardedCertConfig
+
+__all__ = ["GatewayServices", "build_services", "open_services"]
+
+
+@dataclass(frozen=True)
+class GatewayServices:
+    """A worker's gateway: what `certbound.gateway.app.create_app` is built from, and what to close."""
+
+    settings: GatewaySettings
+    idps: Mapping[str, IdentityProvider]
+    routes: RouteTable
+    upstreams: UpstreamPools
+    forwarded: ForwardedCertConfig
+    verdicts: VerdictCache | None
+
+    async def aclose(self) -> None:
+        for idp in self.idps.values():
+            await idp.aclose()
+        await self.upstreams.aclose()
+
+
+def _client_ca(path: Path | None) -> VerdictCache | None:
+    if path is None:
+        return None
+    try:
+        anchors = load_certs_file(path)
+    except (OSError, ValueError) as exc:
+        raise GatewayConfigError(f"listener.client_ca: {exc}") from None
+    return VerdictCache(ChainVerifier(anchors))
+
+
+def _forwarded(settings: GatewaySettings) -> ForwardedCertConfig:
+    try:
+        return ForwardedCertConfig.from_settings(settings.listener)
+    except ValueError as exc:
+        raise GatewayConfigError(f"listener.{exc}") from None
+
+
+def _identity_providers(settings: GatewaySettings, clock: Callable[[], float]) -> dict[str, IdentityProvider]:
+    idps: dict[str, IdentityProvider] = {}
+    for name, idp in settings.identity_providers().items():
+        routes = [r for r in settings.routes if settings.idp_of(r) == name]
+        if not routes:
+            continue  # an IdP no route uses: checked, never called
+        ttl_max = max(r.cache_ttl_max for r in routes)
+        idps[name] = IdentityProvider(name, idp, idp_key(settings, name), cache_ttl_max=ttl_max, clock=clock)
+    return idps
+
+
+def _routes(
+    settings: GatewaySettings,
+    idps: Mapping[str, IdentityProvider],
+    upstreams: UpstreamPools,
+    verdicts: VerdictCache | None,
+    clock: Callable[[], float],
+) -> RouteTable:
+    compiled = []
+    identity_names = {name for route in settings.routes for name in route.upstream_headers}
+    for index, route in enumerate(settings.routes):
+        upstream = None
+        if route.upstream is not None:
+            try:
+                client = upstreams.client(route.upstream_ca_bundle)
+            except TLSConfigError as exc:
+                raise GatewayConfigError(f"routes[{index}].upstream_ca_bundle: {exc}") from None
+            upstream = Upstream(
+                route.upstream,
+                client,
+                connect_timeout=route.upstream_connect_timeout,
+                read_timeout=route.upstream_read_timeout,
+            )
+        validator = TokenValidator(
+            idps[settings.idp_of(route)],
+            methods=route.auth_methods,
+            leeway=route.leeway,
+            cache_introspection=route.cache_introspection,
+            cache_ttl_max=route.cache_ttl_max,
+            cache_ttl_neg=route.cache_ttl_neg,
+            clock=clock,
+        )
+        compiled.append(
+            Route(
+                name=route.name,
+                prefixes=tuple(route.paths),
+                realm=route.realm or route.name,
+                upstream=upstream,
+                strip_path=route.strip_path,
+                hide_credentials=route.hide_credentials,
+                validator=validator,
+                proof=ProofOfPossession(route.proof_of_possession_mtls, verdicts),
+                scopes=Requirement.parse(route.scopes_required),
+                scopes_claim=route.scopes_claim,
+                audiences=Requirement.parse(route.audience_required),
+                audience_claim=route.audience_claim,
+                identity=IdentityHeaders.of(route.upstream_headers, identity_names),
+            )
+        )
+    return RouteTable(compiled)
+
+
+def build_services(settings: GatewaySettings, *, clock: Callable[[], float] = time.time) -> GatewayServices:
+    """Compile the settings (no network I/O); GatewayConfigError names what cannot be used."""
+    forwarded = _forwarded(settings)
+    verdicts = _client_ca(settings.listener.client_ca)
+    idps = _identity_providers(settings, clock)
+    upstreams = UpstreamPools()
+    routes = _routes(settings, idps, upstreams, verdicts, clock)
+    return GatewayServices(settings, idps, routes, upstreams, forwarded, verdicts)
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: GatewaySettings, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[GatewayServices]:
+    """A worker's services, closed (every pool) on exit; their caches reported to the metrics."""
+    services = build_services(settings, clock=clock)
+    try:
+        for name, idp in services.idps.items():
+            track_cache(f"gateway_jwt:{name}", idp.verified)
+            track_cache(f"gateway_introspection:{name}", idp.introspected)
+        if services.verdicts is not None:
+            track_cache("gateway_certificate_verdicts", services.verdicts)
+        yield services
+    finally:
+        await services.aclose()

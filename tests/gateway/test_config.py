@@ -1,0 +1,155 @@
+# ruff: noqa: E501 - one table row per refused setting reads best unwrapped
+"""The gateway's settings file: every key typed, unknown keys refused, and each bad or contradictory
+setting refused with one line that names the key (what `certbound gateway --check` prints)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+from typer.testing import CliRunner
+
+from certbound.auth_methods import METHODS
+from certbound.cli.main import app
+from certbound.gateway.config import (
+    ClientAuthMethod,
+    GatewayConfigError,
+    parse_gateway_settings,
+)
+from tests.client.material import Material, make_material
+from tests.gateway.gatewayproc import write_config
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Material:
+    return make_material(tmp_path_factory.mktemp("config-pki"))
+
+
+def base(m: Material) -> dict[str, Any]:
+    return {
+        "listener": {"tls_cert": str(m.server.cert_file), "tls_key": str(m.server.key_file)},
+        "idp": {
+            "issuer": "https://idp.example.com",
+            "client_id": "gateway",
+            "tls_client_auth_cert": str(m.gateway.cert_file),
+            "tls_client_auth_key": str(m.gateway.key_file),
+            "ca_bundle": str(m.ca_file),
+        },
+        "routes": [{"name": "api", "paths": ["/api"], "upstream": "http://127.0.0.1:8080"}],
+    }
+
+
+def refused(config: dict[str, Any]) -> str:
+    with pytest.raises(GatewayConfigError) as caught:
+        parse_gateway_settings(config)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_issue_example_is_read_with_its_defaults(files: Material) -> None:
+    config = base(files)
+    config["routes"][0] |= {
+        "auth_methods": ["bearer", "introspection"],
+        "proof_of_possession_mtls": "strict",
+        "scopes_required": ["read write", "admin"],
+        "audience_required": [],
+        "upstream_headers": {"X-Client-Id": "client_id", "X-Subject": "sub", "X-Scope": "scope"},
+        "hide_credentials": False,
+        "cache_introspection": True,
+        "cache_ttl_max": 300,
+    }
+    settings = parse_gateway_settings(config)
+    route = settings.routes[0]
+    assert (route.strip_path, route.leeway, route.cache_ttl_neg, route.realm) == (False, 30, 0, None)
+    assert settings.idp is not None
+    assert settings.idp.tls_client_auth_ssl_verify is True
+    assert settings.listener.port == 9443
+    assert settings.idp_of(route) == "default"
+
+
+def test_the_seven_methods() -> None:
+    assert get_args(ClientAuthMethod) == METHODS
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(bogus=1), "bogus: unknown key"),
+        (lambda c: c["routes"][0].update(strip=True), "routes[0].strip: unknown key"),
+        (lambda c: c["idp"].update(client_authentication="x"), "idp.client_authentication: unknown key"),
+        (lambda c: c["listener"].pop("tls_cert"), "listener.tls_cert: required"),
+        (lambda c: c["routes"][0].update(proof_of_possession_mtls="on"), "routes[0].proof_of_possession_mtls: "),
+        (lambda c: c["routes"][0].update(auth_methods=["session"]), "routes[0].auth_methods[0]: "),
+        (lambda c: c["routes"][0].update(auth_methods=[]), "routes[0].auth_methods: "),
+        (lambda c: c["routes"][0].update(leeway=301), "routes[0].leeway: "),
+        (lambda c: c["routes"][0].update(paths=["api"]), "routes[0].paths: 'api' must be an absolute path"),
+        (lambda c: c["routes"][0].update(paths=["/a/../b"]), "routes[0].paths: '/a/../b' must not have"),
+        (lambda c: c["routes"][0].update(upstream="ftp://x"), "routes[0].upstream: must be an http:// or"),
+        (lambda c: c["routes"][0].update(scopes_required=[""]), "routes[0].scopes_required: '' is not"),
+        (lambda c: c["routes"][0].update(upstream_headers={"Authorization": "sub"}), "routes[0].upstream_headers: 'Authorization' is set by"),
+        (lambda c: c["routes"][0].update(upstream_headers={"X-A": "sub", "x_a": "aud"}), "routes[0].upstream_headers: 'x_a' names the same header"),
+        (lambda c: c["routes"][0].update(upstream_headers={"X A": "sub"}), "routes[0].upstream_headers: 'X A' is not a header name"),
+        (lambda c: c["routes"][0].update(realm='a"b'), "routes[0].realm: "),
+        (lambda c: c["routes"].append(dict(c["routes"][0])), "routes[1].name: 'api' is the name of another route"),
+        (lambda c: c["routes"].append({**c["routes"][0], "name": "b"}), "routes[1].paths: '/api' is already a path of route 'api'"),
+        (lambda c: c["routes"][0].update(paths=["/healthz"]), "routes[0].paths: '/healthz' is answered by the gateway"),
+        (lambda c: c["routes"][0].update(idp="other"), "routes[0].idp: no [idps.other]"),
+        (lambda c: c.update(idps={"x": c.pop("idp")}), "routes[0].idp: no [idp] is configured; name one of [idps] (x)"),
+        (lambda c: c.pop("idp"), "idp: no identity provider"),
+        (lambda c: c["idp"].pop("client_id"), "idp.client_id: route 'api' introspects tokens"),
+        (lambda c: c["idp"].pop("tls_client_auth_cert"), "idp.tls_client_auth_cert and idp.tls_client_auth_key: give both"),
+        (lambda c: [c["idp"].pop(k) for k in ("tls_client_auth_cert", "tls_client_auth_key")], "idp.tls_client_auth_cert: tls_client_auth needs"),
+        (lambda c: c["idp"].update(tls_client_auth_ssl_verify=False), "idp.ca_bundle and idp.tls_client_auth_ssl_verify = false"),
+        (lambda c: c["idp"].update(client_auth="client_secret_basic"), "idp.client_secret: client_secret_basic needs a client secret"),
+        (lambda c: c["idp"].update(client_auth="private_key_jwt"), "idp.client_jwk_file: private_key_jwt needs"),
+        (lambda c: c["idp"].update(client_secret="a", client_secret_file="/x"), "idp.client_secret and idp.client_secret_file"),
+        (lambda c: c["idp"].update(introspection_endpoint_auth_method="client_secret_post"), "idp.client_secret: client_secret_post needs"),
+        (lambda c: c["idp"].update(issuer="http://idp.example.com"), "idp.issuer: must be an https:// URL"),
+        (lambda c: c["idp"].update(ca_bundle="/no/such.pem"), "idp.ca_bundle: no such file: /no/such.pem"),
+        (lambda c: c["idp"].update(client_certificates=[{"cert": "/a", "key": "/b", "use_from": "2020-01-01T00:00:00"}]), "idp.client_certificates[0].use_from: needs a UTC offset"),
+        (lambda c: c["listener"].update(trusted_proxies=["10.0.0.1/8"], forwarded_cert_header="nginx"), "listener.trusted_proxies: '10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?"),
+        (lambda c: c["listener"].update(trusted_proxies=["10.0.0.0/8"]), "listener.trusted_proxies and listener.forwarded_cert_header: give both"),
+        (lambda c: c.update(auth_request={}), "auth_request: needs listener.trusted_proxies"),
+        (lambda c: c.update(idps={"default": c["idp"]}), "idps.default: 'default' is the name of [idp]"),
+        (lambda c: c["routes"][0].update(upstream_ca_bundle=c["idp"]["ca_bundle"]), "routes[0].upstream_ca_bundle: only for an https:// upstream"),
+        (lambda c: c["routes"][0].update(cache_introspection=False, cache_ttl_neg=5), "routes[0].cache_ttl_neg: needs cache_introspection"),
+        (lambda c: c.update(metrics_port=9443), "metrics_port and listener.port: both are 9443"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_named(files: Material, change: Any, message: str) -> None:
+    config = copy.deepcopy(base(files))
+    change(config)
+    assert refused(config).startswith(message)
+
+
+def test_check_command(files: Material, tmp_path: Path) -> None:
+    """In process: exit 0 and nothing printed; 1 and one line; files are loaded, not only named."""
+    good = write_config(tmp_path / "good.toml", base(files))
+    result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(good)])
+    assert (result.exit_code, result.output) == (0, "")
+    broken = tmp_path / "not-a-jwk.json"
+    broken.write_text("{nope")
+    config = base(files)
+    config["idp"] |= {"client_auth": "private_key_jwt", "client_jwk_file": str(broken)}
+    result = CliRunner().invoke(
+        app, ["gateway", "--check", "--config", str(write_config(tmp_path / "b.toml", config))]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("certbound gateway: idp.client_jwk_file: ")
+    assert result.output.count("\n") == 1
+    config = base(files)
+    config["idp"]["tls_client_auth_cert"] = str(files.ca_file.parent / "other-ca.crt")  # not its key's
+    result = CliRunner().invoke(
+        app, ["gateway", "--check", "--config", str(write_config(tmp_path / "c.toml", config))]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("certbound gateway: idp: ")
+    (tmp_path / "bad.toml").write_text("[listener\n")
+    result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "bad.toml")])
+    assert result.exit_code == 1
+    assert result.output.startswith("certbound gateway: config: ")
+    result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "missing.toml")])
+    assert (result.exit_code, result.output.count("\n")) == (1, 1)
