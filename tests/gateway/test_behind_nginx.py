@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,11 @@ def config(material: Material, echo: Echo, certbound: Idp, metrics_port: int) ->
             "client_id": "gateway",
             "tls_client_auth_cert": str(material.gateway.cert_file),
             "tls_client_auth_key": str(material.gateway.key_file),
-            # the next certificate, in use since a date that has passed: the one presented
+            # the next certificate, in use since a moment that has passed (after the first one's
+            # notBefore, which is its start): the one presented
             "client_certificates": [
                 {"cert": str(material.gateway_next.cert_file), "key": str(material.gateway_next.key_file),
-                 "use_from": "2020-01-01T00:00:00Z"},
+                 "use_from": (datetime.now(UTC) - timedelta(seconds=1)).isoformat()},
             ],
             "ca_bundle": str(certbound.ca_file),
         },
