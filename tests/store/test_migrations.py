@@ -24,7 +24,28 @@ TABLES = {
     "revoked_tokens",
     "opaque_tokens",
     "sessions",
+    "users",
+    "login_failures",
+    "grants",
+    "authorization_codes",
+    "refresh_tokens",
+    "grant_access_tokens",
+    "consents",
+    "pushed_requests",
     migrations.VERSION_TABLE,
+}
+
+
+#: What 0003 adds.
+LOGIN_TABLES = {
+    "users",
+    "login_failures",
+    "grants",
+    "authorization_codes",
+    "refresh_tokens",
+    "grant_access_tokens",
+    "consents",
+    "pushed_requests",
 }
 
 
@@ -34,7 +55,7 @@ def _table_names(connection: Connection) -> set[str]:
 
 async def test_migrations_are_packaged() -> None:
     assert (migrations.MIGRATIONS_DIR / "env.py").is_file()
-    assert migrations.head_revision() == "0002"
+    assert migrations.head_revision() == "0003"
 
 
 async def test_fresh_database_has_no_revision(database_url: str) -> None:
@@ -55,7 +76,7 @@ async def test_migrate_twice_is_a_no_op(database_url: str) -> None:
             assert await conn.run_sync(_table_names) == TABLES
             versions = (await conn.execute(text(f"SELECT * FROM {migrations.VERSION_TABLE}"))).all()  # noqa: S608
             generation_rows = (await conn.execute(text("SELECT id, value FROM store_generation"))).all()
-        assert [tuple(v) for v in versions] == [("0002",)]
+        assert [tuple(v) for v in versions] == [("0003",)]
         assert [tuple(r) for r in generation_rows] == [(1, 0)]
         assert await store.generation() == 0
     finally:
@@ -78,7 +99,7 @@ async def test_concurrent_migrate_from_several_processes(database_url: str) -> N
     _workers.run_together(_workers.migrate, database_url, count=3)
     store = open_store(database_url)
     try:
-        assert await migrations.current_revision(store.engine) == "0002"
+        assert await migrations.current_revision(store.engine) == migrations.head_revision()
         assert await store.generation() == 0
     finally:
         await store.close()
@@ -92,11 +113,11 @@ async def test_0002_adds_sessions_to_a_database_in_use_and_comes_off_again(datab
         assert await migrations.current_revision(store.engine) == "0001"
         async with store.engine.begin() as conn:
             await conn.execute(text("UPDATE store_generation SET value = 7 WHERE id = 1"))
-        await store.migrate()
+        await migrations.upgrade(store.engine, "0002")
         assert await migrations.current_revision(store.engine) == "0002"
         assert await store.generation() == 7
         async with store.engine.connect() as conn:
-            assert await conn.run_sync(_table_names) == TABLES
+            assert await conn.run_sync(_table_names) == TABLES - LOGIN_TABLES
 
         def downgrade(connection: Connection) -> None:
             config = migrations.alembic_config()
@@ -106,8 +127,32 @@ async def test_0002_adds_sessions_to_a_database_in_use_and_comes_off_again(datab
         async with store.engine.begin() as conn:
             await conn.run_sync(downgrade)
         async with store.engine.connect() as conn:
-            assert await conn.run_sync(_table_names) == TABLES - {"sessions"}
+            assert await conn.run_sync(_table_names) == TABLES - LOGIN_TABLES - {"sessions"}
         assert await migrations.current_revision(store.engine) == "0001"
         assert await store.generation() == 7
+    finally:
+        await store.close()
+
+
+async def test_0003_adds_users_and_grants_and_comes_off_again(database_url: str) -> None:
+    """A 0002 database keeps its sessions through the upgrade; the downgrade removes only 0003's tables."""
+    store = open_store(database_url)
+    try:
+        await migrations.upgrade(store.engine, "0002")
+        await store.migrate()
+        assert await migrations.current_revision(store.engine) == "0003"
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_table_names) == TABLES
+
+        def downgrade(connection: Connection) -> None:
+            config = migrations.alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0002")
+
+        async with store.engine.begin() as conn:
+            await conn.run_sync(downgrade)
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(_table_names) == TABLES - LOGIN_TABLES
+        assert await migrations.current_revision(store.engine) == "0002"
     finally:
         await store.close()
