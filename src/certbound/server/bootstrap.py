@@ -108,7 +108,8 @@ async def initialize(settings: Settings) -> None:
                 f"database_url: cannot open the database: {_database_reason(exc)}"
             ) from None
         sealer = open_sealer(settings)
-        await KeyManager(store, sealer, alg=settings.signing_alg).ensure_keys(datetime.now(UTC))
+        keys = KeyManager(store, sealer, alg=settings.signing_alg, extra_algs=settings.id_token_signing_algs)
+        await keys.ensure_keys(datetime.now(UTC))
         declared = []
         if settings.clients_file is not None:
             declared = load_clients_file(

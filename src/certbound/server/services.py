@@ -86,6 +86,7 @@ async def build_services(
             store,
             sealer,
             alg=settings.signing_alg,
+            extra_algs=settings.id_token_signing_algs,
             max_token_lifetime=timedelta(seconds=settings.access_token_lifetime),
         )
         await keys.keyring()
