@@ -113,7 +113,10 @@ async def initialize(settings: Settings) -> None:
         declared = []
         if settings.clients_file is not None:
             declared = load_clients_file(
-                settings.clients_file, sealer=sealer, allowed_scopes=scope_catalogue(settings)
+                settings.clients_file,
+                sealer=sealer,
+                allowed_scopes=scope_catalogue(settings),
+                id_token_algs=settings.id_token_signing_algs,
             )
         try:
             await store.sync_file_clients(declared)

@@ -107,6 +107,7 @@ async def build_services(
             registration_base_url=settings.issuer_url + REGISTRATION_PATH,
             initial_access_token=settings.registration_token_value(),
             allowed_scopes=scope_catalogue(settings),
+            id_token_algs=settings.id_token_signing_algs,
         )
         track_cache("certificate_verdicts", authenticator.verdicts)
         track_cache("verified_tokens", tokens.cache)

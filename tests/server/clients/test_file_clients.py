@@ -114,7 +114,8 @@ BAD_FILES: list[tuple[str, str, str]] = [
     ("client_id with space", '[[client]]\nclient_id = "a b"\n', "client #1: client_id"),
     (
         "duplicate client_id",
-        '[[client]]\nclient_id = "a"\ntoken_endpoint_auth_method = "none"\n' * 2,
+        '[[client]]\nclient_id = "a"\ntoken_endpoint_auth_method = "none"\n'
+        'grant_types = ["authorization_code"]\nredirect_uris = ["https://app.example/cb"]\n' * 2,
         "'a': client_id: declared twice",
     ),
     (
