@@ -14,6 +14,7 @@ from certbound.cli.client_commands import register as register_client_commands
 from certbound.cli.explain import register as register_explain
 from certbound.cli.keys import app as keys_app
 from certbound.cli.pki import app as pki_app
+from certbound.cli.users import app as users_app
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.server.bootstrap import (
     DEMO_CLIENT_ID,
@@ -34,6 +35,7 @@ app.add_typer(pki_app, name="pki")
 register_client_commands(app)
 register_explain(app)
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -22,14 +22,21 @@ from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
 from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
+from certbound.server.authorization.pushed import PushedRequests
+from certbound.server.authorization.request import RequestChecker
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
+from certbound.server.clients.model import ClientModel
 from certbound.server.clients.registrar import Registrar
+from certbound.server.endpoints.login_flow import COOKIE_NAME, PURPOSE
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
 from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
+from certbound.server.users.login import Logins
+from certbound.server.users.throttle import MAX_LOCKOUT, LoginThrottle, ThrottleLimits
+from certbound.sessions import SessionCookie, SqlSessionStore
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
 
@@ -51,6 +58,11 @@ class Services:
     authenticator: ClientAuthenticator
     tokens: TokenService
     grants: GrantRegistry
+    sessions: SqlSessionStore
+    cookie: SessionCookie
+    checker: RequestChecker
+    pushed: PushedRequests
+    logins: Logins
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +72,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         services = await stack.enter_async_context(build_services(settings, store, open_sealer(settings)))
-        purger = asyncio.create_task(_purge_forever(store, settings.clock_skew))
+        purger = asyncio.create_task(_purge_forever(store, services.sessions, settings.clock_skew))
         stack.callback(purger.cancel)
         yield services
 
@@ -99,7 +111,9 @@ async def build_services(
         stack.push_async_callback(watcher.stop)
         authenticator = build_client_authenticator(settings, store, sealer, watcher)
         stack.push_async_callback(authenticator.aclose)
-        tokens = TokenService(settings, store, keys, generation=lambda: watcher.value, clock=clock)
+        tokens = TokenService(
+            settings, store, keys, generation=lambda: watcher.value, clock=clock, grants=store.grants
+        )
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
             store,
@@ -111,6 +125,12 @@ async def build_services(
         )
         track_cache("certificate_verdicts", authenticator.verdicts)
         track_cache("verified_tokens", tokens.cache)
+        pushed = PushedRequests(store.grants)
+
+        async def client_model(client_id: str) -> ClientModel | None:
+            compiled = await authenticator.directory.get(client_id)
+            return compiled.model if compiled is not None else None
+
         yield Services(
             settings=settings,
             store=store,
@@ -119,12 +139,35 @@ async def build_services(
             registrar=registrar,
             authenticator=authenticator,
             tokens=tokens,
-            grants=default_grants(tokens.minter, settings),
+            grants=default_grants(tokens.minter, settings, store=store.grants, users=store.users),
+            sessions=SqlSessionStore(store.engine, sealer),
+            cookie=SessionCookie(sealer, name=COOKIE_NAME, purpose=PURPOSE),
+            checker=RequestChecker(
+                client_model,
+                pushed,
+                require_pkce=settings.require_pkce,
+                require_pushed=settings.require_pushed_authorization_requests,
+                catalogue=scope_catalogue(settings),
+                default_audience=settings.default_audience or settings.issuer_url,
+            ),
+            pushed=pushed,
+            logins=Logins(
+                store.users,
+                LoginThrottle(
+                    store.users,
+                    ThrottleLimits(
+                        settings.login_max_failures,
+                        settings.login_max_address_failures,
+                        timedelta(seconds=settings.login_lockout),
+                    ),
+                ),
+            ),
         )
 
 
-async def _purge_forever(store: SqlStore, clock_skew: int) -> None:
-    """Drop expired replay-cache, deny-list and opaque-token rows now and then.
+async def _purge_forever(store: SqlStore, sessions: SqlSessionStore, clock_skew: int) -> None:
+    """Drop expired replay-cache, deny-list and opaque-token rows, codes, grants, PAR requests, login
+    sessions and old login failures now and then.
 
     Rows are purged `clock_skew` late so that a node whose clock runs ahead never deletes a deny-list
     row another node still needs.
@@ -132,6 +175,10 @@ async def _purge_forever(store: SqlStore, clock_skew: int) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL_S)
         try:
-            await store.purge_expired(datetime.now(UTC) - timedelta(seconds=clock_skew))
+            before = datetime.now(UTC) - timedelta(seconds=clock_skew)
+            await store.purge_expired(before)
+            await store.grants.purge_expired(before)
+            await store.users.purge_failures(before - MAX_LOCKOUT)
+            await sessions.purge_expired()
         except Exception as exc:  # a transient database error must not stop the worker
             log.warning("purge of expired rows failed: %s", type(exc).__name__)
