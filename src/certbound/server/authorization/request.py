@@ -83,7 +83,7 @@ class AuthorizationRequest:
 
     def as_data(self) -> dict[str, Any]:
         """A JSON object to keep in the login session until the request is answered."""
-        return asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> AuthorizationRequest:
