@@ -49,7 +49,7 @@ async def test_a_form_without_the_csrf_token_is_refused(browser: Browser) -> Non
                     "username": "alice",
                     "password": "correct horse battery",
                 }
-            ),  # fmt: skip
+            ),
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
         assert response.status_code == 403
