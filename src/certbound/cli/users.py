@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,13 +21,14 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from certbound.config import Settings, SettingsError, load_settings
+from certbound.server.users.accounts import create_user, set_password
 from certbound.server.users.login import USERNAME
-from certbound.server.users.passwords import check_password_policy, hash_password
+from certbound.server.users.passwords import check_password_policy
 from certbound.store.records import User
 from certbound.store.sql import SqlStore, open_store
 from certbound.store.users import UserExists
 
-__all__ = ["add_user", "app", "read_password_file"]
+__all__ = ["app", "read_password_file"]
 
 T = TypeVar("T")
 
@@ -143,13 +143,6 @@ def _claims(name: str | None, email: str | None, email_verified: bool, extra: li
     return claims
 
 
-async def add_user(store: SqlStore, username: str, password: str, claims: dict[str, Any]) -> User:
-    """Add a user (``certbound users add``, and the demo user of ``serve --dev``); `UserExists` when
-    the name is taken."""
-    password_hash = await asyncio.to_thread(hash_password, password)
-    return await store.users.create(User(secrets.token_urlsafe(16), username, password_hash, claims))
-
-
 def _check_username(username: str) -> None:
     if not USERNAME.fullmatch(username):
         _fail(f"{username!r}: a username is 1-128 letters, digits and . _ @ + -", 1)
@@ -180,7 +173,7 @@ def add(
 
     async def work(store: SqlStore) -> User:
         try:
-            return await add_user(store, username, password, claims)
+            return await create_user(store.users, username, password, claims)
         except UserExists:
             raise _Refused(f"a user named {username!r} exists already") from None
 
@@ -223,8 +216,7 @@ def passwd(
     password = _new_password(password_file)
 
     async def work(store: SqlStore) -> User:
-        password_hash = await asyncio.to_thread(hash_password, password)
-        user = await store.users.update(username, password_hash=password_hash)
+        user = await set_password(store.users, username, password)
         if user is None:
             raise _Refused(f"no user named {username!r}")
         return user
