@@ -157,3 +157,15 @@ async def test_logout_asks_then_ends_the_session_and_goes_back_with_state(
         "/logout?" + urlencode({"id_token_hint": re.sub(r"\.[^.]+$", ".AAAA", id_token)})
     )
     assert forged.status_code == 400
+
+
+async def test_the_inline_stylesheet_is_the_one_the_policy_allows(browser: Browser) -> None:
+    """CSP ``style-src 'sha256-...'``: the hash is of the <style> element's exact text."""
+    import base64
+    import hashlib
+
+    page = await browser.follow(await browser.authorize("web"))
+    style = re.search(r"<style>(.*?)</style>", page.text, re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in page.headers["content-security-policy"]
