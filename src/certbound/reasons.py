@@ -730,11 +730,6 @@ LOGIN: Final = Section(
             "nothing to fix: the user said no",
         ),
         Reason(
-            "authorize.user_gone",
-            "the logged-in user was disabled or deleted during the login",
-            "log in as a user who may",
-        ),
-        Reason(
             "code.missing",
             "the authorization_code request has no code (or no redirect_uri)",
             "send the code from the authorization response and the same redirect_uri",

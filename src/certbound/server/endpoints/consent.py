@@ -41,7 +41,7 @@ class ConsentEndpoint(PageEndpoint):
         if session is None or ticket is None or client is None or user is None:
             return self.flow.expired()
         return self.flow.pages.render(
-            "consent.html",
+            "consent-form.html",
             title="Allow access?",
             client_name=client.client_name or client.client_id,
             scopes=[describe(s) for s in ticket.request.scope],

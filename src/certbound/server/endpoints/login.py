@@ -33,7 +33,7 @@ class LoginEndpoint(PageEndpoint):
         status: int = 200, headers: dict[str, str] | None = None,
     ) -> Response:  # fmt: skip
         return self.flow.pages.render(
-            "login.html",
+            "login-form.html",
             status=status,
             headers=headers,
             title="Log in",

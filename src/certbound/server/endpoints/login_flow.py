@@ -284,7 +284,7 @@ class LoginFlow:
     def refused(self, refusal: AuthorizationError) -> Response:
         """A refused authorization request: back to the client, or the error page (status 400)."""
         error = refusal.error
-        log.info("authorize", outcome="refused", reason=error.reason or "-", error=error.error)
+        log.info("authorize", outcome="refused", reason=error.reason, error=error.error)
         if refusal.redirect_uri is None:
             return self.pages.message(
                 "This request cannot be answered",

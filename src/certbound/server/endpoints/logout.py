@@ -125,7 +125,7 @@ class LogoutEndpoint(PageEndpoint):
         if client is not None and "client_id" not in params:
             carry.append(("client_id", client.client_id))
         return self.flow.pages.render(
-            "logout.html",
+            "logout-form.html",
             title="Log out?",
             client_name=(client.client_name or client.client_id) if client is not None else None,
             username=user.username if user is not None else None,
