@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from certbound.cli.store_options import ConfigOpt, DatabaseOpt, DataDirOpt
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.jose.keyring import KeyManager, KeyRing, KeyRotationError, NoActiveKeyError, Rotation
 from certbound.jose.signer import JwsSigner, SigningKeyError
@@ -49,9 +50,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (as for serve).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data).")]
-DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="sqlite:///... or postgresql://...")]
 KekFileOpt = Annotated[Path | None, typer.Option("--kek-file", help="Key-encryption key file.")]
 
 

@@ -15,11 +15,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from certbound.cli.option_groups import with_option_groups
+from certbound.cli.store_options import ConfigOpt, DatabaseOpt, DataDirOpt
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.server.users.accounts import create_user, set_password
 from certbound.server.users.login import USERNAME
@@ -39,10 +42,25 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (as for serve).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data).")]
-DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="sqlite:///... or postgresql://...")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+
+@dataclass
+class Where:
+    """Where the store is (as for serve), and whether to answer in JSON: every command's options."""
+
+    config: ConfigOpt = None
+    data_dir: DataDirOpt = None
+    database_url: DatabaseOpt = None
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False
+
+    def settings(self) -> Settings:
+        try:
+            return load_settings(
+                {"data_dir": self.data_dir, "database_url": self.database_url}, self.config, serving=False
+            )
+        except SettingsError as exc:
+            _fail(str(exc))
+
+
 UsernameArg = Annotated[str, typer.Argument(help="The name the person types at the login page.")]
 PasswordFileOpt = Annotated[
     Path | None,
@@ -61,13 +79,6 @@ class _Refused(Exception):
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"certbound users: {message}", err=True)
     raise typer.Exit(code)
-
-
-def _settings(config: Path | None, data_dir: Path | None, database_url: str | None) -> Settings:
-    try:
-        return load_settings({"data_dir": data_dir, "database_url": database_url}, config, serving=False)
-    except SettingsError as exc:
-        _fail(str(exc))
 
 
 def _run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
@@ -149,8 +160,10 @@ def _check_username(username: str) -> None:
 
 
 @app.command()
+@with_option_groups
 def add(
     username: UsernameArg,
+    where: Where,
     password_file: PasswordFileOpt = None,
     name: Annotated[str | None, typer.Option(help="The 'name' claim (profile scope).")] = None,
     email: Annotated[str | None, typer.Option(help="The 'email' claim (email scope).")] = None,
@@ -160,14 +173,10 @@ def add(
     claim: Annotated[
         list[str] | None, typer.Option(help="Another claim, NAME=VALUE (JSON or text); repeatable.")
     ] = None,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Add a user who can log in; an existing username is refused."""
     _check_username(username)
-    settings = _settings(config, data_dir, database_url)
+    settings = where.settings()
     claims = _claims(name, email, email_verified, claim or [])
     password = _new_password(password_file)
 
@@ -178,20 +187,19 @@ def add(
             raise _Refused(f"a user named {username!r} exists already") from None
 
     user = _run(settings, work)
-    typer.echo(json.dumps(_describe(user)) if as_json else f"added user {user.username} (sub {user.sub})")
+    added = f"added user {user.username} (sub {user.sub})"
+    typer.echo(json.dumps(_describe(user)) if where.as_json else added)
 
 
 @app.command("list")
+@with_option_groups
 def list_users(
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
+    where: Where,
 ) -> None:
     """Every user: name, subject, whether they may log in, name and e-mail."""
-    settings = _settings(config, data_dir, database_url)
+    settings = where.settings()
     users = _run(settings, lambda store: store.users.list())
-    if as_json:
+    if where.as_json:
         typer.echo(json.dumps({"users": [_describe(u) for u in users]}))
         return
     columns = ("USERNAME", "SUB", "ENABLED", "NAME", "EMAIL")
@@ -203,16 +211,14 @@ def list_users(
 
 
 @app.command()
+@with_option_groups
 def passwd(
     username: UsernameArg,
+    where: Where,
     password_file: PasswordFileOpt = None,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Set a user's password (the old one stops working at once)."""
-    settings = _settings(config, data_dir, database_url)
+    settings = where.settings()
     password = _new_password(password_file)
 
     async def work(store: SqlStore) -> User:
@@ -222,10 +228,12 @@ def passwd(
         return user
 
     user = _run(settings, work)
-    typer.echo(json.dumps(_describe(user)) if as_json else f"changed the password of {user.username}")
+    typer.echo(json.dumps(_describe(user)) if where.as_json else f"changed the password of {user.username}")
 
 
-def _set_enabled(username: str, enabled: bool, settings: Settings, as_json: bool) -> None:
+def _set_enabled(username: str, enabled: bool, where: Where) -> None:
+    settings = where.settings()
+
     async def work(store: SqlStore) -> tuple[User, int]:
         user = await store.users.update(username, enabled=enabled)
         if user is None:
@@ -234,7 +242,7 @@ def _set_enabled(username: str, enabled: bool, settings: Settings, as_json: bool
         return user, revoked
 
     user, revoked = _run(settings, work)
-    if as_json:
+    if where.as_json:
         typer.echo(json.dumps(_describe(user) | {"grants_revoked": revoked}))
     elif enabled:
         typer.echo(f"enabled {user.username}: they can log in again")
@@ -243,39 +251,33 @@ def _set_enabled(username: str, enabled: bool, settings: Settings, as_json: bool
 
 
 @app.command()
+@with_option_groups
 def disable(
     username: UsernameArg,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
+    where: Where,
 ) -> None:
     """Stop a user from logging in, and revoke every grant they gave (refresh and access tokens)."""
-    _set_enabled(username, False, _settings(config, data_dir, database_url), as_json)
+    _set_enabled(username, False, where)
 
 
 @app.command()
+@with_option_groups
 def enable(
     username: UsernameArg,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
+    where: Where,
 ) -> None:
     """Let a disabled user log in again."""
-    _set_enabled(username, True, _settings(config, data_dir, database_url), as_json)
+    _set_enabled(username, True, where)
 
 
 @app.command()
+@with_option_groups
 def delete(
     username: UsernameArg,
-    config: ConfigOpt = None,
-    data_dir: DataDirOpt = None,
-    database_url: DatabaseOpt = None,
-    as_json: JsonOpt = False,
+    where: Where,
 ) -> None:
     """Delete a user: their grants are revoked first, their consent goes with them."""
-    settings = _settings(config, data_dir, database_url)
+    settings = where.settings()
 
     async def work(store: SqlStore) -> tuple[User, int]:
         user = await store.users.get_by_username(username)
@@ -287,7 +289,7 @@ def delete(
         return user, revoked
 
     user, revoked = _run(settings, work)
-    if as_json:
+    if where.as_json:
         typer.echo(json.dumps(_describe(user) | {"deleted": True, "grants_revoked": revoked}))
     else:
         typer.echo(f"deleted {user.username}; {revoked} grant(s) revoked")
