@@ -73,6 +73,7 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
                 },
                 "none": {
                     "token_endpoint_auth_method": "none",
+                    "tls_client_certificate_bound_access_tokens": True,
                     "redirect_uris": [NATIVE_CB],
                     "scope": "offline_access",
                     **CODE_FLOW,
@@ -162,8 +163,11 @@ def test_a_confidential_tls_client_auth_client(peer: Peer, par: bool) -> None:
 
 
 def test_a_public_client_whose_refresh_token_is_bound_to_its_certificate(peer: Peer) -> None:
+    """Its certificate is self-signed and registered nowhere: presenting it binds the tokens."""
     cert = peer.m["binder"]
     result = code_flow(peer, "none", cert)
+    for access in (result["token"]["access_token"], result["refreshed"]["access_token"]):
+        assert jwt_claims(access)["cnf"] == {"x5t#S256": cert.x5t}
     assert result["userinfo"]["preferred_username"] == "alice"
     assert result["userinfo_after_refresh"]["sub"] == result["id_token_claims"]["sub"]
     refresh_token = result["refreshed"]["refresh_token"]

@@ -14,7 +14,7 @@ import httpx
 
 from certbound.server.users.passwords import hash_password
 from certbound.store.records import User
-from tests.server.endpoints.harness import Harness
+from tests.server.endpoints.harness import API, Harness
 
 PASSWORD = "correct horse battery"
 CB = "https://app.example/cb"
@@ -28,6 +28,14 @@ LOGIN_CLIENTS: dict[str, dict[str, Any]] = {
         "redirect_uris": [CB, "https://app.example/other"],
         "post_logout_redirect_uris": ["https://app.example/bye"],
         "scope": "read offline_access",
+        "resources": [API],
+    },
+    # a client that asked for ES256 ID tokens
+    "es256": {
+        "grant_types": ["authorization_code"],
+        "redirect_uris": [CB],
+        "id_token_signed_response_alg": "ES256",
+        "consent_required": False,
     },
     # a public native app: PKCE, loopback redirect; its refresh tokens bind to a presented certificate
     "native": {

@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from certbound.jose.claims import left_hash
-from tests.server.endpoints.harness import ISSUER, Harness
+from tests.server.endpoints.harness import API, ISSUER, Harness
 from tests.server.login.flow import CB, Browser, query, token_request
 from tests.server.wire.wire import jwt_claims
 
@@ -294,3 +294,40 @@ async def test_userinfo_needs_an_openid_token(browser: Browser, harness: Harness
     assert posted.json() == {"sub": "sub-alice"}  # openid alone: the subject only
     await harness.store.users.update("alice", enabled=False)
     assert (await userinfo(harness, access)).status_code == 401
+
+
+async def test_id_tokens_are_signed_as_the_client_registered(browser: Browser, harness: Harness) -> None:
+    """RS256 unless the client registered id_token_signed_response_alg (here ES256)."""
+    code, _ = await browser.code("es256")
+    body = (await browser.exchange("es256", code)).json()
+    claims = verify_id_token(harness, body["id_token"], alg="ES256")
+    assert claims["at_hash"] == left_hash(body["access_token"], "ES256")
+
+
+async def test_userinfo_takes_an_openid_token_whatever_its_audience(
+    browser: Browser, harness: Harness
+) -> None:
+    code, _ = await browser.code("web", resource=API)
+    access = (await browser.exchange("web", code)).json()["access_token"]
+    assert jwt_claims(access)["aud"] == API
+    assert (await userinfo(harness, access)).status_code == 200
+
+
+async def test_pushed_requests_can_be_required_server_wide(tmp_path: Any, pki: Any) -> None:
+    from tests.server.endpoints.harness import STANDARD_CLIENTS, build_harness, settings
+    from tests.server.login.flow import LOGIN_CLIENTS
+
+    h = await build_harness(
+        f"sqlite:///{tmp_path / 'par.db'}",
+        pki=pki,
+        settings_=settings(require_pushed_authorization_requests=True),
+        clients={**STANDARD_CLIENTS, **LOGIN_CLIENTS},
+    )
+    try:
+        response = await Browser(h, h.http).authorize("web", state="s")
+        answer = query(response.headers["location"])
+        assert (answer["error"], answer["state"]) == ("invalid_request", "s")
+        document = (await h.http.get("/.well-known/openid-configuration")).json()
+        assert document["require_pushed_authorization_requests"] is True
+    finally:
+        await h.close()
