@@ -28,9 +28,9 @@ from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clients.model import ClientModel
 from certbound.server.clients.registrar import Registrar
-from certbound.server.endpoints.login_flow import COOKIE_NAME, PURPOSE
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
+from certbound.server.login_cookie import login_cookie
 from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
@@ -141,7 +141,7 @@ async def build_services(
             tokens=tokens,
             grants=default_grants(tokens.minter, settings, store=store.grants, users=store.users),
             sessions=SqlSessionStore(store.engine, sealer),
-            cookie=SessionCookie(sealer, name=COOKIE_NAME, purpose=PURPOSE),
+            cookie=login_cookie(sealer),
             checker=RequestChecker(
                 client_model,
                 pushed,

@@ -56,6 +56,12 @@ async def test_a_form_without_the_csrf_token_is_refused(browser: Browser) -> Non
         assert "location" not in response.headers
 
 
+async def test_head_is_answered_like_get(browser: Browser) -> None:
+    response = await browser.http.head("/login?ticket=nothing")
+    assert response.status_code == 400  # the expired page, as for GET, without its body
+    assert response.headers["content-type"].startswith("text/html")
+
+
 async def test_a_page_without_its_session_has_expired(browser: Browser, harness: Harness) -> None:
     page = await browser.follow(await browser.authorize("web"))
     browser.http.cookies.clear()

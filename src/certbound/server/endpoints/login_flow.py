@@ -35,6 +35,7 @@ from certbound.server.authorization.codes import CodeIssuer, Login
 from certbound.server.authorization.redirects import error_redirect, redirect_with
 from certbound.server.authorization.request import AuthorizationError, AuthorizationRequest, ClientModels
 from certbound.server.clients.model import ClientModel
+from certbound.server.login_cookie import PURPOSE
 from certbound.server.pages import Pages
 from certbound.server.paths import CONSENT, LOGIN
 from certbound.sessions import CookieError, Session, SessionCookie, SessionLimits, SqlSessionStore
@@ -42,10 +43,7 @@ from certbound.store.grants import SqlGrantStore
 from certbound.store.records import User
 from certbound.store.users import SqlUserStore
 
-__all__ = ["PURPOSE", "LoginFlow", "Ticket", "read_pairs"]
-
-PURPOSE = "as-login"
-COOKIE_NAME = "certbound"
+__all__ = ["LoginFlow", "Ticket", "read_pairs"]
 #: How long an authorization request may wait for its login and consent.
 PENDING_LIFETIME = timedelta(minutes=30)
 #: Requests kept per session at once (several tabs); the oldest goes first.
@@ -58,7 +56,7 @@ log = structlog.get_logger("certbound.login")
 async def read_pairs(request: Request) -> list[tuple[str, str]]:
     """A page's form body (``application/x-www-form-urlencoded``, at most 16 KiB) as pairs; the
     query's for a GET."""
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=64)
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":

@@ -30,7 +30,7 @@ class PageEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            response = await (self.get(request) if request.method == "GET" else self.post(request))
+            response = await (self.get(request) if request.method in ("GET", "HEAD") else self.post(request))
         except OAuthError as error:
             response = self.flow.pages.message(
                 "This request cannot be answered", error.description or error.error, status=error.status
