@@ -148,6 +148,44 @@ class Settings(BaseSettings):
         None,
         description="PEM bundle of intermediates added to forwarded chains (for proxies that send the leaf).",
     )
+    require_pkce: bool = Field(
+        True,
+        description="PKCE (S256) required of every client at /authorize; public clients need it regardless.",
+    )
+    require_pushed_authorization_requests: bool = Field(
+        False, description="Authorization requests only by reference from /par (RFC 9126), for every client."
+    )
+    refresh_token_lifetime: int = Field(
+        1209600,
+        ge=60,
+        le=31536000,
+        description="Lifetime of a grant and its refresh tokens, in seconds.",
+    )
+    id_token_lifetime: int = Field(600, ge=60, le=86400, description="ID token lifetime in seconds.")
+    login_session_lifetime: int = Field(
+        28800,
+        ge=60,
+        le=2592000,
+        description="How long a login at the login page lasts, in seconds.",
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed logins of one username before it is locked out.",
+    )
+    login_max_address_failures: int = Field(
+        20,
+        ge=1,
+        le=100000,
+        description="Failed logins from one address before it is locked out.",
+    )
+    login_lockout: int = Field(
+        30,
+        ge=1,
+        le=86400,
+        description="First lock-out, seconds; it doubles with each further failure, to 1 h.",
+    )
     fast_paths: bool = Field(
         True,
         description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, direct routes); "
@@ -236,6 +274,12 @@ class Settings(BaseSettings):
         if self.mtls_port is None:
             return self.issuer_url
         return _mtls_url(self.issuer_url, self.host, self.mtls_port)
+
+    @property
+    def id_token_signing_algs(self) -> tuple[str, ...]:
+        """What ID tokens may be signed with: RS256 (the registration default, OpenID Connect Dynamic
+        Client Registration section 2) and the access tokens' algorithm; the key ring keeps one key each."""
+        return tuple(dict.fromkeys(("RS256", self.signing_alg)))
 
     @property
     def effective_database_url(self) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "CATALOGUE",
     "CLIENT_AUTH",
     "GATEWAY",
+    "LOGIN",
     "MEANINGS",
     "OK",
     "SECTIONS",
@@ -719,10 +720,273 @@ GATEWAY: Final = Section(
     ),
 )
 
+LOGIN: Final = Section(
+    "Logins, authorization, codes, refresh tokens, userinfo and logout",
+    "the `login` event (login.*); the login, consent and logout pages and their error page; "
+    "`OAuthError` at /authorize (a redirect with error and state, or the HTML error page), /par, the "
+    "token endpoint (`invalid_grant` for code.*, pkce.* and refresh.*) and /userinfo (RFC 6750)",
+    (
+        Reason(
+            "login.unknown_user",
+            "no user has the name typed at the login page",
+            "check the username; 'certbound users list' shows who can log in (the page says only 'wrong "
+            "username or password')",
+        ),
+        Reason(
+            "login.bad_password",
+            "the password typed at the login page is not the user's",
+            "type the user's password, or set a new one with 'certbound users passwd'",
+        ),
+        Reason(
+            "login.disabled",
+            "the user is disabled",
+            "enable the user with 'certbound users enable' if they should log in again",
+        ),
+        Reason(
+            "login.locked",
+            "too many failed logins for this username or from this address: locked for a while",
+            "wait for the lock-out to end (the page says how long); it doubles with each further failure, up"
+            " to an hour (login_max_failures, login_max_address_failures, login_lockout)",
+        ),
+        Reason(
+            "login.csrf",
+            "a login, consent or logout form came without the hidden token of this browser's session, or "
+            "with another one",
+            "submit the form from the page the server sent, in the same browser, without blocking cookies; a"
+            " form left open after the session ended must be reloaded",
+        ),
+        Reason(
+            "login.expired",
+            "the login session or the authorization request it carried is gone (expired, logged out, another"
+            " browser)",
+            "go back to the application and start the login again",
+        ),
+        Reason(
+            "authorize.client_id",
+            "/authorize without a client_id, or with one no client has: an error page, never a redirect",
+            "send the client_id of a registered client",
+        ),
+        Reason(
+            "authorize.redirect_uri",
+            "/authorize without a redirect_uri, or with one the client did not register exactly: an error "
+            "page, never a redirect",
+            "send one of the client's registered redirect_uris, character for character",
+        ),
+        Reason(
+            "authorize.duplicate",
+            "a parameter of the authorization request was given more than once",
+            "send each parameter once (RFC 6749 section 3.1)",
+        ),
+        Reason(
+            "authorize.malformed",
+            "an authorization request parameter is malformed (too long, a NUL, ...)",
+            "the description names the parameter; send it well-formed",
+        ),
+        Reason(
+            "authorize.response_type",
+            "response_type is missing or not code",
+            "send response_type=code (the only response type offered)",
+        ),
+        Reason(
+            "authorize.unauthorized_client",
+            "the client is not registered for the authorization code flow",
+            "register grant_types authorization_code and response_types code for the client",
+        ),
+        Reason(
+            "authorize.pkce_required",
+            "no code_challenge, and the client is public or require_pkce is on",
+            "send code_challenge (S256 of a fresh code_verifier) and code_challenge_method=S256 (RFC 7636)",
+        ),
+        Reason(
+            "authorize.pkce_method",
+            "code_challenge_method is missing, plain, or unknown: only S256 is accepted",
+            "send code_challenge_method=S256 with the base64url SHA-256 of the code_verifier",
+        ),
+        Reason(
+            "authorize.pkce_malformed",
+            "code_challenge is not 43 base64url characters (an S256 challenge)",
+            "send the base64url (unpadded) SHA-256 of the code_verifier",
+        ),
+        Reason(
+            "authorize.prompt",
+            "prompt holds an unknown value, or none together with another one",
+            "send prompt as none, login or consent (none alone)",
+        ),
+        Reason(
+            "authorize.max_age",
+            "max_age is not a non-negative integer",
+            "send max_age as whole seconds",
+        ),
+        Reason(
+            "authorize.response_mode",
+            "a response_mode other than query was asked for",
+            "leave response_mode out, or send query",
+        ),
+        Reason(
+            "authorize.request_object",
+            "a request object (the request parameter) was sent: not supported",
+            "send the parameters themselves, or push them to the pushed_authorization_request_endpoint",
+        ),
+        Reason(
+            "authorize.par_required",
+            "the client (require_pushed_authorization_requests) or the server requires pushed authorization "
+            "requests",
+            "push the request to /par first and send only client_id and request_uri to /authorize (RFC 9126)",
+        ),
+        Reason(
+            "authorize.request_uri",
+            "request_uri is unknown, expired (60 s), used already, or another client's",
+            "push the request again and use the new request_uri at once, once",
+        ),
+        Reason(
+            "authorize.login_required",
+            "prompt=none, but nobody is logged in (or max_age asks for a fresh login)",
+            "send the user through the login without prompt=none",
+        ),
+        Reason(
+            "authorize.consent_required",
+            "prompt=none, but the user has not approved these scopes for this client",
+            "send the user through the consent page without prompt=none",
+        ),
+        Reason(
+            "authorize.access_denied",
+            "the user declined at the consent page",
+            "nothing to fix: the user said no",
+        ),
+        Reason(
+            "code.missing",
+            "the authorization_code request has no code (or no redirect_uri)",
+            "send the code from the authorization response and the same redirect_uri",
+        ),
+        Reason(
+            "code.unknown",
+            "the code is not one this server issued",
+            "send the code exactly as received in the authorization response",
+        ),
+        Reason(
+            "code.expired",
+            "the code is older than 60 seconds",
+            "exchange the code as soon as it arrives",
+        ),
+        Reason(
+            "code.replayed",
+            "the code was used before: what its first use issued has been revoked",
+            "never send a code twice; a replay may mean the code leaked (RFC 6749 section 4.1.2)",
+        ),
+        Reason(
+            "code.client_mismatch",
+            "the code was issued to another client",
+            "exchange a code with the client it was issued to",
+        ),
+        Reason(
+            "code.redirect_uri_mismatch",
+            "redirect_uri is not the one of the authorization request",
+            "send the same redirect_uri as in the authorization request",
+        ),
+        Reason(
+            "code.user_gone",
+            "the user who logged in was disabled or deleted since",
+            "nothing the client can fix: the user may no longer log in",
+        ),
+        Reason(
+            "pkce.missing_verifier",
+            "the code was issued with a code_challenge, but no code_verifier was sent",
+            "send the code_verifier whose S256 was the code_challenge",
+        ),
+        Reason(
+            "pkce.mismatch",
+            "the code_verifier does not hash to the code_challenge",
+            "send the code_verifier of this authorization request (RFC 7636 section 4.6)",
+        ),
+        Reason(
+            "pkce.unexpected_verifier",
+            "a code_verifier was sent for a code issued without a code_challenge",
+            "send code_challenge at /authorize, or no code_verifier",
+        ),
+        Reason(
+            "refresh.missing",
+            "the refresh_token request has no refresh_token",
+            "send the refresh token from the last token response",
+        ),
+        Reason(
+            "refresh.unknown",
+            "the refresh token is not one this server issued",
+            "send the refresh token exactly as received",
+        ),
+        Reason(
+            "refresh.client_mismatch",
+            "the refresh token was issued to another client",
+            "a client refreshes only its own tokens, authenticated as itself",
+        ),
+        Reason(
+            "refresh.revoked",
+            "the refresh token's grant was revoked (revocation, reuse, a code replay, the user disabled) or "
+            "has expired",
+            "send the user through the login again",
+        ),
+        Reason(
+            "refresh.reused",
+            "a refresh token that was already exchanged was sent again: its whole family is revoked",
+            "always use the refresh token of the last response; a reuse may mean a token leaked (RFC 9700 "
+            "section 4.14)",
+        ),
+        Reason(
+            "refresh.certificate_missing",
+            "the refresh token is bound to a certificate (RFC 8705 section 4) and none was presented",
+            "present the certificate of the code exchange, at the mtls_endpoint_aliases token endpoint",
+        ),
+        Reason(
+            "refresh.certificate_mismatch",
+            "the refresh token is bound to another certificate than the one presented",
+            "present the certificate of the code exchange",
+        ),
+        Reason(
+            "userinfo.missing_token",
+            "no Bearer access token was sent to /userinfo",
+            "send 'Authorization: Bearer <access token>'",
+        ),
+        Reason(
+            "userinfo.invalid_token",
+            "the access token is not an active token of this server, or its user is gone",
+            "obtain a new access token",
+        ),
+        Reason(
+            "userinfo.insufficient_scope",
+            "the access token was not granted openid",
+            "ask for the openid scope in the authorization request",
+        ),
+        Reason(
+            "userinfo.certificate",
+            "the access token is bound to a certificate (cnf.x5t#S256) that was not presented",
+            "call /userinfo at its mtls_endpoint_aliases URL with the certificate the token is bound to",
+        ),
+        Reason(
+            "logout.post_logout_redirect_uri",
+            "post_logout_redirect_uri is not one the client registered, or no client could be told from the "
+            "request",
+            "register it in post_logout_redirect_uris and send client_id or id_token_hint with it",
+        ),
+        Reason(
+            "logout.id_token_hint",
+            "id_token_hint is not an ID token this server signed, or names another client than client_id",
+            "send an ID token this server issued to the client",
+        ),
+    ),
+)
+
+
 #: Every section, in the order docs/reason-codes.md shows them.
 SECTIONS: Final[tuple[Section, ...]] = (
-    CLIENT_AUTH, REQUESTS, GRANTS, REGISTRATION, PROXY, REQUEST_LOG, JWT, GATEWAY,
-)  # fmt: skip
+    CLIENT_AUTH,
+    REQUESTS,
+    GRANTS,
+    LOGIN,
+    REGISTRATION,
+    PROXY,
+    REQUEST_LOG,
+    JWT,
+    GATEWAY,
+)
 
 
 def _index() -> tuple[dict[str, Reason], dict[str, Reason]]:

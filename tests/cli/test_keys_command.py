@@ -34,7 +34,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A data dir as the server leaves it after its first start: migrated store, one active key."""
+    """A data dir as the server leaves it after its first start: migrated store, an active ES256 key
+    (access tokens) and an active RS256 key (ID tokens)."""
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     asyncio.run(initialize(_settings(data)))
@@ -68,8 +69,9 @@ def listed(data: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def published(r: KeyRing, at: datetime | None = None) -> set[str]:
-    return {k["kid"] for k in r.jwks(at or datetime.now(UTC))["keys"]}
+def published(r: KeyRing, at: datetime | None = None, alg: str = "ES256") -> set[str]:
+    """The kids of `alg` that JWKS publishes (the other algorithm's key has a life of its own)."""
+    return {k["kid"] for k in r.jwks(at or datetime.now(UTC))["keys"] if k["alg"] == alg}
 
 
 def test_rotation_publishes_first_then_signs_then_keeps_the_old_key(data_dir: Path) -> None:
@@ -79,7 +81,7 @@ def test_rotation_publishes_first_then_signs_then_keeps_the_old_key(data_dir: Pa
     added = keys(data_dir, "rotate")
     assert added.exit_code == 0, added.output
     after_add = ring(data_dir)
-    (new,) = {k.kid for k in after_add.keys} - {old}
+    (new,) = {k.kid for k in after_add.keys if k.alg == "ES256"} - {old}
     assert f"added next key {new}" in added.stdout
     assert published(after_add) == {old, new}  # published before it signs ...
     assert after_add.active().kid == old  # ... and not signing yet
@@ -108,7 +110,7 @@ def test_rotation_publishes_first_then_signs_then_keeps_the_old_key(data_dir: Pa
     assert published(now_ring, retired.publish_until + timedelta(seconds=1)) == {new}
     assert now_ring.verification_key(old, now=retired.publish_until + timedelta(seconds=1)) is None
 
-    rows = listed(data_dir)
+    rows = [r for r in listed(data_dir) if r["alg"] == "ES256"]
     assert [(r["kid"], r["state"], r["signing"], r["published"]) for r in rows] == [
         (new, "active", True, True),
         (old, "retired", False, True),
@@ -129,9 +131,27 @@ def test_activate_after_does_both_steps(data_dir: Path) -> None:
 def test_table_output(data_dir: Path) -> None:
     result = keys(data_dir, "list")
     assert result.exit_code == 0
-    header, row = result.stdout.strip().splitlines()
+    header, *rows = result.stdout.strip().splitlines()
     assert header.split()[:5] == ["KID", "ALG", "STATE", "SIGNING", "PUBLISHED"]
-    assert row.split()[1:5] == ["ES256", "active", "True", "True"]
+    assert sorted(row.split()[1:5] for row in rows) == [
+        ["ES256", "active", "True", "True"],
+        ["RS256", "active", "True", "True"],
+    ]
+
+
+def test_the_id_token_key_rotates_on_its_own(data_dir: Path) -> None:
+    """--alg RS256 rotates the ID tokens' key; the access tokens' key is untouched."""
+    before = ring(data_dir)
+    access, id_tokens = before.active().kid, before.active("RS256").kid
+    result = keys(data_dir, "rotate", "--alg", "RS256", "--activate-after", "0")
+    assert result.exit_code == 0, result.output
+    after = ring(data_dir)
+    assert after.active().kid == access
+    assert after.active("RS256").kid != id_tokens
+    assert published(after, alg="RS256") == {id_tokens, after.active("RS256").kid}
+    refused = keys(data_dir, "rotate", "--alg", "PS256")
+    assert refused.exit_code == 2
+    assert "this server signs with ES256, RS256" in refused.stderr
 
 
 def test_errors_are_one_line(tmp_path: Path, data_dir: Path) -> None:
@@ -146,7 +166,7 @@ def test_errors_are_one_line(tmp_path: Path, data_dir: Path) -> None:
     assert "another key-encryption key" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
     assert "Traceback" not in wrong.output
-    assert len(ring(data_dir).keys) == 1  # nothing was written with the wrong KEK
+    assert len(ring(data_dir).keys) == 2  # nothing was written with the wrong KEK
 
 
 # -- a running server follows, under load -----------------------------------------------------------

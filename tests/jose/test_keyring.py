@@ -171,9 +171,29 @@ async def test_ensure_keys_creates_one_active_key_and_is_idempotent(
     assert ring.active().kid == key.kid
 
     generation = memory_store.gen
-    again = await KeyManager(memory_store, sealer, alg="ES256").ensure_keys(now + HOUR)
+    again = await KeyManager(memory_store, sealer, alg="EdDSA").ensure_keys(now + HOUR)
     assert memory_store.gen == generation  # nothing written
-    assert again.active().kid == key.kid  # an existing key of another alg is kept; rotate to change alg
+    assert again.active().kid == key.kid
+
+
+async def test_each_algorithm_has_its_own_active_key(
+    memory_store: MemoryKeyStore, sealer: Sealer, now: datetime
+) -> None:
+    """The access tokens' algorithm signs by default; an extra algorithm (ID tokens) gets its own key,
+    and rotating one algorithm's key leaves the other's alone."""
+    manager = KeyManager(memory_store, sealer, alg="ES256", extra_algs=("RS256",))
+    ring = await manager.ensure_keys(now)
+    assert ring.algs == {"ES256", "RS256"}
+    assert ring.active().alg == "ES256"
+    assert ring.active("RS256").alg == "RS256"
+    rs256 = ring.active("RS256").kid
+    await manager.rotate(now + HOUR, alg="ES256")
+    step = await manager.rotate(now + 2 * HOUR, alg="ES256")
+    ring = await manager.keyring()
+    assert ring.active().kid == step.activated
+    assert ring.active("RS256").kid == rs256
+    with pytest.raises(NoActiveKeyError):
+        ring.active("PS256")
 
 
 async def test_ensure_keys_promotes_a_waiting_next_key(

@@ -16,13 +16,14 @@ import pkgutil
 import certbound
 
 #: Every stdlib logger name a certbound module logs under: those of the release before issue 11's
-#: layout, and the ones added since (certificate lifecycle, the gateway).
+#: layout, and the ones added since (certificate lifecycle, the gateway, the login flows).
 KNOWN = frozenset(
     {
         "certbound",
         "certbound.caching",
         "certbound.clientcerts",
         "certbound.gateway",
+        "certbound.grants",
         "certbound.client",
         "certbound.clientauth",
         "certbound.clientauth.jwks",

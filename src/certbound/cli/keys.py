@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from certbound.cli.store_options import ConfigOpt, DatabaseOpt, DataDirOpt
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.jose.keyring import KeyManager, KeyRing, KeyRotationError, NoActiveKeyError, Rotation
 from certbound.jose.signer import JwsSigner, SigningKeyError
@@ -49,9 +50,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (as for serve).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./data).")]
-DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="sqlite:///... or postgresql://...")]
 KekFileOpt = Annotated[Path | None, typer.Option("--kek-file", help="Key-encryption key file.")]
 
 
@@ -102,7 +100,13 @@ async def _with_keys(settings: Settings, work: Work) -> Any:
     try:
         sealer = open_sealer(settings)
         lifetime = retirement_lifetime(settings)
-        manager = KeyManager(store, sealer, alg=settings.signing_alg, max_token_lifetime=lifetime)
+        manager = KeyManager(
+            store,
+            sealer,
+            alg=settings.signing_alg,
+            extra_algs=settings.id_token_signing_algs,
+            max_token_lifetime=lifetime,
+        )
         try:
             ring = await manager.keyring()
         except Exception as exc:  # no schema yet, or the database is unreachable
@@ -133,7 +137,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def _describe(key: SigningKey, ring: KeyRing, now: datetime) -> dict[str, Any]:
     published = any(jwk.get("kid") == key.kid for jwk in ring.jwks(now)["keys"])
-    signing = key.state == "active" and ring.active().kid == key.kid
+    signing = key.state == "active" and ring.active(key.alg).kid == key.kid
     return {
         "kid": key.kid,
         "alg": key.alg,
@@ -197,23 +201,33 @@ def rotate(
     activate_after: Annotated[
         float | None, typer.Option(min=0, help="Both steps now: add the next key, wait SECONDS, activate it.")
     ] = None,
+    alg: Annotated[
+        str | None,
+        typer.Option(help="The algorithm whose key to rotate (default: signing_alg; RS256 signs ID tokens)."),
+    ] = None,
 ) -> None:
     """One rotation step: add a next key (published, not signing), or activate the next key."""
     settings = _settings(config, data_dir, database_url, kek_file)
+    if alg is not None and alg not in (settings.signing_alg, *settings.id_token_signing_algs):
+        offered = ", ".join(dict.fromkeys((settings.signing_alg, *settings.id_token_signing_algs)))
+        _fail(f"--alg {alg}: this server signs with {offered}")
 
     async def work(store: SqlStore, manager: KeyManager, sealer: Sealer) -> None:
         if activate_after is None:
             await _check_next_opens(store, sealer)
-            step = await manager.rotate(datetime.now(UTC), min_next_age=_seconds(min_next_age))
+            step = await manager.rotate(datetime.now(UTC), min_next_age=_seconds(min_next_age), alg=alg)
             _report(step, manager, min_next_age)
             return
         keys = await store.list_signing_keys()
-        nexts = sorted((k for k in keys if k.state == "next"), key=lambda k: (k.created_at, k.kid))
+        which = alg or settings.signing_alg
+        nexts = sorted(
+            (k for k in keys if k.state == "next" and k.alg == which), key=lambda k: (k.created_at, k.kid)
+        )
         if nexts:
             created = nexts[-1].created_at
             typer.echo(f"next key {nexts[-1].kid} exists already")
         else:
-            step = await manager.rotate(datetime.now(UTC))
+            step = await manager.rotate(datetime.now(UTC), alg=alg)
             _report(Rotation(added=step.added), manager, activate_after)
             created = datetime.now(UTC)
         wait = (created + _seconds(activate_after) - datetime.now(UTC)).total_seconds()
@@ -221,7 +235,7 @@ def rotate(
             typer.echo(f"waiting {wait:.0f} s for relying parties to fetch it ...")
             await asyncio.sleep(wait)
         await _check_next_opens(store, sealer)
-        step = await manager.rotate(datetime.now(UTC), min_next_age=_seconds(activate_after))
+        step = await manager.rotate(datetime.now(UTC), min_next_age=_seconds(activate_after), alg=alg)
         _report(step, manager, 0)
 
     _run(settings, work)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import secrets
 import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 import typer
 
@@ -16,12 +20,17 @@ from certbound.cli.explain import register as register_explain
 from certbound.cli.gateway import register as register_gateway
 from certbound.cli.keys import app as keys_app
 from certbound.cli.pki import app as pki_app
+from certbound.cli.users import app as users_app
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.server.bootstrap import (
+    DEMO_APP_ID,
+    DEMO_APP_REDIRECT_URI,
     DEMO_CLIENT_ID,
+    DEMO_USER,
     DatabaseUnavailable,
     DevSetup,
     apply_dev_defaults,
+    ensure_demo_user,
     initialize,
 )
 
@@ -38,6 +47,7 @@ register_explain(app)
 register_gateway(app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
+app.add_typer(users_app, name="users")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -156,6 +166,8 @@ def serve(
         ForwardedCertConfig.from_settings(settings)  # a bad intermediates bundle fails here, in one line
         listeners = bind_listeners(settings)
         asyncio.run(initialize(settings))
+        if dev_setup is not None:
+            asyncio.run(ensure_demo_user(settings, dev_setup))
     except (SettingsError, BindError, DatabaseUnavailable) as exc:
         raise fail(str(exc)) from None
     except (ValueError, OSError) as exc:  # a clients file, PKI or database problem found at start-up
@@ -215,8 +227,35 @@ def banner(settings: Settings, dev: DevSetup | None) -> str:
             f"{q(str(dev.registration_token_file))})\" -H 'Content-Type: application/json' "
             '-d \'{"token_endpoint_auth_method":"client_secret_basic","grant_types":'
             f'["client_credentials"]}}\' {settings.issuer_url}/register',
+            *_login_lines(settings, dev),
         ]
     return "\n".join(lines)
+
+
+def _login_lines(settings: Settings, dev: DevSetup) -> list[str]:
+    """How to try the login in a browser: the demo app's authorization URL (PKCE), alice's password,
+    and the code exchange."""
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urlencode({
+        "response_type": "code", "client_id": DEMO_APP_ID, "redirect_uri": DEMO_APP_REDIRECT_URI,
+        "scope": "openid profile email offline_access", "state": "demo", "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    })  # fmt: skip
+    password = dev.demo_password_file.read_text(encoding="utf-8").strip()
+    q = shlex.quote
+    return [
+        "",
+        f"Log in as {DEMO_USER} (password {password}, kept in {dev.demo_password_file}) in a browser "
+        "(accept the dev CA, or its certificate warning):",
+        f"  {settings.issuer_url}/authorize?{query}",
+        f"After the consent page the browser goes to {DEMO_APP_REDIRECT_URI}?code=...: nothing listens "
+        "there, copy the code from the address bar into $CODE and exchange it:",
+        f"  curl -s --cacert {q(str(dev.pki.ca_cert))} {settings.issuer_url}/token "
+        f"-d grant_type=authorization_code -d client_id={DEMO_APP_ID} "
+        f"--data-urlencode redirect_uri={DEMO_APP_REDIRECT_URI} "
+        f"-d code_verifier={verifier} -d code=$CODE",
+    ]
 
 
 def main() -> None:

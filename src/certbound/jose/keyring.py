@@ -10,6 +10,10 @@ so that the server's own tokens are verified on the same path as every other JWT
 Life cycle (see docs/keys.md): ``next`` (published, not signing) -> ``active`` (signing) ->
 ``retired`` (published until ``publish_until`` = retirement + the longest token lifetime, so every
 token it signed can still be verified, then dropped from JWKS).
+
+Each algorithm has its own life cycle: the ring holds one active key for the access tokens'
+algorithm (the ring's `alg`) and one for each other algorithm the server signs with (RS256 for ID
+tokens, the OpenID registration default); rotating one algorithm's key leaves the others alone.
 """
 
 from __future__ import annotations
@@ -98,8 +102,12 @@ class KeyRing:
         *,
         generation: int = 0,
         previous: KeyRing | None = None,
+        alg: str | None = None,
     ) -> None:
+        """`alg` is what `active()` signs with by default: its newest active key, or, when it has none
+        (another process rotated to another algorithm), the newest active key of any algorithm."""
         self._keys: tuple[SigningKey, ...] = tuple(sorted(keys, key=_age_key))
+        self._alg = alg
         self._sealer = sealer
         self._generation = generation
         self._by_kid: dict[str, SigningKey] = {k.kid: k for k in self._keys}
@@ -116,12 +124,21 @@ class KeyRing:
                 raise SigningKeyError(f"signing key {record.kid}: public JWK does not match its kid")
             self._public[record.kid] = key
         actives = [k for k in self._keys if k.state == "active"]
+        actives = [k for k in actives if k.alg == alg] or actives
         self._active_record = actives[-1] if actives else None
         self._signer: JwsSigner | None = None
-        if previous is not None and self._active_record is not None:
-            reused = previous._signer
-            if reused is not None and previous._active_record == self._active_record:
-                self._signer = reused
+        # the newest active key of each algorithm; their signers, unsealed on first use
+        self._active_by_alg = {k.alg: k for k in self._keys if k.state == "active"}
+        self._signers: dict[str, JwsSigner] = {}
+        if previous is not None:
+            for record_alg, record in self._active_by_alg.items():
+                kept = previous._signers.get(record_alg)
+                if kept is not None and previous._active_by_alg.get(record_alg) == record:
+                    self._signers[record_alg] = kept
+            if self._active_record is not None:
+                reused = previous._signer
+                if reused is not None and previous._active_record == self._active_record:
+                    self._signer = reused
 
     @property
     def generation(self) -> int:
@@ -133,8 +150,15 @@ class KeyRing:
         """Every stored key, oldest first."""
         return self._keys
 
-    def active(self) -> Signer:
-        """The signer of the newest active key (unsealed on first use, then kept)."""
+    @property
+    def algs(self) -> frozenset[str]:
+        """The algorithms this ring has an active key for."""
+        return frozenset(self._active_by_alg)
+
+    def active(self, alg: str | None = None) -> Signer:
+        """The signer of the newest active key of `alg` (default: the ring's), unsealed on first use."""
+        if alg is not None and alg != self._alg:
+            return self._active_of(alg)
         if self._signer is None:
             if self._active_record is None:
                 raise NoActiveKeyError(
@@ -142,6 +166,18 @@ class KeyRing:
                 )
             self._signer = JwsSigner(self._active_record, self._sealer)
         return self._signer
+
+    def _active_of(self, alg: str) -> Signer:
+        signer = self._signers.get(alg)
+        if signer is None:
+            record = self._active_by_alg.get(alg)
+            if record is None:
+                raise NoActiveKeyError(
+                    f"no active {alg} signing key; restart the server (it creates one) or run "
+                    f"'certbound keys rotate --alg {alg}' twice"
+                )
+            signer = self._signers[alg] = JwsSigner(record, self._sealer)
+        return signer
 
     def jwks(self, now: datetime) -> dict[str, list[dict[str, Any]]]:
         """The public JWK Set: active keys (newest first), then next, then retired keys still within
@@ -217,7 +253,8 @@ class KeyManager:
 
     `max_token_lifetime` is the longest lifetime of any token signed with these keys; a key retired by
     :meth:`ensure_keys` (start-up reconciliation) stays published that long, and it is the default
-    lifetime for :meth:`rotate`.
+    lifetime for :meth:`rotate`. `alg` signs access tokens; `extra_algs` are the other algorithms
+    that get an active key of their own (ID tokens).
     """
 
     def __init__(
@@ -227,8 +264,11 @@ class KeyManager:
         *,
         alg: str = DEFAULT_SIGNING_ALG,
         max_token_lifetime: timedelta = DEFAULT_MAX_TOKEN_LIFETIME,
+        extra_algs: Iterable[str] = (),
     ) -> None:
-        algorithm_spec(alg)  # fail at start on a typo, not at the first key generation
+        self.algs: tuple[str, ...] = tuple(dict.fromkeys((alg, *extra_algs)))
+        for each in self.algs:
+            algorithm_spec(each)  # fail at start on a typo, not at the first key generation
         self._store = store
         self._sealer = sealer
         self.alg = alg
@@ -258,39 +298,45 @@ class KeyManager:
                 return ring
             # The generation is read before the keys: a change in between only causes one more reload.
             keys = await self._store.list_signing_keys()
-            ring = KeyRing(keys, self._sealer, generation=generation, previous=ring)
+            ring = KeyRing(keys, self._sealer, generation=generation, previous=ring, alg=self.alg)
             self._ring = ring
             return ring
 
     async def ensure_keys(self, now: datetime) -> KeyRing:
-        """Make sure exactly one key is active (run at start-up, by every worker).
+        """Make sure exactly one key of each of `algs` is active (run at start-up, by every worker).
 
-        With no active key, the newest ``next`` key is promoted, or else a new key of the configured
-        algorithm is created. Workers that start together may each insert one; each then re-reads, and
-        every active key but the newest (the one :meth:`KeyRing.active` picks, so every worker agrees)
-        is retired and stays published for `max_token_lifetime`, in case it signed already.
+        For an algorithm with no active key, its newest ``next`` key is promoted, or else a new key is
+        created. Workers that start together may each insert one; each then re-reads, and every active
+        key of an algorithm but the newest (the one :meth:`KeyRing.active` picks, so every worker
+        agrees) is retired and stays published for `max_token_lifetime`, in case it signed already.
+        Active keys of other algorithms are left alone.
 
-        The active key is unsealed before returning, so a wrong KEK raises :class:`SigningKeyError`
+        The active keys are unsealed before returning, so a wrong KEK raises :class:`SigningKeyError`
         here, at start-up.
         """
-        keys = await self._store.list_signing_keys()
+        for alg in self.algs:
+            await self._ensure_key(alg, now)
+        ring = await self.keyring()
+        for alg in self.algs:
+            ring.active(alg)  # unseal now: a wrong KEK fails the start, not the first token request
+        return ring
+
+    async def _ensure_key(self, alg: str, now: datetime) -> None:
+        keys = [k for k in await self._store.list_signing_keys() if k.alg == alg]
         if not any(k.state == "active" for k in keys):
             nexts = sorted((k for k in keys if k.state == "next"), key=_age_key)
             if nexts:
                 await self._store.set_signing_key_state(nexts[-1].kid, "active", now)
             else:
                 await self._store.add_signing_key(
-                    generate_signing_key(self.alg, now=now, state="active", sealer=self._sealer)
+                    generate_signing_key(alg, now=now, state="active", sealer=self._sealer)
                 )
-            keys = await self._store.list_signing_keys()
+            keys = [k for k in await self._store.list_signing_keys() if k.alg == alg]
         actives = sorted((k for k in keys if k.state == "active"), key=_age_key)
         for loser in actives[:-1]:
             await self._store.set_signing_key_state(
                 loser.kid, "retired", now, publish_until=now + self.max_token_lifetime
             )
-        ring = await self.keyring()
-        ring.active()  # unseal now: a wrong KEK fails the start, not the first token request
-        return ring
 
     async def rotate(
         self,
@@ -298,20 +344,25 @@ class KeyManager:
         *,
         token_lifetime: timedelta | None = None,
         min_next_age: timedelta = timedelta(0),
+        alg: str | None = None,
     ) -> Rotation:
-        """One rotation step (``certbound keys rotate``).
+        """One rotation step of `alg`'s key (default: the access tokens' algorithm; ``certbound keys
+        rotate``). Keys of the other configured algorithms are left alone.
 
-        Without a ``next`` key: create one (configured algorithm); it is published at once and signs
-        nothing yet. With one: promote it to ``active`` (once it has been published at least
-        `min_next_age`, the longest time relying parties cache JWKS), and retire the previous active
-        keys with ``publish_until`` = now + `token_lifetime` (default `max_token_lifetime`).
-        Run it twice, `min_next_age` apart, for a complete rotation.
+        Without a ``next`` key: create one; it is published at once and signs nothing yet. With one:
+        promote it to ``active`` (once it has been published at least `min_next_age`, the longest time
+        relying parties cache JWKS), and retire the previous active keys with ``publish_until`` = now
+        + `token_lifetime` (default `max_token_lifetime`). Run it twice, `min_next_age` apart, for a
+        complete rotation.
         """
+        alg = alg or self.alg
+        algorithm_spec(alg)
         lifetime = self.max_token_lifetime if token_lifetime is None else token_lifetime
-        keys = await self._store.list_signing_keys()
+        stored = await self._store.list_signing_keys()
+        keys = [k for k in stored if k.alg == alg]
         nexts = sorted((k for k in keys if k.state == "next"), key=_age_key)
         if not nexts:
-            key = generate_signing_key(self.alg, now=now, state="next", sealer=self._sealer)
+            key = generate_signing_key(alg, now=now, state="next", sealer=self._sealer)
             await self._store.add_signing_key(key)
             return Rotation(added=key.kid)
         promoted = nexts[-1]
@@ -325,8 +376,11 @@ class KeyManager:
         # and the old one is still published, so no token is ever unverifiable.
         await self._store.set_signing_key_state(promoted.kid, "active", now)
         retired: list[str] = []
-        for old in keys:
-            if old.state == "active":
+        # the active keys of an algorithm the server no longer signs with go too: a changed
+        # signing_alg takes effect through rotation, like any new key
+        unused = [k for k in stored if k.alg not in self.algs and k.state == "active" and k.alg != alg]
+        for old in (*keys, *unused):
+            if old.state == "active" and old.kid != promoted.kid:
                 await self._store.set_signing_key_state(old.kid, "retired", now, publish_until=now + lifetime)
                 retired.append(old.kid)
             elif old.state == "next" and old.kid != promoted.kid:

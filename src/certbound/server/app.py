@@ -18,17 +18,26 @@ from starlette.routing import BaseRoute, Route
 
 from certbound.observability.requestlog import RequestLogMiddleware
 from certbound.server import paths
+from certbound.server.authorization.codes import CodeIssuer
 from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.degraded_trust import trust_kept_current
+from certbound.server.endpoints.authorize import AuthorizeEndpoint
+from certbound.server.endpoints.consent import ConsentEndpoint
 from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.endpoints.errors import EXCEPTION_HANDLERS
 from certbound.server.endpoints.health import healthz
 from certbound.server.endpoints.introspection import IntrospectionEndpoint
 from certbound.server.endpoints.jwks import JwksEndpoint
+from certbound.server.endpoints.login import LoginEndpoint
+from certbound.server.endpoints.login_flow import LoginFlow
+from certbound.server.endpoints.logout import LogoutEndpoint
 from certbound.server.endpoints.metadata import MetadataEndpoint, build_metadata
+from certbound.server.endpoints.pushed_authorization import PushedAuthorizationEndpoint
 from certbound.server.endpoints.registration import ClientConfigurationEndpoint, RegistrationEndpoint
 from certbound.server.endpoints.revocation import RevocationEndpoint
 from certbound.server.endpoints.token import TokenEndpoint
+from certbound.server.endpoints.userinfo import UserinfoEndpoint
+from certbound.server.pages import Pages
 from certbound.server.paths import ENDPOINTS, EndpointEntry
 from certbound.server.services import Services
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
@@ -47,9 +56,20 @@ def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
     def audiences(entry: EndpointEntry) -> frozenset[str]:
         return assertion_audiences(settings.issuer_url, settings.mtls_url, entry.path)
 
-    authenticator, tokens = services.authenticator, services.tokens
+    authenticator, tokens, store = services.authenticator, services.tokens, services.store
     document = build_metadata(
         settings, grant_types=services.grants.grant_types, auth_methods=authenticator.methods
+    )
+    flow = LoginFlow(
+        issuer=settings.issuer_url,
+        clients=services.checker.clients,
+        sessions=services.sessions,
+        cookie=services.cookie,
+        users=store.users,
+        grants=store.grants,
+        codes=CodeIssuer(store.grants),
+        pages=Pages(),
+        login_lifetime=settings.login_session_lifetime,
     )
     built: dict[EndpointEntry, Endpoint] = {
         paths.TOKEN: TokenEndpoint(authenticator, services.grants, audiences(paths.TOKEN)),
@@ -62,6 +82,14 @@ def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
         paths.CLIENT_CONFIGURATION: ClientConfigurationEndpoint(services.registrar, services.watcher),
         paths.HEALTH: healthz,
         paths.METADATA: MetadataEndpoint(document),
+        paths.AUTHORIZATION: AuthorizeEndpoint(flow, services.checker),
+        paths.PUSHED_AUTHORIZATION: PushedAuthorizationEndpoint(
+            authenticator, services.checker, services.pushed, audiences(paths.PUSHED_AUTHORIZATION)
+        ),
+        paths.LOGIN: LoginEndpoint(flow, services.logins),
+        paths.CONSENT: ConsentEndpoint(flow),
+        paths.END_SESSION: LogoutEndpoint(flow, tokens.keys),
+        paths.USERINFO: UserinfoEndpoint(tokens.verifier, store.users),
     }
     missing = [entry.name for entry in ENDPOINTS if entry not in built]
     if missing:

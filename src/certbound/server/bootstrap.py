@@ -19,10 +19,15 @@ from certbound.pki.devpki import DEMO_CLIENT_DN, DevPki, ensure_dev_pki
 from certbound.sealing import Sealer, kek_from_text, load_kek, load_or_create_kek
 from certbound.server.clients.file_clients import ClientsFileError, load_clients_file
 from certbound.server.grants.scope import scope_catalogue
+from certbound.server.users.accounts import create_user, set_password
 from certbound.store.interface import ClientExists
 from certbound.store.sql import open_store
 
 DEMO_CLIENT_ID = "demo-client"
+#: The public client of the code flow that `--dev` declares, and where its redirect lands.
+DEMO_APP_ID = "demo-app"
+DEMO_APP_REDIRECT_URI = "http://127.0.0.1:8765/callback"
+DEMO_USER = "alice"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class DevSetup:
     pki: DevPki
     registration_token_file: Path
     clients_file: Path
+    demo_password_file: Path
 
 
 def apply_dev_defaults(settings: Settings) -> tuple[Settings, DevSetup]:
@@ -44,6 +50,9 @@ def apply_dev_defaults(settings: Settings) -> tuple[Settings, DevSetup]:
         _write_private(token_file, secrets.token_urlsafe(32) + "\n")
     clients_file = data / "dev-clients.toml"
     _write_private(clients_file, _demo_clients_toml())
+    password_file = data / f"{DEMO_USER}-password"
+    if not password_file.exists():
+        _write_private(password_file, secrets.token_urlsafe(12) + "\n")
     update: dict[str, object] = {}
     if settings.tls_cert is None:
         update |= {"tls_cert": pki.server_cert, "tls_key": pki.server_key}
@@ -57,7 +66,7 @@ def apply_dev_defaults(settings: Settings) -> tuple[Settings, DevSetup]:
         update["registration_token_file"] = token_file
     if settings.clients_file is None:
         update["clients_file"] = clients_file
-    return settings.model_copy(update=update), DevSetup(pki, token_file, clients_file)
+    return settings.model_copy(update=update), DevSetup(pki, token_file, clients_file, password_file)
 
 
 def _demo_clients_toml() -> str:
@@ -71,6 +80,16 @@ def _demo_clients_toml() -> str:
         "tls_client_certificate_bound_access_tokens = true\n"
         'grant_types = ["client_credentials"]\n'
         'scope = "demo"\n'
+        "\n"
+        "# The demo app: a public client of the code flow (PKCE), for trying the login in a browser.\n"
+        "[[client]]\n"
+        f'client_id = "{DEMO_APP_ID}"\n'
+        'client_name = "certbound demo app"\n'
+        'token_endpoint_auth_method = "none"\n'
+        'grant_types = ["authorization_code", "refresh_token"]\n'
+        f'redirect_uris = ["{DEMO_APP_REDIRECT_URI}"]\n'
+        'post_logout_redirect_uris = ["http://127.0.0.1:8765/"]\n'
+        'scope = "demo offline_access"\n'
     )
 
 
@@ -88,6 +107,19 @@ def open_sealer(settings: Settings) -> Sealer:
         return Sealer(load_kek(settings.kek_file))
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return Sealer(load_or_create_kek(settings.data_dir / "kek"))
+
+
+async def ensure_demo_user(settings: Settings, dev: DevSetup) -> None:
+    """`--dev`: the user alice, with the password in the data dir's ``alice-password`` (set again at
+    every start, so the file is always right)."""
+    password = dev.demo_password_file.read_text(encoding="utf-8").strip()
+    store = open_store(settings.effective_database_url)
+    try:
+        if await set_password(store.users, DEMO_USER, password) is None:
+            claims = {"name": "Alice Demo", "email": "alice@example.com", "email_verified": True}
+            await create_user(store.users, DEMO_USER, password, claims)
+    finally:
+        await store.close()
 
 
 class DatabaseUnavailable(Exception):
@@ -112,11 +144,15 @@ async def initialize(settings: Settings) -> None:
                 f"database_url: cannot open the database: {_database_reason(exc)}"
             ) from None
         sealer = open_sealer(settings)
-        await KeyManager(store, sealer, alg=settings.signing_alg).ensure_keys(datetime.now(UTC))
+        keys = KeyManager(store, sealer, alg=settings.signing_alg, extra_algs=settings.id_token_signing_algs)
+        await keys.ensure_keys(datetime.now(UTC))
         declared = []
         if settings.clients_file is not None:
             declared = load_clients_file(
-                settings.clients_file, sealer=sealer, allowed_scopes=scope_catalogue(settings)
+                settings.clients_file,
+                sealer=sealer,
+                allowed_scopes=scope_catalogue(settings),
+                id_token_algs=settings.id_token_signing_algs,
             )
         try:
             await store.sync_file_clients(declared)

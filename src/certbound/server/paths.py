@@ -12,22 +12,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AUTHORIZATION",
     "CLIENT_CONFIGURATION",
+    "CONSENT",
     "ENDPOINTS",
+    "END_SESSION",
     "HEALTH",
     "HEALTH_PATH",
     "INTROSPECTION",
     "INTROSPECTION_PATH",
     "JWKS",
     "JWKS_PATH",
+    "LOGIN",
     "METADATA",
     "METADATA_PATHS",
+    "PUSHED_AUTHORIZATION",
+    "PUSHED_AUTHORIZATION_PATH",
     "REGISTRATION",
     "REGISTRATION_PATH",
     "REVOCATION",
     "REVOCATION_PATH",
     "TOKEN",
     "TOKEN_PATH",
+    "USERINFO",
     "EndpointEntry",
 ]
 
@@ -66,6 +73,18 @@ CLIENT_CONFIGURATION = EndpointEntry(
     "client_configuration", ("/register/{client_id}",), methods=("GET", "PUT", "DELETE")
 )
 HEALTH = EndpointEntry("health", ("/healthz",), methods=("GET",))
+AUTHORIZATION = EndpointEntry(
+    "authorization", ("/authorize",), "authorization_endpoint", methods=("GET", "POST")
+)
+PUSHED_AUTHORIZATION = EndpointEntry(
+    "pushed_authorization_request", ("/par",), "pushed_authorization_request_endpoint", mtls_alias=True
+)
+USERINFO = EndpointEntry(
+    "userinfo", ("/userinfo",), "userinfo_endpoint", mtls_alias=True, methods=("GET", "POST")
+)
+END_SESSION = EndpointEntry("end_session", ("/logout",), "end_session_endpoint", methods=("GET", "POST"))
+LOGIN = EndpointEntry("login", ("/login",), methods=("GET", "POST"))
+CONSENT = EndpointEntry("consent", ("/consent",), methods=("GET", "POST"))
 METADATA = EndpointEntry(
     "metadata",
     ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"),
@@ -75,6 +94,7 @@ METADATA = EndpointEntry(
 #: Every endpoint, in the order the metadata document lists their URLs (routing does not depend on it:
 #: no two paths overlap).
 ENDPOINTS: tuple[EndpointEntry, ...] = (
+    AUTHORIZATION,
     TOKEN,
     INTROSPECTION,
     REVOCATION,
@@ -83,6 +103,11 @@ ENDPOINTS: tuple[EndpointEntry, ...] = (
     CLIENT_CONFIGURATION,
     HEALTH,
     METADATA,
+    PUSHED_AUTHORIZATION,
+    USERINFO,
+    END_SESSION,
+    LOGIN,
+    CONSENT,
 )
 
 # The single paths by name, for code that needs one path rather than the entry.
@@ -93,3 +118,4 @@ JWKS_PATH = JWKS.path
 REGISTRATION_PATH = REGISTRATION.path
 HEALTH_PATH = HEALTH.path
 METADATA_PATHS = METADATA.paths
+PUSHED_AUTHORIZATION_PATH = PUSHED_AUTHORIZATION.path

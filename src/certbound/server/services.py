@@ -22,15 +22,22 @@ from certbound.config import Settings
 from certbound.jose.keyring import KeyManager
 from certbound.observability.metrics import track_cache
 from certbound.sealing import Sealer
+from certbound.server.authorization.pushed import PushedRequests
+from certbound.server.authorization.request import RequestChecker
 from certbound.server.bootstrap import open_sealer
 from certbound.server.clientauth.registry import ClientAuthenticator, build_client_authenticator
 from certbound.server.clientcerts import CertificateWatch, ExpiryMonitor
+from certbound.server.clients.model import ClientModel
 from certbound.server.clients.registrar import Registrar
 from certbound.server.grants import GrantRegistry, default_grants
 from certbound.server.grants.scope import scope_catalogue
+from certbound.server.login_cookie import login_cookie
 from certbound.server.paths import REGISTRATION_PATH
 from certbound.server.tokens.access_token import Clock
 from certbound.server.tokens.service import TokenService
+from certbound.server.users.login import Logins
+from certbound.server.users.throttle import MAX_LOCKOUT, LoginThrottle, ThrottleLimits
+from certbound.sessions import SessionCookie, SqlSessionStore
 from certbound.store.cert_status import CertStatusStore
 from certbound.store.generation import GenerationWatcher
 from certbound.store.sql import SqlStore, open_store
@@ -59,6 +66,11 @@ class Services:
     tokens: TokenService
     grants: GrantRegistry
     certificates: CertificateWatch
+    sessions: SqlSessionStore
+    cookie: SessionCookie
+    checker: RequestChecker
+    pushed: PushedRequests
+    logins: Logins
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +80,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         services = await stack.enter_async_context(build_services(settings, store, open_sealer(settings)))
-        purger = asyncio.create_task(_purge_forever(store, settings.clock_skew))
+        purger = asyncio.create_task(_purge_forever(store, services.sessions, settings.clock_skew))
         stack.callback(purger.cancel)
         yield services
 
@@ -94,6 +106,7 @@ async def build_services(
             store,
             sealer,
             alg=settings.signing_alg,
+            extra_algs=settings.id_token_signing_algs,
             max_token_lifetime=timedelta(seconds=settings.access_token_lifetime),
         )
         await keys.keyring()
@@ -123,6 +136,7 @@ async def build_services(
             generation=lambda: watcher.value,
             clock=clock,
             revoked_certificates=certificates.is_revoked,
+            grants=store.grants,
         )
         stack.push_async_callback(tokens.close)
         registrar = Registrar(
@@ -132,9 +146,16 @@ async def build_services(
             initial_access_token=settings.registration_token_value(),
             allowed_scopes=scope_catalogue(settings),
             certificate_overlap=timedelta(seconds=settings.client_cert_rotation_overlap),
+            id_token_algs=settings.id_token_signing_algs,
         )
         track_cache("certificate_verdicts", authenticator.verdicts)
         track_cache("verified_tokens", tokens.cache)
+        pushed = PushedRequests(store.grants)
+
+        async def client_model(client_id: str) -> ClientModel | None:
+            compiled = await authenticator.directory.get(client_id)
+            return compiled.model if compiled is not None else None
+
         yield Services(
             settings=settings,
             store=store,
@@ -143,13 +164,36 @@ async def build_services(
             registrar=registrar,
             authenticator=authenticator,
             tokens=tokens,
-            grants=default_grants(tokens.minter, settings),
+            grants=default_grants(tokens.minter, settings, store=store.grants, users=store.users),
             certificates=certificates,
+            sessions=SqlSessionStore(store.engine, sealer),
+            cookie=login_cookie(sealer),
+            checker=RequestChecker(
+                client_model,
+                pushed,
+                require_pkce=settings.require_pkce,
+                require_pushed=settings.require_pushed_authorization_requests,
+                catalogue=scope_catalogue(settings),
+                default_audience=settings.default_audience or settings.issuer_url,
+            ),
+            pushed=pushed,
+            logins=Logins(
+                store.users,
+                LoginThrottle(
+                    store.users,
+                    ThrottleLimits(
+                        settings.login_max_failures,
+                        settings.login_max_address_failures,
+                        timedelta(seconds=settings.login_lockout),
+                    ),
+                ),
+            ),
         )
 
 
-async def _purge_forever(store: SqlStore, clock_skew: int) -> None:
-    """Drop expired replay-cache, deny-list and opaque-token rows now and then.
+async def _purge_forever(store: SqlStore, sessions: SqlSessionStore, clock_skew: int) -> None:
+    """Drop expired replay-cache, deny-list and opaque-token rows, codes, grants, PAR requests, login
+    sessions and old login failures now and then.
 
     Rows are purged `clock_skew` late so that a node whose clock runs ahead never deletes a deny-list
     row another node still needs.
@@ -157,6 +201,10 @@ async def _purge_forever(store: SqlStore, clock_skew: int) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL_S)
         try:
-            await store.purge_expired(datetime.now(UTC) - timedelta(seconds=clock_skew))
+            before = datetime.now(UTC) - timedelta(seconds=clock_skew)
+            await store.purge_expired(before)
+            await store.grants.purge_expired(before)
+            await store.users.purge_failures(before - MAX_LOCKOUT)
+            await sessions.purge_expired()
         except Exception as exc:  # a transient database error must not stop the worker
             log.warning("purge of expired rows failed: %s", type(exc).__name__)

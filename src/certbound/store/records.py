@@ -61,3 +61,77 @@ class SigningKey:
     activated_at: datetime | None = None
     retired_at: datetime | None = None
     publish_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who logs in. `sub` is the OpenID subject (random, never reused); `password_hash` an
+    argon2id PHC string; `claims` the OpenID Connect claims (``name``, ``email``, ...)."""
+
+    sub: str
+    username: str
+    password_hash: str = field(repr=False)
+    claims: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one code exchange issued to `client_id` for `subject`: the family of its refresh tokens.
+
+    `data` is what the tokens need again on a refresh (scope, auth_time, sid, audience, binding).
+    """
+
+    grant_id: str
+    client_id: str
+    subject: str
+    data: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """An authorization code as stored: its SHA-256 (hex), never the code."""
+
+    code_sha256: str
+    client_id: str
+    grant_id: str
+    data: dict[str, Any]
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    """A refresh token as stored: its SHA-256 (hex), never the token. `rotated_at` is set once used."""
+
+    token_sha256: str
+    grant_id: str
+    created_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GrantAccessToken:
+    """An access token issued under a grant: its `jti` (and the digest of an opaque one), so that
+    revoking the grant can deny-list it."""
+
+    jti: str
+    grant_id: str
+    expires_at: datetime
+    opaque_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class PushedRequest:
+    """A pushed authorization request (RFC 9126), by the SHA-256 of its request_uri."""
+
+    request_uri_sha256: str
+    client_id: str
+    params: dict[str, str]
+    expires_at: datetime

@@ -179,3 +179,108 @@ cert_expiry_warnings = Table(
 
 #: The tables whose changes bump `store_generation`.
 GENERATION_TABLES = frozenset({"clients", "client_credentials", "signing_keys"})
+
+# --- people who log in, and what they granted (the authorization code flow) -----------------------
+
+# A user: `sub` is the OpenID Connect subject, random and never reused (a user deleted and added again
+# under the same username is someone else to every relying party); `username` is what they type.
+# `password_hash` is an argon2id PHC string; `claims` the OpenID claims (name, email, ...) as JSON.
+users = Table(
+    "users",
+    metadata,
+    Column("sub", Text, primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("claims", JSONText, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Failed logins, counted per username and per address (`key` is ``user:<name>`` or ``address:<ip>``);
+# a row is one atomic upsert per failure and starts over once `last_failure_at` is older than the window.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UTCDateTime, nullable=False, index=True),
+)
+
+# A grant: what one code exchange issued, the family of its refresh tokens. `data` holds what the
+# tokens need again on a refresh (scope, auth_time, sid, audience, the refresh binding). Revoked as a
+# whole (code replay, refresh-token reuse, RFC 7009 revocation of a refresh token).
+grants = Table(
+    "grants",
+    metadata,
+    Column("grant_id", Text, primary_key=True),
+    Column(
+        "client_id", Text, ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("subject", Text, ForeignKey("users.sub", ondelete="CASCADE"), nullable=False, index=True),
+    Column("data", JSONText, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime),
+)
+
+# Authorization codes, found by the SHA-256 of the code (the code itself is never stored). `used_at`
+# is set by the one atomic statement that redeems a code: a second redemption finds it set.
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_sha256", Text, primary_key=True),
+    Column(
+        "client_id", Text, ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("grant_id", Text, nullable=False),
+    Column("data", JSONText, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("used_at", UTCDateTime),
+)
+
+# Refresh tokens by SHA-256; `rotated_at` is set when the token is exchanged (rotation): using it
+# again is reuse, which revokes the grant.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column("grant_id", Text, ForeignKey("grants.grant_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("rotated_at", UTCDateTime),
+)
+
+# The access tokens issued under a grant (its `jti`, and the digest of an opaque one): revoking the
+# grant deny-lists them all in one statement.
+grant_access_tokens = Table(
+    "grant_access_tokens",
+    metadata,
+    Column("jti", Text, primary_key=True),
+    Column("grant_id", Text, ForeignKey("grants.grant_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("opaque_sha256", Text),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Consent, remembered per user, client and scope value.
+consents = Table(
+    "consents",
+    metadata,
+    Column("subject", Text, ForeignKey("users.sub", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", Text, ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True),
+    Column("scope", Text, primary_key=True),
+    Column("granted_at", UTCDateTime, nullable=False),
+)
+
+# Pushed authorization requests (RFC 9126), by the SHA-256 of the request_uri; single use.
+pushed_requests = Table(
+    "pushed_requests",
+    metadata,
+    Column("request_uri_sha256", Text, primary_key=True),
+    Column(
+        "client_id", Text, ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("params", JSONText, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("used_at", UTCDateTime),
+)

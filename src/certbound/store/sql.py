@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from certbound.store import migrate as migrations
 from certbound.store.engine import create_engine, writer
+from certbound.store.grants import SqlGrantStore
 from certbound.store.interface import ClientExists, OpaqueToken, SigningKeyExists, Store, TokenState
 from certbound.store.records import Client, Credential, KeyState, SigningKey
 from certbound.store.schema import (
@@ -40,6 +41,7 @@ from certbound.store.schema import (
 )
 from certbound.store.sqlite_hot import SqliteHotWriter
 from certbound.store.token_state import PostgresTokenState, SqliteTokenState, StoreTokenState
+from certbound.store.users import SqlUserStore
 
 Clock = Callable[[], datetime]
 
@@ -58,7 +60,11 @@ def open_store(database_url: str, *, clock: Clock = utcnow, fast_paths: bool = T
 
 
 class SqlStore:
-    """The `Store` protocol over an async SQLAlchemy engine (sqlite+aiosqlite or postgresql+asyncpg)."""
+    """The `Store` protocol over an async SQLAlchemy engine (sqlite+aiosqlite or postgresql+asyncpg).
+
+    `users` (`SqlUserStore`) and `grants` (`SqlGrantStore`) keep what the login flows need, on the
+    same engine.
+    """
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock = utcnow, fast_paths: bool = True) -> None:
         self._engine = engine
@@ -69,6 +75,8 @@ class SqlStore:
         # On the request path, a plain sqlite3 connection on the event loop instead of the engine.
         sqlite_fast = fast_paths and engine.dialect.name == "sqlite"
         self._hot = SqliteHotWriter.for_engine(engine) if sqlite_fast else None
+        self.users = SqlUserStore(engine, clock=clock)
+        self.grants = SqlGrantStore(engine, clock=clock)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -55,7 +55,11 @@ def server_data(tmp_path_factory: pytest.TempPathFactory) -> Server:
             "jwks": {"keys": [m.keys["pk"].public_jwk()]},
             **cc,
         },
-        "public": {"token_endpoint_auth_method": "none", "grant_types": []},
+        "public": {
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+        },
         # authenticates by secret at the token endpoint, by certificate at introspection
         "split": {
             "token_endpoint_auth_method": "client_secret_basic",

@@ -181,8 +181,16 @@ async def test_certificate_for_binding_is_not_a_second_mechanism(harness: Harnes
 # --- none ---------------------------------------------------------------------------------------------
 
 
+#: A public client: one of the code flow, the only place for one.
+PUBLIC = {
+    "token_endpoint_auth_method": "none",
+    "grant_types": ["authorization_code"],
+    "redirect_uris": ["https://app.example/cb"],
+}
+
+
 async def test_none_public_client(harness: Harness, pki: Pki) -> None:
-    await harness.register("public-1", {"token_endpoint_auth_method": "none"})
+    await harness.register("public-1", PUBLIC)
     result = await harness.authenticate({"client_id": "public-1"})
     assert result.method == "none"
     cert = presented(client_cert(pki)[0])
@@ -191,7 +199,7 @@ async def test_none_public_client(harness: Harness, pki: Pki) -> None:
 
 
 async def test_none_refuses_any_credential(harness: Harness) -> None:
-    await harness.register("public-2", {"token_endpoint_auth_method": "none"})
+    await harness.register("public-2", PUBLIC)
     await harness.refused("client.method_mismatch", {"client_id": "public-2", "client_secret": "x"})
     await harness.refused("client.method_mismatch", authorization=basic("public-2", "x"))
     await harness.refused("client.method_mismatch", jwt_bearer("a.b.c", "public-2"))

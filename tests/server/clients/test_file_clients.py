@@ -11,7 +11,13 @@ import pytest
 
 from certbound.pki.thumbprint import x5t_s256
 from certbound.sealing import Sealer
-from certbound.server.bootstrap import DEMO_CLIENT_DN, DEMO_CLIENT_ID, _demo_clients_toml
+from certbound.server.bootstrap import (
+    DEMO_APP_ID,
+    DEMO_APP_REDIRECT_URI,
+    DEMO_CLIENT_DN,
+    DEMO_CLIENT_ID,
+    _demo_clients_toml,
+)
 from certbound.server.clients.file_clients import ClientsFileError, load_clients_file, parse_clients_toml
 from certbound.store.sql import SqlStore
 from tests.server.clients.conftest import Pki, bearer
@@ -100,9 +106,12 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_dev_demo_client_loads() -> None:
-    [demo] = parse_clients_toml(_demo_clients_toml())
+    demo, app = parse_clients_toml(_demo_clients_toml())
     assert demo.client_id == DEMO_CLIENT_ID
     assert demo.metadata["tls_client_auth_subject_dn"] == DEMO_CLIENT_DN
+    assert app.client_id == DEMO_APP_ID
+    assert app.metadata["token_endpoint_auth_method"] == "none"
+    assert app.metadata["redirect_uris"] == [DEMO_APP_REDIRECT_URI]
 
 
 BAD_FILES: list[tuple[str, str, str]] = [
@@ -114,7 +123,8 @@ BAD_FILES: list[tuple[str, str, str]] = [
     ("client_id with space", '[[client]]\nclient_id = "a b"\n', "client #1: client_id"),
     (
         "duplicate client_id",
-        '[[client]]\nclient_id = "a"\ntoken_endpoint_auth_method = "none"\n' * 2,
+        '[[client]]\nclient_id = "a"\ntoken_endpoint_auth_method = "none"\n'
+        'grant_types = ["authorization_code"]\nredirect_uris = ["https://app.example/cb"]\n' * 2,
         "'a': client_id: declared twice",
     ),
     (

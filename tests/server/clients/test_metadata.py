@@ -136,9 +136,54 @@ def test_redirect_grants_and_response_types_consistent() -> None:
     raw = {
         "grant_types": ["authorization_code", "implicit"],
         "response_types": ["code", "token"],
-        "redirect_uris": ["https://c.example/cb", "com.example.app:/oauth2redirect"],
+        "redirect_uris": ["https://c.example/cb", "http://127.0.0.1:8765/cb", "http://[::1]/cb"],
     }
     assert validate_client_metadata(raw).metadata["redirect_uris"] == raw["redirect_uris"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("http://app.example/cb", "http is only for loopback addresses"),
+        ("https://*.app.example/cb", "wildcards are not allowed"),
+        ("https://app.example/cb#frag", "must not have a fragment"),
+        ("com.example.app:/oauth2redirect", "must be an https URL"),
+        ("https://user:pw@app.example/cb", "user information"),
+    ],
+)
+def test_redirect_uris_are_https_or_loopback_http_and_exact(uri: str, why: str) -> None:
+    """RFC 8252 section 7.3 for native apps, RFC 6749 section 3.1.2; matched exactly at /authorize."""
+    with pytest.raises(OAuthError) as err:
+        validate_client_metadata(
+            {"grant_types": ["authorization_code"], "response_types": ["code"], "redirect_uris": [uri]}
+        )
+    assert err.value.error == "invalid_redirect_uri"
+    assert why in err.value.description
+
+
+def test_code_clients_get_response_type_code_and_login_fields_are_checked() -> None:
+    raw = {"grant_types": ["authorization_code", "refresh_token"], "redirect_uris": ["https://c.example/cb"]}
+    md = validate_client_metadata(
+        raw | {"post_logout_redirect_uris": ["https://c.example/bye"], "consent_required": False}
+    ).metadata
+    assert md["response_types"] == ["code"]
+    assert md["post_logout_redirect_uris"] == ["https://c.example/bye"]
+    for field, value, why in (
+        ("post_logout_redirect_uris", ["http://c.example/bye"], "loopback"),
+        ("consent_required", "no", "true or false"),
+        ("require_pushed_authorization_requests", 1, "true or false"),
+        ("id_token_signed_response_alg", "HS256", "is not offered"),
+        ("id_token_signed_response_alg", "none", "is not offered"),
+        ("subject_type", "pairwise", "public"),
+    ):
+        with pytest.raises(OAuthError) as err:
+            validate_client_metadata(raw | {field: value})
+        assert err.value.description.startswith(f"{field}: "), field
+        assert why in err.value.description
+    offered = validate_client_metadata(
+        raw | {"id_token_signed_response_alg": "PS256"}, id_token_algs=["PS256"]
+    )
+    assert offered.metadata["id_token_signed_response_alg"] == "PS256"
 
 
 @pytest.mark.parametrize(
@@ -706,8 +751,13 @@ def test_token_fields_are_checked(field: str, value: object) -> None:
 
 
 def test_public_client_gets_no_client_credentials() -> None:
-    """RFC 6749 section 4.4: client_credentials needs a confidential client."""
-    assert validate_client_metadata({"token_endpoint_auth_method": "none"}).metadata["grant_types"] == []
+    """RFC 6749 section 4.4: client_credentials needs a confidential client; none is for the code flow."""
+    with pytest.raises(OAuthError) as err:
+        validate_client_metadata({"token_endpoint_auth_method": "none"})
+    assert err.value.description.startswith("token_endpoint_auth_method: none is only for a public client")
+    public = {"grant_types": ["authorization_code"], "redirect_uris": ["http://127.0.0.1/cb"]}
+    md = validate_client_metadata({"token_endpoint_auth_method": "none", **public}).metadata
+    assert md["grant_types"] == ["authorization_code"]
     with pytest.raises(OAuthError) as err:
         validate_client_metadata(
             {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}

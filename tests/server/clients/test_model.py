@@ -197,7 +197,11 @@ def test_the_model_is_frozen() -> None:
     "raw",
     [
         {},
-        {"token_endpoint_auth_method": "none", "grant_types": []},
+        {
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://app.example/cb"],
+        },
         {"token_endpoint_auth_method": "client_secret_post", "revocation_endpoint_auth_method": "none"},
         {"token_endpoint_auth_method": "client_secret_jwt", "token_endpoint_auth_signing_alg": "HS384"},
         {"scope": " read  write read ", "resources": ["https://api.example"]},

@@ -312,6 +312,17 @@ async def test_scope_catalogue(store: SqlStore, sealer: Sealer) -> None:
     assert len(await store.list_clients()) == 1
 
 
+async def test_consent_required_is_the_operators_alone(http: httpx.AsyncClient, store: SqlStore) -> None:
+    """consent_required: false skips the consent page, so only the clients file may say it."""
+    code_flow = {"grant_types": ["authorization_code"], "redirect_uris": ["https://app.example/cb"]}
+    response = await register(http, {**code_flow, "consent_required": False})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_client_metadata"
+    assert response.json()["error_description"].startswith("consent_required: set by the operator")
+    assert await store.list_clients() == []
+    assert (await register(http, code_flow)).json()["response_types"] == ["code"]
+
+
 # --- the initial access token -------------------------------------------------------------------------
 
 

@@ -223,7 +223,7 @@ async def build_harness(
     store = open_store(database_url)
     if migrate:
         await store.migrate()
-    keys = KeyManager(store, SEALER, alg=cfg.signing_alg)
+    keys = KeyManager(store, SEALER, alg=cfg.signing_alg, extra_algs=cfg.id_token_signing_algs)
     await keys.ensure_keys(datetime.now(UTC))
     for client_id, metadata in (STANDARD_CLIENTS if clients is None else clients).items():
         if await store.get_client(client_id) is None:

@@ -24,26 +24,36 @@ from certbound.server.tokens.access_token import CurrentKeys
 from tests.observability.conftest import logging_to
 from tests.server.endpoints.harness import ISSUER, Harness, Pki, build_harness, settings
 
-#: What the document was, byte for byte, before it was derived from the table and the registries.
+#: The document, byte for byte: the table's and the registries' (the login flows' endpoints and fields too).
 METADATA = (
-    b'{"issuer":"https://as.example","token_endpoint":"https://as.example/token","introspection_endpoint'
-    b'":"https://as.example/introspect","revocation_endpoint":"https://as.example/revoke","jwks_uri":"htt'
-    b'ps://as.example/jwks","registration_endpoint":"https://as.example/register","grant_types_supported'
-    b'":["client_credentials"],"response_types_supported":[],"scopes_supported":["read","write"],"token_'
-    b'endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post","client_secret'
-    b'_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"token_endpoint_auth_sign'
-    b'ing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256","RS384","RS512"'
-    b',"EdDSA","HS256","HS384","HS512"],"introspection_endpoint_auth_methods_supported":["none","client_'
-    b'secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_auth","self_s'
-    b'igned_tls_client_auth"],"introspection_endpoint_auth_signing_alg_values_supported":["ES256","ES384'
-    b'","ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"],"revoca'
-    b'tion_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post","client_s'
-    b'ecret_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"revocation_endpoint'
-    b'_auth_signing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256","RS38'
-    b'4","RS512","EdDSA","HS256","HS384","HS512"],"introspection_signing_alg_values_supported":["ES256"]'
-    b',"tls_client_certificate_bound_access_tokens":true,"mtls_endpoint_aliases":{"token_endpoint":"http'
-    b's://mtls.as.example/token","introspection_endpoint":"https://mtls.as.example/introspect","revocati'
-    b'on_endpoint":"https://mtls.as.example/revoke"},"code_challenge_methods_supported":["S256"]}'
+    b'{"issuer":"https://as.example","authorization_endpoint":"https://as.example/authorize","token_endpoi'
+    b'nt":"https://as.example/token","introspection_endpoint":"https://as.example/introspect","revocation_'
+    b'endpoint":"https://as.example/revoke","jwks_uri":"https://as.example/jwks","registration_endpoint":"'
+    b'https://as.example/register","pushed_authorization_request_endpoint":"https://as.example/par","useri'
+    b'nfo_endpoint":"https://as.example/userinfo","end_session_endpoint":"https://as.example/logout","gran'
+    b't_types_supported":["client_credentials","authorization_code","refresh_token"],"response_types_suppo'
+    b'rted":["code"],"response_modes_supported":["query"],"scopes_supported":["openid","profile","email","'
+    b'offline_access","read","write"],"subject_types_supported":["public"],"id_token_signing_alg_values_su'
+    b'pported":["RS256","ES256"],"claims_supported":["sub","iss","aud","exp","iat","auth_time","nonce","at'
+    b'_hash","sid","name","given_name","family_name","preferred_username","email","email_verified"],"promp'
+    b't_values_supported":["none","login","consent"],"authorization_response_iss_parameter_supported":true'
+    b',"require_pushed_authorization_requests":false,"request_parameter_supported":false,"request_uri_para'
+    b'meter_supported":false,"claims_parameter_supported":false,"token_endpoint_auth_methods_supported":["'
+    b'none","client_secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_a'
+    b'uth","self_signed_tls_client_auth"],"token_endpoint_auth_signing_alg_values_supported":["ES256","ES3'
+    b'84","ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"],"intros'
+    b'pection_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post","client_'
+    b'secret_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"introspection_endpoi'
+    b'nt_auth_signing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256","RS38'
+    b'4","RS512","EdDSA","HS256","HS384","HS512"],"revocation_endpoint_auth_methods_supported":["none","cl'
+    b'ient_secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_auth","sel'
+    b'f_signed_tls_client_auth"],"revocation_endpoint_auth_signing_alg_values_supported":["ES256","ES384",'
+    b'"ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"],"introspect'
+    b'ion_signing_alg_values_supported":["ES256"],"tls_client_certificate_bound_access_tokens":true,"mtls_'
+    b'endpoint_aliases":{"token_endpoint":"https://mtls.as.example/token","introspection_endpoint":"https:'
+    b'//mtls.as.example/introspect","revocation_endpoint":"https://mtls.as.example/revoke","pushed_authori'
+    b'zation_request_endpoint":"https://mtls.as.example/par","userinfo_endpoint":"https://mtls.as.example/'
+    b'userinfo"},"code_challenge_methods_supported":["S256"]}'
 )
 
 
@@ -66,7 +76,7 @@ async def test_metadata_document_is_what_it_was(scoped: Harness, path: str) -> N
     assert response.content == METADATA
     assert response.headers.raw == [
         (b"cache-control", b"public, max-age=300"),
-        (b"content-length", b"1758"),
+        (b"content-length", b"2755"),
         (b"content-type", b"application/json"),
     ]
 

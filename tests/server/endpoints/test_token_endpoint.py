@@ -186,7 +186,7 @@ async def test_empty_grant_type_counts_as_missing(harness: Harness) -> None:
     assert response.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("grant_type", ["password", "authorization_code", "urn:x"])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:x"])
 async def test_unsupported_grant_type(harness: Harness, grant_type: str) -> None:
     response = await harness.post("/token", "svc", {"grant_type": grant_type})
     assert response.status_code == 400

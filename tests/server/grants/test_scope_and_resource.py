@@ -70,12 +70,14 @@ def test_remembered_answers_follow_the_registration_and_the_catalogue() -> None:
 
 def test_one_scope_catalogue() -> None:
     """The catalogue that registration checks, grants narrow to, and the metadata document lists."""
+    openid = ["openid", "profile", "email", "offline_access"]
     assert scope_catalogue(settings(allowed_scopes=None)) is None  # any scope
-    assert scope_catalogue(settings(allowed_scopes=[])) == frozenset()  # none
-    assert scope_catalogue(settings(allowed_scopes=["b", "a", "a"])) == frozenset({"a", "b"})
-    assert _metadata(settings(allowed_scopes=["b", "a", "a"]))["scopes_supported"] == ["a", "b"]
-    assert "scopes_supported" not in _metadata(settings(allowed_scopes=[]))
-    assert "scopes_supported" not in _metadata(settings(allowed_scopes=None))
+    assert scope_catalogue(settings(allowed_scopes=[])) == frozenset(openid)  # the OpenID ones only
+    assert scope_catalogue(settings(allowed_scopes=["b", "a", "a"])) == frozenset({"a", "b", *openid})
+    # scopes_supported is always published: the OpenID scopes, then the API scopes of the catalogue
+    assert _metadata(settings(allowed_scopes=["b", "a", "a"]))["scopes_supported"] == [*openid, "a", "b"]
+    assert _metadata(settings(allowed_scopes=[]))["scopes_supported"] == openid
+    assert _metadata(settings(allowed_scopes=None))["scopes_supported"] == openid
 
 
 def _metadata(cfg: Settings) -> dict[str, Any]:

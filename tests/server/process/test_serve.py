@@ -47,6 +47,8 @@ def test_dev_server_serves_metadata_with_the_demo_certificate(dev_server: Runnin
         "token_endpoint": issuer + "/token",
         "introspection_endpoint": issuer + "/introspect",
         "revocation_endpoint": issuer + "/revoke",
+        "pushed_authorization_request_endpoint": issuer + "/par",
+        "userinfo_endpoint": issuer + "/userinfo",
     }
     banner = dev_server.output()
     assert f"certbound is serving {issuer}" in banner
@@ -54,16 +56,16 @@ def test_dev_server_serves_metadata_with_the_demo_certificate(dev_server: Runnin
     assert "/.well-known/oauth-authorization-server" in banner
 
 
-def test_jwks_serves_one_public_es256_key(dev_server: RunningServer) -> None:
+def test_jwks_serves_one_public_key_per_algorithm(dev_server: RunningServer) -> None:
+    """ES256 signs the access tokens; RS256 the ID tokens (the OpenID registration default)."""
     with dev_server.client() as c:
         resp = c.get(dev_server.url + "/jwks")
     assert resp.status_code == 200
     keys = resp.json()["keys"]
-    assert len(keys) == 1
-    assert keys[0]["alg"] == "ES256"
-    assert keys[0]["kty"] == "EC"
-    assert keys[0]["kid"]
-    assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(keys[0])
+    assert sorted((k["alg"], k["kty"]) for k in keys) == [("ES256", "EC"), ("RS256", "RSA")]
+    for key in keys:
+        assert key["kid"]
+        assert not {"d", "p", "q", "dp", "dq", "qi", "k"} & set(key)
 
 
 def test_key_and_store_survive_a_restart(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ def test_method_obtains_introspects_and_revokes_its_token(world: World, method: 
 
 def test_none_authenticates_a_public_client_by_its_client_id(world: World) -> None:
     """A public client passes client authentication with its client_id alone; what it may do then is
-    the grant's and the endpoint's business (it registered no grant; it can revoke and introspect)."""
+    the grant's and the endpoint's business (it registered only the code flow; it can revoke and
+    introspect)."""
     client_id = world["public"].client_id
     other = world.token("basic").json()["access_token"]
     mark = world.wire.mark()

@@ -126,7 +126,12 @@ def client_specs(m: Material, jwks: JwksServer) -> dict[str, dict[str, Any]]:
         }
 
     return {
-        "public": {"token_endpoint_auth_method": "none", "grant_types": [], **scope},
+        "public": {
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            **scope,
+        },
         "basic": {"token_endpoint_auth_method": "client_secret_basic", **CC, **scope},
         "post": {"token_endpoint_auth_method": "client_secret_post", **CC, **scope},
         "secret-jwt": {"token_endpoint_auth_method": "client_secret_jwt", **CC, **scope},

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from certbound.errors import OAuthError
 from certbound.sealing import Sealer, SealingError
 from certbound.server.clients.credential_records import key_credentials, new_credential
-from certbound.server.clients.metadata import validate_client_metadata
+from certbound.server.clients.metadata import DEFAULT_ID_TOKEN_ALGS, validate_client_metadata
 from certbound.server.clients.registrar import is_valid_client_id
 from certbound.store.records import Client, Credential
 
@@ -38,6 +38,7 @@ def load_clients_file(
     *,
     sealer: Sealer | None = None,
     allowed_scopes: frozenset[str] | None = None,
+    id_token_algs: Collection[str] = DEFAULT_ID_TOKEN_ALGS,
 ) -> list[Client]:
     """Read and validate the clients file: a list of ``[[client]]`` tables.
 
@@ -48,7 +49,9 @@ def load_clients_file(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ClientsFileError(f"{path}: cannot read the clients file: {error}") from None
-    return parse_clients_toml(text, source=str(path), sealer=sealer, allowed_scopes=allowed_scopes)
+    return parse_clients_toml(
+        text, source=str(path), sealer=sealer, allowed_scopes=allowed_scopes, id_token_algs=id_token_algs
+    )
 
 
 def parse_clients_toml(
@@ -57,6 +60,7 @@ def parse_clients_toml(
     source: str = "clients file",
     sealer: Sealer | None = None,
     allowed_scopes: frozenset[str] | None = None,
+    id_token_algs: Collection[str] = DEFAULT_ID_TOKEN_ALGS,
 ) -> list[Client]:
     """Like `load_clients_file`, from the TOML text; `source` names it in error messages."""
     try:
@@ -83,7 +87,7 @@ def parse_clients_toml(
         if client_id in seen:
             raise ClientsFileError(f"{where}: client_id: declared twice")
         seen.add(client_id)
-        clients.append(_file_client(where, client_id, entry, sealer, allowed_scopes))
+        clients.append(_file_client(where, client_id, entry, sealer, allowed_scopes, id_token_algs))
     return clients
 
 
@@ -93,6 +97,7 @@ def _file_client(
     entry: Mapping[str, Any],
     sealer: Sealer | None,
     allowed_scopes: frozenset[str] | None,
+    id_token_algs: Collection[str],
 ) -> Client:
     if "client_secret" in entry:
         raise ClientsFileError(
@@ -102,7 +107,7 @@ def _file_client(
         )
     raw = {k: v for k, v in entry.items() if k != "client_id" and k not in _SECRET_FIELDS}
     try:
-        validated = validate_client_metadata(raw, allowed_scopes=allowed_scopes)
+        validated = validate_client_metadata(raw, allowed_scopes=allowed_scopes, id_token_algs=id_token_algs)
     except OAuthError as error:
         raise ClientsFileError(f"{where}: {error.description}") from None
 

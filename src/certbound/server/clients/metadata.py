@@ -20,7 +20,7 @@ import ipaddress
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
@@ -74,6 +74,11 @@ GRANT_TYPES: Final = frozenset(
     }
 )
 DEFAULT_GRANT_TYPES: Final = ("client_credentials",)
+#: What ``id_token_signed_response_alg`` may name when the caller does not say (the server's default).
+DEFAULT_ID_TOKEN_ALGS: Final = ("RS256", "ES256")
+#: Booleans of the login flows: OpenID's, RFC 9126's, and certbound's operator-only consent switch.
+_LOGIN_FLAGS: Final = ("require_pushed_authorization_requests", "consent_required")
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 REDIRECT_GRANT_TYPES: Final = frozenset({"authorization_code", "implicit"})
 _RESPONSE_TYPE_WORDS: Final = frozenset({"code", "token", "id_token"})
 
@@ -165,15 +170,21 @@ def _fail_redirect(why: str) -> NoReturn:
 
 
 def validate_client_metadata(
-    raw: Mapping[str, Any], *, allowed_scopes: frozenset[str] | None = None
+    raw: Mapping[str, Any],
+    *,
+    allowed_scopes: frozenset[str] | None = None,
+    id_token_algs: Collection[str] = DEFAULT_ID_TOKEN_ALGS,
 ) -> ValidatedClient:
-    """Check RFC 7591 / RFC 8705 client metadata and return what to store, with the defaults filled in.
+    """Check RFC 7591 / RFC 8705 / RFC 9126 / OpenID client metadata and return what to store, with
+    the defaults filled in.
 
     Defaults: `token_endpoint_auth_method` client_secret_basic, `grant_types` ["client_credentials"],
-    `response_types` [], `tls_client_certificate_bound_access_tokens` false, the introspection and
-    revocation methods equal to the token endpoint's. A top-level ``null`` means "not given". Fields the
-    server sets (`client_id`, `client_secret`, ...) are ignored here; the caller handles them.
-    Raises `OAuthError` (400) naming the first field that is wrong.
+    `response_types` ["code"] for a client of the code flow and [] otherwise,
+    `tls_client_certificate_bound_access_tokens` false, the introspection and revocation methods equal
+    to the token endpoint's. `id_token_algs` are what ``id_token_signed_response_alg`` may name (the
+    server's `id_token_signing_algs`). A top-level ``null`` means "not given". Fields the server sets
+    (`client_id`, `client_secret`, ...) are ignored here; the caller handles them. Raises `OAuthError`
+    (400) naming the first field that is wrong.
     """
     if not isinstance(raw, Mapping):
         _fail("client metadata", "must be a JSON object")
@@ -225,6 +236,7 @@ def validate_client_metadata(
     for endpoint, endpoint_method in endpoint_methods.items():
         _check_signing_alg(md, endpoint, endpoint_method, keys)
     _check_grants(md, method)
+    _check_login_fields(md, id_token_algs)
     _check_scope(md, allowed_scopes)
     return ValidatedClient(metadata=md, token_endpoint_auth_method=method, auth_methods=methods, keys=keys)
 
@@ -549,8 +561,17 @@ def _check_grants(md: dict[str, Any], method: str) -> None:
     else:  # a public client gets no grant by default: client_credentials needs a confidential one
         grants = [] if method == "none" else list(DEFAULT_GRANT_TYPES)
     md["grant_types"] = grants
+    if method == "none" and "authorization_code" not in grants:  # RFC 9700 section 2.1.1
+        _fail(
+            "token_endpoint_auth_method",
+            "none is only for a public client of the authorization code flow with PKCE: register "
+            'grant_types ["authorization_code"] and its redirect_uris',
+        )
 
-    response_types = _dedupe(_string_list(md, "response_types")) if "response_types" in md else []
+    if "response_types" in md:
+        response_types = _dedupe(_string_list(md, "response_types"))
+    else:  # RFC 7591 section 2: "code" unless said otherwise, for a client that uses the code flow
+        response_types = ["code"] if "authorization_code" in grants else []
     words: set[str] = set()
     for response_type in response_types:
         parts = response_type.split(" ")
@@ -573,13 +594,54 @@ def _check_grants(md: dict[str, Any], method: str) -> None:
     if "redirect_uris" in md:
         uris = _dedupe(_string_list(md, "redirect_uris", error="invalid_redirect_uri"))
         for uri in uris:
-            _absolute_uri("redirect_uris", uri, error="invalid_redirect_uri")
+            _redirect_uri("redirect_uris", uri, error="invalid_redirect_uri")
         md["redirect_uris"] = uris
     else:
         uris = []
     redirect_grants = sorted(REDIRECT_GRANT_TYPES.intersection(grants))
     if redirect_grants and not uris:
         _fail_redirect(f"required for the grant type {redirect_grants[0]}")
+
+
+def _redirect_uri(field: str, value: str, *, error: str = "invalid_client_metadata") -> None:
+    """An https URL, or a loopback http one for a native app (RFC 8252 section 7.3); compared exactly
+    at /authorize, so no wildcard, and no fragment (RFC 6749 section 3.1.2)."""
+    _absolute_uri(field, value, error=error)
+    if "*" in value:
+        _fail(
+            field, f"{value!r}: wildcards are not allowed; register every redirect URI exactly", error=error
+        )
+    parts = urlsplit(value)
+    scheme = parts.scheme.lower()
+    if scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        _fail(
+            field,
+            f"{value!r}: http is only for loopback addresses (127.0.0.1, [::1]); use https",
+            error=error,
+        )
+    if scheme not in ("http", "https"):
+        _fail(field, f"{value!r} must be an https URL (or http on a loopback address)", error=error)
+    if parts.username is not None or parts.password is not None:
+        _fail(field, f"{value!r} must not carry user information", error=error)
+
+
+def _check_login_fields(md: dict[str, Any], id_token_algs: Collection[str]) -> None:
+    """OpenID Connect Registration, RP-Initiated Logout and RFC 9126 fields, and consent_required."""
+    if "post_logout_redirect_uris" in md:
+        uris = _dedupe(_string_list(md, "post_logout_redirect_uris"))
+        for uri in uris:
+            _redirect_uri("post_logout_redirect_uris", uri)
+        md["post_logout_redirect_uris"] = uris
+    for name in _LOGIN_FLAGS:
+        if name in md and not isinstance(md[name], bool):
+            _fail(name, "must be true or false")
+    if "id_token_signed_response_alg" in md:
+        alg = md["id_token_signed_response_alg"]
+        if alg not in id_token_algs:
+            offered = ", ".join(id_token_algs)
+            _fail("id_token_signed_response_alg", f"{alg!r} is not offered; use one of {offered}")
+    if "subject_type" in md and md["subject_type"] != "public":
+        _fail("subject_type", 'only "public" subject identifiers are offered')
 
 
 def _check_scope(md: dict[str, Any], allowed_scopes: frozenset[str] | None) -> None:

@@ -19,7 +19,16 @@ from typing import Any, Final, Literal
 from certbound.auth_methods import DEFAULT_METHOD, ENDPOINTS, Endpoint
 from certbound.store.records import Client
 
-__all__ = ["TLS_CLIENT_AUTH_SUBJECT_FIELDS", "ClientModel", "TokenFormat", "client_model"]
+__all__ = [
+    "DEFAULT_ID_TOKEN_ALG",
+    "TLS_CLIENT_AUTH_SUBJECT_FIELDS",
+    "ClientModel",
+    "TokenFormat",
+    "client_model",
+]
+
+#: ``id_token_signed_response_alg`` when none is registered (OpenID Connect Registration section 2).
+DEFAULT_ID_TOKEN_ALG: Final = "RS256"  # noqa: S105 (an algorithm name)
 
 #: The access-token formats a client may register (``access_token_format``).
 TokenFormat = Literal["jwt", "opaque"]
@@ -57,6 +66,16 @@ class ClientModel:
     tls_client_auth_subject: tuple[tuple[str, object], ...] = ()
     redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
+    response_types: frozenset[str] = frozenset()
+    client_name: str | None = None
+    id_token_signed_response_alg: str = DEFAULT_ID_TOKEN_ALG
+    consent_required: bool = True
+    require_pushed_authorization_requests: bool = False
+
+    @property
+    def is_public(self) -> bool:
+        """A public client (``token_endpoint_auth_method`` none): it holds no credential."""
+        return self.methods["token"] == "none"  # noqa: S105 (a method name)
 
     def method_for(self, endpoint: Endpoint) -> str:
         """The authentication method registered for `endpoint` (the token endpoint's by default)."""
@@ -98,6 +117,12 @@ def client_model(client: Client) -> ClientModel:
         ),
         redirect_uris=tuple(_strings(md.get("redirect_uris"))),
         post_logout_redirect_uris=tuple(_strings(md.get("post_logout_redirect_uris"))),
+        response_types=frozenset(_strings(md.get("response_types"))),
+        client_name=_non_empty(md.get("client_name")),
+        id_token_signed_response_alg=_non_empty(md.get("id_token_signed_response_alg"))
+        or DEFAULT_ID_TOKEN_ALG,
+        consent_required=md.get("consent_required") is not False,
+        require_pushed_authorization_requests=md.get("require_pushed_authorization_requests") is True,
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +34,11 @@ from certbound.server.clients.credential_records import (
     new_credential,
     secret_credentials,
 )
-from certbound.server.clients.metadata import ValidatedClient, validate_client_metadata
+from certbound.server.clients.metadata import (
+    DEFAULT_ID_TOKEN_ALGS,
+    ValidatedClient,
+    validate_client_metadata,
+)
 from certbound.server.clients.secrets import (
     generate_registration_access_token,
     generate_secret,
@@ -90,6 +94,7 @@ class Registrar:
         registration_base_url: str,
         initial_access_token: str | None,
         allowed_scopes: frozenset[str] | None = None,
+        id_token_algs: Collection[str] = DEFAULT_ID_TOKEN_ALGS,
         clock: Callable[[], datetime] | None = None,
         certificate_overlap: timedelta = timedelta(0),
     ) -> None:
@@ -100,6 +105,7 @@ class Registrar:
         # keep only the digest: the comparison is digest against digest, in constant time
         self._initial_token_digest = secret_digest(initial_access_token) if initial_access_token else None
         self._allowed_scopes = allowed_scopes
+        self._id_token_algs = tuple(id_token_algs)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     @property
@@ -144,7 +150,7 @@ class Registrar:
     ) -> dict[str, Any]:
         """Register a client; returns the RFC 7591 section 3.2.1 response (secret and token included)."""
         self.check_initial_access_token(initial_access_token_presented)
-        validated = validate_client_metadata(raw, allowed_scopes=self._allowed_scopes)
+        validated = self._validate(raw)
         now = self._clock()
         for _ in range(3):  # a client id collision is astronomically unlikely; never overwrite one
             client_id = new_client_id()
@@ -226,7 +232,7 @@ class Registrar:
             raise _metadata_error(
                 "client_secret", "is not the client's current secret; leave it out to keep the secret"
             )
-        validated = validate_client_metadata(raw, allowed_scopes=self._allowed_scopes)
+        validated = self._validate(raw)
         now = self._clock()
         secret_creds, new_secret = self._carry_secret(client, validated)
         existing = {c.id: c for c in client.credentials}
@@ -254,6 +260,16 @@ class Registrar:
             raise _token_not_valid("registration.unknown_client")
 
     # --- helpers ------------------------------------------------------------------------------------
+
+    def _validate(self, raw: Mapping[str, Any]) -> ValidatedClient:
+        """The shared validation, and what only the operator may set (the clients file)."""
+        if isinstance(raw, Mapping) and "consent_required" in raw:
+            raise _metadata_error(
+                "consent_required", "set by the operator in the clients file, not through registration"
+            )
+        return validate_client_metadata(
+            raw, allowed_scopes=self._allowed_scopes, id_token_algs=self._id_token_algs
+        )
 
     @staticmethod
     def _refuse_file_client(client: Client, what: str) -> None:

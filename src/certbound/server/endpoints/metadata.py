@@ -1,8 +1,11 @@
-"""RFC 8414 authorization server metadata (also served as OpenID Connect discovery).
+"""RFC 8414 authorization server metadata, also served as OpenID Connect discovery: one document.
 
 The endpoint URLs and ``mtls_endpoint_aliases`` come from the endpoint table
 (`certbound.server.paths`), the grant types and client authentication methods from the
-registries that implement them: the document cannot promise what the server does not do.
+registries that implement them, the ID token algorithms from the key ring's configuration: the
+document cannot promise what the server does not do. Both paths serve the same document, so both
+carry every field a relying party needs (OpenID Connect Discovery section 3, RFC 9126 section 5,
+RFC 9207 section 3).
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from starlette.types import Receive, Scope, Send
 from certbound.config import Settings
 from certbound.jose.algorithms import ASSERTION_SIGNING_ALGS
 from certbound.server.endpoints.responses import json_response
-from certbound.server.grants.scope import scope_catalogue
+from certbound.server.grants.scope import OPENID_SCOPES, scope_catalogue
 from certbound.server.paths import ENDPOINTS
 
-__all__ = ["ASSERTION_SIGNING_ALGS", "MetadataEndpoint", "build_metadata"]
+__all__ = ["ASSERTION_SIGNING_ALGS", "CLAIMS_SUPPORTED", "MetadataEndpoint", "build_metadata"]
+
+#: The claims of our ID tokens and userinfo answers (`certbound.server.endpoints.userinfo`).
+CLAIMS_SUPPORTED = (
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+    "name", "given_name", "family_name", "preferred_username", "email", "email_verified",
+)  # fmt: skip
 
 
 def build_metadata(
@@ -31,13 +40,24 @@ def build_metadata(
     """
     issuer = settings.issuer_url
     mtls = settings.mtls_url
-    scopes = scope_catalogue(settings)
+    catalogue = scope_catalogue(settings) or frozenset()
+    scopes = [*OPENID_SCOPES, *sorted(catalogue.difference(OPENID_SCOPES))]
     doc: dict[str, Any] = {"issuer": issuer}
     doc |= {e.metadata_name: issuer + e.path for e in ENDPOINTS if e.metadata_name is not None}
     doc |= {
         "grant_types_supported": list(grant_types),
-        "response_types_supported": [],
-        "scopes_supported": sorted(scopes) if scopes else None,
+        "response_types_supported": ["code"] if "authorization_code" in grant_types else [],
+        "response_modes_supported": ["query"],
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": list(settings.id_token_signing_algs),
+        "claims_supported": list(CLAIMS_SUPPORTED),
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
         "token_endpoint_auth_methods_supported": list(auth_methods),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_SIGNING_ALGS),
         "introspection_endpoint_auth_methods_supported": list(auth_methods),

@@ -10,11 +10,15 @@ may use none: registration always fills it in, so its absence means something is
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from certbound.config import Settings
 from certbound.errors import OAuthError
+from certbound.server.grants.authorization_code import AuthorizationCodeGrant, CodeRedeemer
 from certbound.server.grants.client_credentials import ClientCredentialsGrant
+from certbound.server.grants.refresh_token import RefreshReader, RefreshTokenGrant
 from certbound.server.grants.types import Grant, GrantRequest
+from certbound.server.grants.user_tokens import GrantStore, UserLookup, UserTokens
 from certbound.server.tokens.minter import TokenMinter, TokenSet
 
 __all__ = ["GrantRegistry", "default_grants"]
@@ -54,6 +58,24 @@ class GrantRegistry:
         return await grant.handle(request)
 
 
-def default_grants(minter: TokenMinter, settings: Settings) -> GrantRegistry:
-    """Every grant type certbound implements, wired to `minter`."""
-    return GrantRegistry([ClientCredentialsGrant(minter, settings)])
+class LoginStore(GrantStore, CodeRedeemer, RefreshReader, Protocol):
+    """What the login grants keep (`certbound.store.grants.SqlGrantStore`)."""
+
+
+def default_grants(
+    minter: TokenMinter,
+    settings: Settings,
+    *,
+    store: LoginStore | None = None,
+    users: UserLookup | None = None,
+) -> GrantRegistry:
+    """Every grant type certbound implements, wired to `minter`; the login grants (authorization_code,
+    refresh_token) when the `store` of their codes and grants and the `users` are given."""
+    grants: list[Grant] = [ClientCredentialsGrant(minter, settings)]
+    if store is not None and users is not None:
+        tokens = UserTokens(minter, store, users)
+        grants += [
+            AuthorizationCodeGrant(store, tokens, grant_lifetime=settings.refresh_token_lifetime),
+            RefreshTokenGrant(store, tokens),
+        ]
+    return GrantRegistry(grants)

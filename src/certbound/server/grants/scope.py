@@ -17,7 +17,12 @@ from certbound.config import Settings
 from certbound.errors import OAuthError
 from certbound.server.clients.model import ClientModel
 
-__all__ = ["granted_scope", "scope_catalogue"]
+__all__ = ["OPENID_SCOPES", "USER_SCOPES", "granted_login_scope", "granted_scope", "scope_catalogue"]
+
+#: The OpenID Connect scopes every client of the code flow may ask for: they say what the user shares.
+USER_SCOPES = ("openid", "profile", "email")
+#: What ``scopes_supported`` always lists (``offline_access`` must be in a client's registered scope).
+OPENID_SCOPES = (*USER_SCOPES, "offline_access")
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
@@ -25,9 +30,10 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 def scope_catalogue(settings: Settings) -> frozenset[str] | None:
     """The scope catalogue: what may be registered, granted and advertised (``scopes_supported``).
 
-    None (any scope) only when none is configured; an empty one allows none.
+    None (any scope) only when none is configured; otherwise the configured scopes plus the OpenID
+    Connect ones (`OPENID_SCOPES`), which a login flow always offers.
     """
-    return None if settings.allowed_scopes is None else frozenset(settings.allowed_scopes)
+    return None if settings.allowed_scopes is None else frozenset((*settings.allowed_scopes, *OPENID_SCOPES))
 
 
 #: Requested scope strings up to this length have their answer remembered (a client asks for the
@@ -71,6 +77,17 @@ def _granted(
             reason="scope.not_registered",
         )
     return values
+
+
+def granted_login_scope(
+    client: ClientModel, requested: str | None, catalogue: frozenset[str] | None
+) -> tuple[str, ...]:
+    """The scope of an authorization request: as `granted_scope`, with `USER_SCOPES` (what the user
+    shares of themselves) open to every client; without a ``scope`` parameter, the registered scope."""
+    if requested is None:
+        return granted_scope(client, None, catalogue)
+    registered = (*client.scope, *(s for s in USER_SCOPES if s not in client.scope))
+    return _remembered(registered, requested, catalogue)
 
 
 #: An invalid_scope refusal is an exception, so it is never remembered: worked out again each time.

@@ -2,10 +2,11 @@
 
 A grant works out what a request gets (subject, scope, audience, binding) and hands it over as
 `Granted`; the minter makes the tokens and `TokenSet.response()` is the RFC 6749 section 5.1 body.
-Today that is an access token: an RFC 9068 JWT by default, an opaque reference token when the client
-(its ``access_token_format``) or the server (the setting) asks for one. The refresh token and the ID
-token of the login flows are minted here too, from what `Granted` will then carry, and fill the
-`TokenSet` members that already exist for them.
+The access token is an RFC 9068 JWT by default, an opaque reference token when the client (its
+``access_token_format``) or the server (the setting) asks for one. The login flows' grants also ask
+for a refresh token (`refresh_token`: 256 random bits, of which the store keeps the SHA-256) and an
+OpenID Connect ID token (`id_token`), and write what they mint under their grant in one transaction
+(`access` mints without writing, for that).
 
 A JWT access token (header ``typ`` ``at+jwt``, ``kid`` of the signing key) carries ``iss``, ``sub``,
 ``aud``, ``exp``, ``iat``, ``nbf``, ``jti``, ``client_id``, ``scope`` when any was granted, and ``cnf``
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from certbound.jose.claims import left_hash
 from certbound.server.clients.model import ClientModel, TokenFormat
 from certbound.server.tokens.access_token import (
     AT_JWT_TYP,
@@ -40,7 +42,18 @@ from certbound.server.tokens.access_token import (
 )
 from certbound.store.interface import OpaqueToken
 
-__all__ = ["Granted", "OpaqueTokenWriter", "TokenMinter", "TokenSet", "new_jti"]
+__all__ = [
+    "ID_TOKEN_TYP",
+    "Granted",
+    "MintedAccess",
+    "OpaqueTokenWriter",
+    "TokenMinter",
+    "TokenSet",
+    "new_jti",
+]
+
+#: The ``typ`` of our ID tokens (OpenID Connect Core leaves it open; JWT is what relying parties expect).
+ID_TOKEN_TYP = "JWT"  # noqa: S105 (a media type)
 
 
 class OpaqueTokenWriter(Protocol):
@@ -131,6 +144,15 @@ class TokenSet:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class MintedAccess:
+    """An access token before anything is written: its claims, and an opaque token's record to store."""
+
+    token: str
+    claims: dict[str, Any]
+    opaque: OpaqueToken | None
+
+
 class TokenMinter:
     """Mints the tokens of a `Granted`; the grant has already decided scope, audience and binding."""
 
@@ -142,12 +164,14 @@ class TokenMinter:
         store: OpaqueTokenWriter,
         lifetime: int,
         default_format: TokenFormat = "jwt",
+        id_token_lifetime: int = 600,
         clock: Clock = time.time,
     ) -> None:
         self._issuer = issuer
         self._keys = keys
         self._store = store
         self._lifetime = lifetime
+        self._id_token_lifetime = id_token_lifetime
         self._default_format: TokenFormat = default_format
         self._clock = clock
 
@@ -180,18 +204,57 @@ class TokenMinter:
 
     async def mint(self, granted: Granted) -> TokenSet:
         """The tokens for `granted`; an opaque access token is stored (one insert) before it is returned."""
-        now = int(self._clock())
-        claims = self.claims(granted, now=now)
+        minted = await self.access(granted)
+        if minted.opaque is not None:
+            await self._store.add_opaque_token(minted.opaque)
+        return TokenSet(minted.token, self._lifetime, minted.claims.get("scope"))
+
+    async def access(self, granted: Granted) -> MintedAccess:
+        """The access token for `granted`, signed (JWT) or with its record to store (opaque)."""
+        claims = self.claims(granted, now=int(self._clock()))
         if self.format_for(granted.client) == "opaque":
             token = secrets.token_urlsafe(32)
-            await self._store.add_opaque_token(
-                OpaqueToken(
-                    token_sha256=token_digest(token).hex(),
-                    client_id=granted.client.client_id,
-                    claims=claims,
-                    expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-                )
+            opaque = OpaqueToken(
+                token_sha256=token_digest(token).hex(),
+                client_id=granted.client.client_id,
+                claims=claims,
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
-        else:
-            token = (await self._keys.ring()).active().sign(claims, typ=AT_JWT_TYP)
-        return TokenSet(token, self._lifetime, claims.get("scope"))
+            return MintedAccess(token, claims, opaque)
+        token = (await self._keys.ring()).active().sign(claims, typ=AT_JWT_TYP)
+        return MintedAccess(token, claims, None)
+
+    @staticmethod
+    def refresh_token() -> tuple[str, str]:
+        """A new refresh token and the SHA-256 (hex) the store keeps of it."""
+        token = secrets.token_urlsafe(32)
+        return token, token_digest(token).hex()
+
+    async def id_token(
+        self,
+        client: ClientModel,
+        subject: str,
+        *,
+        auth_time: int,
+        sid: str | None,
+        nonce: str | None,
+        access_token: str,
+    ) -> str:
+        """The ID token (OpenID Connect Core section 2) for `client`, signed with its registered
+        ``id_token_signed_response_alg`` (RS256 by default); ``at_hash`` is of `access_token`."""
+        alg = client.id_token_signed_response_alg
+        now = int(self._clock())
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "sub": subject,
+            "aud": client.client_id,
+            "exp": now + self._id_token_lifetime,
+            "iat": now,
+            "auth_time": auth_time,
+            "at_hash": left_hash(access_token, alg),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if sid is not None:
+            claims["sid"] = sid
+        return (await self._keys.ring()).active(alg).sign(claims, typ=ID_TOKEN_TYP)

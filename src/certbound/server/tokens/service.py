@@ -17,7 +17,7 @@ from certbound.jose.verified_cache import DEFAULT_MAX_ENTRIES, VerifiedCache
 from certbound.server.tokens.access_token import Clock, CurrentKeys, KeySource
 from certbound.server.tokens.introspection import Introspector
 from certbound.server.tokens.minter import TokenMinter
-from certbound.server.tokens.revocation import Revoker
+from certbound.server.tokens.revocation import RefreshRevoker, Revoker
 from certbound.server.tokens.verifier import AccessTokenVerifier, ActiveToken
 from certbound.store.interface import OpaqueToken, TokenState
 
@@ -61,6 +61,7 @@ class TokenService:
         cache_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Clock = time.time,
         revoked_certificates: Callable[[str], bool] | None = None,
+        grants: RefreshRevoker | None = None,
     ) -> None:
         issuer = settings.issuer_url
         current = CurrentKeys(keys, generation)
@@ -73,6 +74,7 @@ class TokenService:
             store=store,
             lifetime=settings.access_token_lifetime,
             default_format=settings.access_token_format,
+            id_token_lifetime=settings.id_token_lifetime,
             clock=clock,
         )
         self.cache: VerifiedCache[ActiveToken] = VerifiedCache(cache_entries)
@@ -86,7 +88,7 @@ class TokenService:
             revoked_certificates=revoked_certificates,
         )
         self.introspector = Introspector(self.verifier, issuer=issuer, keys=current, clock=clock)
-        self.revoker = Revoker(self.verifier, store)
+        self.revoker = Revoker(self.verifier, store, grants)
 
     async def close(self) -> None:
         """Close the token-state reader (its own connections); the store is the caller's."""
