@@ -31,6 +31,7 @@ from bench.material import Material, make_material
 from bench.report import as_json, markdown_table, median_row, scaling_table
 from bench.scenarios import BY_NAME, SCENARIOS, Pools, Scenario, build_workload, prepare_pools
 from bench.servers import Server, start_certbound, start_peer
+from bench.steady import Warmup, warm_to_steady
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,6 +44,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
                    help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS))  # fmt: skip
+    p.add_argument("--steady", action="store_true",
+                   help="warm each server on each scenario until its rate stops rising (the last "
+                        "three windows within 5%%), then at least three alternating timed runs")  # fmt: skip
+    p.add_argument("--steady-window", type=float, default=4.0, metavar="SECONDS",
+                   help="length of one warm-up window in --steady (default 4)")  # fmt: skip
+    p.add_argument("--steady-max", type=float, default=180.0, metavar="SECONDS",
+                   help="give up warming a server after this long and say so (default 180)")  # fmt: skip
     p.add_argument("--quick", action="store_true",
                    help="smoke round: 1 run of 0.5 s per scenario, small pools, no scaling run")  # fmt: skip
     p.add_argument("--no-peer", action="store_true", help="certbound only (no Node.js needed)")
@@ -65,6 +73,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--baseline {args.baseline}: no src/certbound there")
     if args.quick:
         args.runs, args.duration, args.warmup, args.no_scaling = 1, 0.5, 0.2, True
+    if args.steady:
+        args.runs = max(args.runs, 3)
     unknown = [n for n in args.scenarios.split(",") if n not in BY_NAME]
     if unknown:
         p.error(f"unknown scenario(s): {', '.join(unknown)}")
@@ -101,6 +111,21 @@ async def one_run(
     return result, meter.others(result.server_cpu)
 
 
+async def warm(
+    kind: str, server: Server, scenario: Scenario, material: Material, args: argparse.Namespace,
+    introspected: dict[str, str], meter: CoreMeter,
+) -> Warmup:  # fmt: skip
+    """Back-to-back untimed windows of the scenario's own workload until the server's rate is flat."""
+    window = argparse.Namespace(**{**vars(args), "duration": args.steady_window, "warmup": 0.0})
+
+    async def run_window() -> Result:
+        result, _ = await one_run(kind, server, scenario, material, window, introspected, meter)
+        return result
+
+    warmup = Warmup(kind, scenario.name, args.steady_window)
+    return await warm_to_steady(run_window, warmup, max_s=args.steady_max)
+
+
 def _flavour(kind: str) -> str:
     """The workloads a server of `kind` gets: the baseline is a certbound."""
     return "peer" if kind == "peer" else "certbound"
@@ -133,7 +158,8 @@ async def compare(
     elif not args.no_peer:
         servers["peer"] = start_peer(material, work, pin=pin)
     meter = CoreMeter(None if args.no_pin else args.server_cpu)
-    raw: dict[str, Any] = {"runs": [], "rss_bytes": {}, "servers": {k: s.name for k, s in servers.items()}}
+    raw: dict[str, Any] = {"runs": [], "rss_bytes": {}, "servers": {k: s.name for k, s in servers.items()},
+                           "warmups": []}  # fmt: skip
     rows = []
     introspected: dict[str, str] = {}
     try:
@@ -143,6 +169,11 @@ async def compare(
         for name in args.scenarios.split(","):
             scenario = BY_NAME[name]
             results: dict[str, list[Result]] = {k: [] for k in servers}
+            if args.steady:
+                for kind, server in servers.items():
+                    warmup = await warm(kind, server, scenario, material, args, introspected, meter)
+                    raw["warmups"].append(warmup)
+                    print(f"  warm-up {warmup.describe()}", flush=True)
             for run in range(args.runs):
                 kinds = list(servers) if run % 2 == 0 else list(reversed(servers))
                 for kind in kinds:
@@ -208,6 +239,11 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
     if any(side.exhausted for r in rows for side in (r.certbound, r.peer) if side is not None):
         sections.append("\n\\* the run used up its prepared pool before the timed window ended; "
                         "req/s is over the shorter window.")  # fmt: skip
+    errors += sum(w.errors for w in raw["warmups"])
+    if raw["warmups"]:
+        sections += ["", "Warm-up to steady state (untimed, before the runs above):", ""]
+        sections += [f"- {w.describe()}" for w in raw["warmups"]]
+        raw["warmups"] = [{**asdict(w), "seconds": w.seconds} for w in raw["warmups"]]
     rss = raw["rss_bytes"]
     sections.append("\ncertbound RSS (MiB) at start / end of the matrix: "
                     + ", ".join(f"{rss['start'].get(p, 0) / 2**20:.0f} / {rss['end'].get(p, 0) / 2**20:.0f}"
