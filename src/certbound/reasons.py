@@ -630,9 +630,9 @@ GATEWAY: Final = Section(
         ),
         Reason(
             "request.bad_path",
-            "the path has a dot segment (. or ..), a NUL or a backslash segment, which the gateway and "
-            "the upstream could read differently",
-            "send the normalized path (no /./ or /../, also not percent-encoded)",
+            "the path has a dot segment (. or .., also with ;parameters), an empty segment (//), a NUL, "
+            "or is not an absolute path: the gateway and the upstream could read it differently",
+            "send the normalized path (no /./, /../, /..;/ or //, also not percent-encoded)",
         ),
         Reason(
             "token.missing",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -219,3 +220,24 @@ def test_the_metric(stack: Stack, idps: dict[str, Idp], material: Material) -> N
     text = httpx.get(stack.metrics_url, timeout=10).text
     assert 'certbound_gateway_requests_total{outcome="allowed",reason="ok",route="api"}' in text
     assert 'certbound_gateway_requests_total{outcome="refused",reason="token.missing",route="api"}' in text
+
+
+def test_the_decision_reads_the_original_uri_as_a_path(
+    stack: Stack, idps: dict[str, Idp], material: Material
+) -> None:
+    """``//evil/api/x`` is not the path ``/api/x`` (a URL parser would take ``evil`` for a host):
+    asked by the trusted proxy, the decision for it is a refusal, never the ``api`` route's pass."""
+    pem = material.tls_client.cert_file.read_text()
+    token = idps["certbound"].token("jwt")
+    marker = secrets.token_hex(6)
+    with stack.gateway.client(material.tls_client) as client:  # from 127.0.0.1: the trusted proxy
+        headers = {"Authorization": f"Bearer {token}", "X-SSL-Client-Cert": quote(pem),
+                   "X-SSL-Client-Verify": "SUCCESS"}  # fmt: skip
+        allowed = client.get(stack.gateway.url + "/_auth", headers={**headers, "X-Original-URI": "/api/x"})
+        assert allowed.status_code == 200
+        assert allowed.headers["x-client-cert-thumbprint"] == material.tls_client.thumbprint
+        response = client.get(
+            stack.gateway.url + "/_auth", headers={**headers, "X-Original-URI": f"//evil/api/{marker}"}
+        )
+    assert response.status_code == 400
+    assert stack.gateway.event_for(marker)["reason"] == "request.bad_path"

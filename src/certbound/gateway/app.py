@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from typing import Final
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -74,9 +74,11 @@ def _target(scope: Scope, route: Route, prefix: str) -> bytes:
     if route.strip_path and prefix != "/":
         encoded = prefix.encode("utf-8")
         if raw.startswith(encoded):
-            raw = raw[len(encoded) :] or b"/"
+            raw = raw[len(encoded) :]
         else:  # the caller percent-encoded part of the prefix: rebuild from the decoded path
-            raw = quote(scope["path"][len(prefix) :]).encode("ascii") or b"/"
+            raw = quote(scope["path"][len(prefix) :]).encode("ascii")
+        if not raw.startswith(b"/"):  # what followed the prefix was ";params" or nothing
+            raw = b"/" + raw
     query: bytes = scope.get("query_string", b"")
     return raw + b"?" + query if query else raw
 
@@ -178,7 +180,9 @@ class GatewayApp:
                 uri = value.decode("latin-1")
             elif name == method_header:
                 original_method = value.decode("latin-1")
-        path = unquote(urlsplit(uri).path) if uri else ""
+        # the path as nginx sent it ($request_uri): up to the query, never parsed as a URL (a
+        # "//host/path" would lose its first segment to a netloc)
+        path = unquote(uri.partition("?")[0]) if uri else ""
         record = Record("auth_request", original_method or scope["method"], path, peer)
         route: Route | None = None
         try:

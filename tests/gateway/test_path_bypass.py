@@ -1,0 +1,113 @@
+"""A route's protection cannot be sidestepped by spelling its path another way (review of issue 12).
+
+A gateway with a permissive catch-all route (``/``) and a strict one (``/admin``, a scope no token
+has) in front of the echo upstream. Each request below is sent byte for byte over a real TLS
+connection; an upstream (Tomcat, Spring, Jetty, nginx's ``merge_slashes``) could read its path as
+``/admin``, so the gateway must either refuse it (400) or decide it as ``/admin`` (403): the echo
+upstream must never see it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+from collections.abc import Iterator
+
+import pytest
+
+from tests.client.material import Material
+from tests.gateway.echo import Echo
+from tests.gateway.gatewayproc import RunningGateway, start_gateway
+from tests.gateway.idps import Idp
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_routes(
+    material: Material, echo: Echo, idps: dict[str, Idp], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    certbound = idps["certbound"]
+    route = {"upstream": echo.url, "auth_methods": ["bearer"]}
+    config = {
+        "listener": {"tls_cert": str(material.server.cert_file), "tls_key": str(material.server.key_file)},
+        "idp": {"issuer": certbound.issuer, "ca_bundle": str(certbound.ca_file)},
+        "routes": [
+            {"name": "everything", "paths": ["/"], **route},
+            {"name": "admin", "paths": ["/admin"], **route, "scopes_required": ["nobody-has-this"]},
+        ],
+    }
+    running = start_gateway(config, tmp_path_factory.mktemp("paths"), ca_file=material.ca_file)
+    yield running
+    running.stop()
+
+
+def raw_get(gateway: RunningGateway, material: Material, target: str, token: str) -> int:
+    """Send ``GET <target>`` exactly as written; the answer's status."""
+    context = ssl.create_default_context(cafile=str(gateway.ca_file))
+    context.load_cert_chain(str(material.tls_client.cert_file), str(material.tls_client.key_file))
+    port = int(gateway.url.rsplit(":", 1)[1])
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=30) as plain,
+        context.wrap_socket(plain, server_hostname="localhost") as tls,
+    ):
+        tls.sendall(request.encode("latin-1"))
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_the_strict_route_is_strict(
+    two_routes: RunningGateway, idps: dict[str, Idp], material: Material, echo: Echo
+) -> None:
+    token = idps["certbound"].token("jwt")
+    marker = secrets.token_hex(6)
+    assert raw_get(two_routes, material, f"/admin/{marker}", token) == 403
+    assert raw_get(two_routes, material, f"/other/{marker}", token) == 200
+    assert [s.target for s in echo.reached(marker)] == [f"/other/{marker}"]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "/admin;jsessionid=1/{m}",  # path parameters: Tomcat and Spring read /admin/{m}
+        "/admin%3Bx/{m}",
+        "/other/..;/admin/{m}",  # Tomcat's ..; is ..
+        "/other/%2E%2E;/admin/{m}",
+        "/other/.;/../admin/{m}",
+        "//admin/{m}",  # empty segments: merge_slashes, Spring
+        "/%2Fadmin/{m}",
+        "/other//../admin/{m}",
+        "/admin%5C{m}",  # a backslash is a separator to some servers
+        "/other%5C..%5Cadmin/{m}",
+    ],
+)
+def test_another_spelling_of_the_strict_path_does_not_pass(
+    spelling: str, two_routes: RunningGateway, idps: dict[str, Idp], material: Material, echo: Echo
+) -> None:
+    marker = secrets.token_hex(6)
+    status = raw_get(two_routes, material, spelling.format(m=marker), idps["certbound"].token("jwt"))
+    assert status in (400, 403)
+    assert echo.reached(marker) == []
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "@127.0.0.1:1/{m}",  # a target that is not a path: never glued to the upstream's URL
+        "http://localhost/admin/{m}",  # absolute form: decided by its path
+    ],
+)
+def test_a_target_that_is_not_an_origin_form_path(
+    target: str, two_routes: RunningGateway, idps: dict[str, Idp], material: Material, echo: Echo
+) -> None:
+    marker = secrets.token_hex(6)
+    status = raw_get(two_routes, material, target.format(m=marker), idps["certbound"].token("jwt"))
+    assert status in (400, 403)
+    assert echo.reached(marker) == []
