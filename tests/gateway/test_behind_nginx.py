@@ -147,7 +147,7 @@ def test_another_certificate_through_nginx_is_refused(
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert echo.reached(marker) == []
-    assert stack.gateway.event_for(marker)["reason"] == "cnf.mismatch"
+    assert stack.gateway.event_for(marker)["reason"] == "binding.mismatch"
     response = through_nginx(stack, material, f"/api/{marker}", None, material.tls_client)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="api"'

@@ -106,10 +106,10 @@ def test_another_certificate_or_none_is_refused(
     # the same subject, another key: the thumbprint is what counts
     response, marker = call(gateway, f"/{idp.name}/strict", token, material.second_tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "cnf.mismatch"
+    assert gateway.event_for(marker)["reason"] == "binding.mismatch"
     response, marker = call(gateway, f"/{idp.name}/strict", token, None)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "cnf.missing_certificate"
+    assert gateway.event_for(marker)["reason"] == "cert.missing_for_binding"
 
 
 def test_no_token(idp: Idp, gateway: RunningGateway, material: Material, echo: Echo) -> None:
@@ -216,7 +216,7 @@ def test_an_expired_token(
     )
     response, marker = call(gateway, "/certbound/expiry", expired, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "jwt.expired"
+    assert gateway.event_for(marker)["reason"] == "token.expired"
 
     oidc = idps["oidc"]
     short_jwt = oidc.token("jwt", client_id="short-lived")
@@ -226,7 +226,7 @@ def test_an_expired_token(
     time.sleep(max(0.0, claims(short_jwt)["exp"] - time.time()) + 1.1)
     response, marker = call(gateway, "/oidc/expiry", short_jwt, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "jwt.expired"
+    assert gateway.event_for(marker)["reason"] == "token.expired"
     response, marker = call(gateway, "/oidc/expiry", short_opaque, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
     assert gateway.event_for(marker)["reason"] == "token.inactive"
