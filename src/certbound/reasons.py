@@ -640,6 +640,12 @@ GATEWAY: Final = Section(
             "send the normalized path (no /./, /../, /..;/ or //, also not percent-encoded)",
         ),
         Reason(
+            "request.headers_too_large",
+            "the request's header section is over 64 KiB or 200 fields, more than the gateway passes on: 431",
+            "send smaller headers (large cookies, or many of them, are the usual cause); behind nginx, "
+            "its own limits (large_client_header_buffers) apply first",
+        ),
+        Reason(
             "token.missing",
             "the request carries no access token (RFC 6750 section 3.1: 401 without an error code)",
             "send the access token as 'Authorization: Bearer <token>'",

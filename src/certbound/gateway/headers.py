@@ -27,7 +27,16 @@ from typing import Final
 from certbound.gateway.config import THUMBPRINT_HEADER
 from certbound.gateway.tokens import TokenInfo
 
-__all__ = ["HOP_BY_HOP", "IdentityHeaders", "Incoming", "read_incoming", "response_headers"]
+__all__ = [
+    "HOP_BY_HOP",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "IdentityHeaders",
+    "Incoming",
+    "oversized",
+    "read_incoming",
+    "response_headers",
+]
 
 Header = tuple[bytes, bytes]
 
@@ -43,6 +52,20 @@ _FORWARDED: Final = frozenset(
 )  # fmt: skip
 #: Dropped from the upstream's answer: hop-by-hop, ``date`` and ``server`` (the listener's own).
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"date", b"server"}
+
+
+#: The most a request's header section may hold (names and values) and how many fields: the listener's
+#: parser sets no limit, and whatever the gateway accepts it forwards to an upstream that may not
+#: (nginx's default is about 32 KiB). Tokens, forwarded certificate chains and cookies fit easily.
+MAX_HEADER_BYTES: Final = 64 * 1024
+MAX_HEADERS: Final = 200
+
+
+def oversized(headers: list[Header]) -> bool:
+    """Whether a request's headers exceed :data:`MAX_HEADER_BYTES` or :data:`MAX_HEADERS`."""
+    if len(headers) > MAX_HEADERS:
+        return True
+    return sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
 
 
 def fold(name: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""A route's protection cannot be sidestepped by spelling its path another way (review of issue 12).
+"""Requests shaped to slip past the gateway (review of issue 12): a route's protection cannot be
+sidestepped by spelling its path another way, and oversized headers are not passed on.
 
 A gateway with a permissive catch-all route (``/``) and a strict one (``/admin``, a scope no token
 has) in front of the echo upstream. Each request below is sent byte for byte over a real TLS
@@ -43,13 +44,13 @@ def two_routes(
     running.stop()
 
 
-def raw_get(gateway: RunningGateway, material: Material, target: str, token: str) -> int:
-    """Send ``GET <target>`` exactly as written; the answer's status."""
+def raw_get(gateway: RunningGateway, material: Material, target: str, token: str, extra: str = "") -> int:
+    """Send ``GET <target>`` exactly as written (`extra`: more header lines); the answer's status."""
     context = ssl.create_default_context(cafile=str(gateway.ca_file))
     context.load_cert_chain(str(material.tls_client.cert_file), str(material.tls_client.key_file))
     port = int(gateway.url.rsplit(":", 1)[1])
     request = (
-        f"GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+        f"GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{extra}"
         "Connection: close\r\n\r\n"
     )
     with (
@@ -111,3 +112,24 @@ def test_a_target_that_is_not_an_origin_form_path(
     status = raw_get(two_routes, material, target.format(m=marker), idps["certbound"].token("jwt"))
     assert status in (400, 403)
     assert echo.reached(marker) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "X-Big: " + "a" * 70_000 + "\r\n",  # one field over the limit
+        "".join(f"X-Part-{i}: " + "b" * 3000 + "\r\n" for i in range(30)),  # many, together over it
+        "".join(f"X-Field-{i}: c\r\n" for i in range(250)),  # too many fields
+    ],
+    ids=["one-large", "large-in-total", "too-many"],
+)
+def test_oversized_headers_are_refused_not_forwarded(
+    extra: str, two_routes: RunningGateway, idps: dict[str, Idp], material: Material, echo: Echo
+) -> None:
+    marker = secrets.token_hex(6)
+    token = idps["certbound"].token("jwt")
+    assert raw_get(two_routes, material, f"/other/{marker}", token, extra) == 431
+    assert echo.reached(marker) == []
+    assert two_routes.event_for(marker)["reason"] == "request.headers_too_large"
+    usual = "X-Usual: " + "d" * 8000 + "\r\n" + "".join(f"X-F{i}: e\r\n" for i in range(50))
+    assert raw_get(two_routes, material, f"/other/{marker}", token, usual) == 200
