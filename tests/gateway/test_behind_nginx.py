@@ -69,6 +69,7 @@ def config(material: Material, echo: Echo, certbound: Idp, metrics_port: int) ->
             {"name": "api", "paths": ["/api"], **route},
             {"name": "api-admin", "paths": ["/api/admin"], **route, "scopes_required": ["admin"]},
             {"name": "introspected", "paths": ["/introspected"], **route, "auth_methods": ["introspection"]},
+            {"name": "api-open", "paths": ["/api/open"], **route, "proof_of_possession_mtls": "off"},
         ],
     }  # fmt: skip
 
@@ -241,3 +242,18 @@ def test_the_decision_reads_the_original_uri_as_a_path(
         )
     assert response.status_code == 400
     assert stack.gateway.event_for(marker)["reason"] == "request.bad_path"
+
+
+def test_a_forged_header_the_gateway_does_not_answer_with_is_dropped_too(
+    stack: Stack, idps: dict[str, Idp], material: Material
+) -> None:
+    """An unbound token on a route with the binding off: the gateway sends no thumbprint, so nginx's
+    variable is empty; the caller's own X-Client-Cert-Thumbprint (any case) must still not pass."""
+    forged = [("X-Client-Cert-Thumbprint", "forged"), ("x-CLIENT-cert-THUMBPRINT", "forged"),
+              ("X-Client-Id", "admin"), ("X-CLIENT-ID", "admin")]  # fmt: skip
+    token = idps["certbound"].token("unbound")
+    body = echoed(through_nginx(stack, material, "/api/open/x", token, material.tls_client, forged))
+    assert header(body, "X-Client-Cert-Thumbprint") == []
+    assert header(body, "X-Client-Id") == ["unbound"]
+    assert "forged" not in str(body["headers"])
+    assert "admin" not in str(body["headers"])
