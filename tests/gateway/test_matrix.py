@@ -282,3 +282,23 @@ def test_forged_identity_headers_never_reach_the_upstream(
             ],
         )
     assert "forged" not in json.dumps(echoed(response)["headers"])
+
+
+def test_underscore_spellings_of_the_headers_the_gateway_owns_never_reach_the_upstream(
+    gateway: RunningGateway, idps: dict[str, Idp], material: Material
+) -> None:
+    """WSGI, CGI and PHP upstreams read ``X_SSL_Client_Cert`` as ``X-SSL-Client-Cert``: the underscore
+    spelling of a certificate-forwarding or X-Forwarded-* header must go where the dashed one goes
+    (removed), or a caller could hand the upstream a certificate or an address of its choosing."""
+    forged = [("X_SSL_Client_Cert", "forged-cert"), ("Client_Cert", ":Zm9yZ2Vk:"),
+              ("X_Forwarded_Client_Cert", "Hash=forged"), ("X_Forwarded_For", "6.6.6.6"),
+              ("X_Real_IP", "6.6.6.6"), ("X_Forwarded_Host", "forged.example")]  # fmt: skip
+    marker = secrets.token_hex(6)
+    with gateway.client(material.tls_client) as client:
+        response = client.get(
+            f"{gateway.url}/certbound/strict/{marker}",
+            headers=[("Authorization", f"Bearer {idps['certbound'].token('jwt')}"), *forged],
+        )
+    sent = json.dumps(echoed(response)["headers"])
+    for value in ("forged", "Zm9yZ2Vk", "6.6.6.6"):
+        assert value not in sent
