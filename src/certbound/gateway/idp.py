@@ -252,6 +252,22 @@ class IdentityProvider:
         self._verifiers[leeway] = verifier
         return verifier
 
+    async def follow_jwks_uri(self, leeway: float) -> JwtVerifier | None:
+        """The IdP's keys could not be read, or lack a token's ``kid``: it may have moved its
+        ``jwks_uri`` (a rotation onto a new URL). Re-discover (the client does so at most every 30 s)
+        and return a verifier over the new ``jwks_uri`` when it moved; None when it did not."""
+        current = self._jwks
+        self.client.metadata_failed()
+        try:
+            metadata = await self.client.metadata()
+        except ClientError:
+            return None
+        if current is None or metadata.get("jwks_uri") == current.uri:
+            return None
+        log.info("identity provider %s moved its jwks_uri to %s", self.name, metadata.get("jwks_uri"))
+        self._verifiers.clear()
+        return await self.load_verifier(leeway)
+
     async def _key_source(self) -> tuple[RemoteJwks, str]:
         """The IdP's JWKS and its issuer as its metadata spells it (what ``iss`` must equal)."""
         metadata = await self.metadata()

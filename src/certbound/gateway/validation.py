@@ -32,6 +32,8 @@ __all__ = ["FALLBACK_TO_INTROSPECTION", "GATEWAY_REASONS", "TokenValidator", "be
 FALLBACK_TO_INTROSPECTION: Final = frozenset(
     {"jws.malformed", "jws.bad_type", "jws.alg_not_allowed", "jws.unknown_key"}
 )
+#: JWT refusals after which the IdP may have moved its jwks_uri (its keys are gone, or lack the kid).
+_KEYS_MAY_HAVE_MOVED: Final = frozenset({"jws.keys_unavailable", "jws.unknown_key"})
 #: The gateway's own names for shared JWT and binding codes whose meaning issue 12 names (token.expired,
 #: binding.mismatch; a bound token without its certificate is the server's cert.missing_for_binding).
 GATEWAY_REASONS: Final = {
@@ -146,7 +148,15 @@ class TokenValidator:
 
     async def _verify(self, token: str, digest: bytes, now: float) -> TokenInfo:
         verifier = self._idp.verifier(self._leeway) or await self._idp.load_verifier(self._leeway)
-        verified = await verifier.verify(token, now)
+        try:
+            verified = await verifier.verify(token, now)
+        except JwtError as exc:
+            if exc.reason not in _KEYS_MAY_HAVE_MOVED:
+                raise
+            moved = await self._idp.follow_jwks_uri(self._leeway)
+            if moved is None:
+                raise
+            verified = await moved.verify(token, now)
         info = TokenInfo(verified.claims, "jwt", now)
         if self._ttl_max > 0:
             self._idp.verified.put(digest, info, self._expiry(info, now))
