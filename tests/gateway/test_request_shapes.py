@@ -44,20 +44,30 @@ def two_routes(
     running.stop()
 
 
-def raw_get(gateway: RunningGateway, material: Material, target: str, token: str, extra: str = "") -> int:
-    """Send ``GET <target>`` exactly as written (`extra`: more header lines); the answer's status."""
+def raw_get(
+    gateway: RunningGateway,
+    material: Material,
+    target: str,
+    token: str,
+    extra: str = "",
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+) -> int:
+    """Send ``<method> <target>`` exactly as written (`extra`: more header lines, then `body`); the
+    answer's status."""
     context = ssl.create_default_context(cafile=str(gateway.ca_file))
     context.load_cert_chain(str(material.tls_client.cert_file), str(material.tls_client.key_file))
     port = int(gateway.url.rsplit(":", 1)[1])
     request = (
-        f"GET {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{extra}"
+        f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{extra}"
         "Connection: close\r\n\r\n"
     )
     with (
         socket.create_connection(("127.0.0.1", port), timeout=30) as plain,
         context.wrap_socket(plain, server_hostname="localhost") as tls,
     ):
-        tls.sendall(request.encode("latin-1"))
+        tls.sendall(request.encode("latin-1") + body)
         answer = b""
         while chunk := tls.recv(65536):
             answer += chunk
@@ -133,3 +143,27 @@ def test_oversized_headers_are_refused_not_forwarded(
     assert two_routes.event_for(marker)["reason"] == "request.headers_too_large"
     usual = "X-Usual: " + "d" * 8000 + "\r\n" + "".join(f"X-F{i}: e\r\n" for i in range(50))
     assert raw_get(two_routes, material, f"/other/{marker}", token, usual) == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "body"),
+    [
+        ("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\nGET /admin/{m} HTTP/1.1\r\n\r\n"),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 40\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+        ("Content-Length: 5\r\nContent-Length: 6\r\n", b"hello!"),
+        ("Transfer-Encoding: xchunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+        ("Transfer-Encoding : chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+    ],
+    ids=["cl-te", "te-cl", "two-cl", "unknown-te", "te-space"],
+)
+def test_a_body_framed_two_ways_is_refused(
+    extra: str, body: bytes, two_routes: RunningGateway, idps: dict[str, Idp], material: Material, echo: Echo
+) -> None:
+    """Request smuggling: a body whose length the gateway and the upstream could read differently is
+    refused before it reaches anything (the listener's parser answers 400)."""
+    marker = secrets.token_hex(6)
+    data = body.replace(b"{m}", marker.encode())
+    status = raw_get(two_routes, material, f"/other/{marker}", idps["certbound"].token("jwt"), extra,
+                     method="POST", body=data)  # fmt: skip
+    assert status == 400
+    assert echo.reached(marker) == []
