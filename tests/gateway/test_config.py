@@ -118,6 +118,9 @@ def test_the_seven_methods() -> None:
         (lambda c: c["routes"][0].update(upstream_ca_bundle=c["idp"]["ca_bundle"]), "routes[0].upstream_ca_bundle: only for an https:// upstream"),
         (lambda c: c["routes"][0].update(cache_introspection=False, cache_ttl_neg=5), "routes[0].cache_ttl_neg: needs cache_introspection"),
         (lambda c: c.update(metrics_port=9443), "metrics_port and listener.port: both are 9443"),
+        (lambda c: c["listener"].update(host="::1::"), "listener.host: must be a host name or IP address"),
+        (lambda c: c["listener"].update(host="a b"), "listener.host: must be a host name or IP address"),
+        (lambda c: c.update(metrics_host="not a host"), "metrics_host: must be a host name or IP address"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named(files: Material, change: Any, message: str) -> None:
