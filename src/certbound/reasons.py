@@ -362,9 +362,12 @@ GRANTS: Final = Section(
         ),
         Reason(
             "cert.missing_for_binding",
-            "the client's tokens are certificate-bound and no client certificate was presented",
-            "present the client certificate in the TLS handshake at the mtls_endpoint_aliases token "
-            "endpoint (tls_client_certificate_bound_access_tokens is set for this client)",
+            "the tokens are certificate-bound (the client's, at the token endpoint; the access token's, "
+            "at the gateway) and no client certificate was presented",
+            "present the client certificate in the TLS handshake: at the token endpoint, at its "
+            "mtls_endpoint_aliases URL (tls_client_certificate_bound_access_tokens is set for this "
+            "client); at the gateway, the certificate the access token is bound to (behind a proxy, "
+            "forwarded in its header from a trusted_proxies address)",
         ),
         Reason(
             "revocation.not_owner",
@@ -618,9 +621,11 @@ GATEWAY: Final = Section(
     "the `gateway_request` event and `certbound_gateway_requests_total`; on the wire RFC 6750 (401 "
     "and 403 with `WWW-Authenticate: Bearer`, 400 `invalid_request`) or a JSON 404, 502, 503 or 504. "
     "The gateway reports the JWT codes above too (`jws.*`, `jwt.*`, `cnf.*`: 401 `invalid_token`, "
-    "`jwt.bad_audience`: 403 `insufficient_scope`), the `cert.*` codes of a proof-of-possession "
-    "certificate that does not chain to `client_ca`, `request.duplicate_authorization` and "
-    "`internal.error`",
+    "`jwt.bad_audience`: 403 `insufficient_scope`) except where it has its own name for the meaning "
+    "(`token.expired` for `jwt.expired`, `binding.mismatch` for `cnf.mismatch`, "
+    "`cert.missing_for_binding` for `cnf.missing_certificate`, `idp.unavailable` for "
+    "`jws.keys_unavailable`), the `cert.*` codes of a proof-of-possession certificate that does not "
+    "chain to `client_ca`, `request.duplicate_authorization` and `internal.error`",
     (
         Reason(
             "route.unmatched",
@@ -630,9 +635,15 @@ GATEWAY: Final = Section(
         ),
         Reason(
             "request.bad_path",
-            "the path has a dot segment (. or ..), a NUL or a backslash segment, which the gateway and "
-            "the upstream could read differently",
-            "send the normalized path (no /./ or /../, also not percent-encoded)",
+            "the path has a dot segment (. or .., also with ;parameters), an empty segment (//), a NUL, "
+            "or is not an absolute path: the gateway and the upstream could read it differently",
+            "send the normalized path (no /./, /../, /..;/ or //, also not percent-encoded)",
+        ),
+        Reason(
+            "request.headers_too_large",
+            "the request's header section is over 64 KiB or 200 fields, more than the gateway passes on: 431",
+            "send smaller headers (large cookies, or many of them, are the usual cause); behind nginx, "
+            "its own limits (large_client_header_buffers) apply first",
         ),
         Reason(
             "token.missing",
@@ -651,6 +662,19 @@ GATEWAY: Final = Section(
             "unknown, issued by another provider) or not an access token",
             "obtain a new access token from the route's identity provider; the provider's own log says "
             "why it no longer considers the token active",
+        ),
+        Reason(
+            "token.expired",
+            "the access token's exp has passed (beyond the route's leeway), by its JWT or by the "
+            "identity provider's introspection answer",
+            "obtain a new access token (and check the clocks of the identity provider and the gateway)",
+        ),
+        Reason(
+            "binding.mismatch",
+            "the access token is bound (cnf.x5t#S256) to another certificate than the one the request "
+            "came with",
+            "present the certificate the token was issued on (compare its x5t#S256 with the token's "
+            "cnf); behind a proxy, check that it forwards the client's own certificate",
         ),
         Reason(
             "scope.insufficient",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -68,6 +69,7 @@ def config(material: Material, echo: Echo, certbound: Idp, metrics_port: int) ->
             {"name": "api", "paths": ["/api"], **route},
             {"name": "api-admin", "paths": ["/api/admin"], **route, "scopes_required": ["admin"]},
             {"name": "introspected", "paths": ["/introspected"], **route, "auth_methods": ["introspection"]},
+            {"name": "api-open", "paths": ["/api/open"], **route, "proof_of_possession_mtls": "off"},
         ],
     }  # fmt: skip
 
@@ -146,7 +148,7 @@ def test_another_certificate_through_nginx_is_refused(
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert echo.reached(marker) == []
-    assert stack.gateway.event_for(marker)["reason"] == "cnf.mismatch"
+    assert stack.gateway.event_for(marker)["reason"] == "binding.mismatch"
     response = through_nginx(stack, material, f"/api/{marker}", None, material.tls_client)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="api"'
@@ -219,3 +221,39 @@ def test_the_metric(stack: Stack, idps: dict[str, Idp], material: Material) -> N
     text = httpx.get(stack.metrics_url, timeout=10).text
     assert 'certbound_gateway_requests_total{outcome="allowed",reason="ok",route="api"}' in text
     assert 'certbound_gateway_requests_total{outcome="refused",reason="token.missing",route="api"}' in text
+
+
+def test_the_decision_reads_the_original_uri_as_a_path(
+    stack: Stack, idps: dict[str, Idp], material: Material
+) -> None:
+    """``//evil/api/x`` is not the path ``/api/x`` (a URL parser would take ``evil`` for a host):
+    asked by the trusted proxy, the decision for it is a refusal, never the ``api`` route's pass."""
+    pem = material.tls_client.cert_file.read_text()
+    token = idps["certbound"].token("jwt")
+    marker = secrets.token_hex(6)
+    with stack.gateway.client(material.tls_client) as client:  # from 127.0.0.1: the trusted proxy
+        headers = {"Authorization": f"Bearer {token}", "X-SSL-Client-Cert": quote(pem),
+                   "X-SSL-Client-Verify": "SUCCESS"}  # fmt: skip
+        allowed = client.get(stack.gateway.url + "/_auth", headers={**headers, "X-Original-URI": "/api/x"})
+        assert allowed.status_code == 200
+        assert allowed.headers["x-client-cert-thumbprint"] == material.tls_client.thumbprint
+        response = client.get(
+            stack.gateway.url + "/_auth", headers={**headers, "X-Original-URI": f"//evil/api/{marker}"}
+        )
+    assert response.status_code == 400
+    assert stack.gateway.event_for(marker)["reason"] == "request.bad_path"
+
+
+def test_a_forged_header_the_gateway_does_not_answer_with_is_dropped_too(
+    stack: Stack, idps: dict[str, Idp], material: Material
+) -> None:
+    """An unbound token on a route with the binding off: the gateway sends no thumbprint, so nginx's
+    variable is empty; the caller's own X-Client-Cert-Thumbprint (any case) must still not pass."""
+    forged = [("X-Client-Cert-Thumbprint", "forged"), ("x-CLIENT-cert-THUMBPRINT", "forged"),
+              ("X-Client-Id", "admin"), ("X-CLIENT-ID", "admin")]  # fmt: skip
+    token = idps["certbound"].token("unbound")
+    body = echoed(through_nginx(stack, material, "/api/open/x", token, material.tls_client, forged))
+    assert header(body, "X-Client-Cert-Thumbprint") == []
+    assert header(body, "X-Client-Id") == ["unbound"]
+    assert "forged" not in str(body["headers"])
+    assert "admin" not in str(body["headers"])

@@ -89,7 +89,7 @@ async def test_an_answer_never_outlives_exp(
     info, _ = await check.validate(token)
     assert info.expires_at is not None
     ticker.now = info.expires_at  # exp, by the gateway's clock
-    assert await reason(check, token) == "jwt.expired"
+    assert await reason(check, token) == "token.expired"
     assert provider.introspections == 2  # the cached answer was not used past exp: the IdP was asked
 
 

@@ -5,6 +5,7 @@ setting refused with one line that names the key (what `certbound gateway --chec
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, get_args
 
@@ -117,6 +118,9 @@ def test_the_seven_methods() -> None:
         (lambda c: c["routes"][0].update(upstream_ca_bundle=c["idp"]["ca_bundle"]), "routes[0].upstream_ca_bundle: only for an https:// upstream"),
         (lambda c: c["routes"][0].update(cache_introspection=False, cache_ttl_neg=5), "routes[0].cache_ttl_neg: needs cache_introspection"),
         (lambda c: c.update(metrics_port=9443), "metrics_port and listener.port: both are 9443"),
+        (lambda c: c["listener"].update(host="::1::"), "listener.host: must be a host name or IP address"),
+        (lambda c: c["listener"].update(host="a b"), "listener.host: must be a host name or IP address"),
+        (lambda c: c.update(metrics_host="not a host"), "metrics_host: must be a host name or IP address"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named(files: Material, change: Any, message: str) -> None:
@@ -146,10 +150,46 @@ def test_check_command(files: Material, tmp_path: Path) -> None:
         app, ["gateway", "--check", "--config", str(write_config(tmp_path / "c.toml", config))]
     )
     assert result.exit_code == 1
-    assert result.output.startswith("certbound gateway: idp: ")
+    assert result.output.startswith("certbound gateway: idp.tls_client_auth_key: ")
     (tmp_path / "bad.toml").write_text("[listener\n")
     result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "bad.toml")])
     assert result.exit_code == 1
     assert result.output.startswith("certbound gateway: config: ")
     result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "missing.toml")])
     assert (result.exit_code, result.output.count("\n")) == (1, 1)
+
+
+def _public_jwk(files: Material, beside: Path) -> Path:
+    path = beside.with_name("public.json")
+    path.write_text(json.dumps({k: v for k, v in files.jwt_key.items() if k != "d"}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c, f, g: c["idp"].update(ca_bundle=str(g)), "idp.ca_bundle"),
+        (lambda c, f, g: c["idp"].update(tls_client_auth_cert=str(g)), "idp.tls_client_auth_cert"),
+        (lambda c, f, g: c["idp"].update(tls_client_auth_key=str(f.server.key_file)), "idp.tls_client_auth_key"),
+        (lambda c, f, g: c["idp"].update(client_certificates=[{"cert": str(f.gateway.cert_file), "key": str(f.server.key_file)}]), "idp.client_certificates[0].key"),
+        (lambda c, f, g: c["idp"].update(client_certificates=[{"cert": str(g), "key": str(f.server.key_file)}]), "idp.client_certificates[0].cert"),
+        (lambda c, f, g: c["idp"].update(client_auth="client_secret_jwt", client_secret="s" * 32, client_alg="RS256"), "idp.client_alg"),
+        (lambda c, f, g: c["idp"].update(client_auth="private_key_jwt", client_jwk_file=str(_public_jwk(f, g))), "idp.client_jwk_file"),
+        (lambda c, f, g: c["listener"].update(tls_key=str(f.gateway.key_file)), "listener.tls_key"),
+        (lambda c, f, g: c["listener"].update(tls_cert=str(g)), "listener.tls_cert"),
+    ],
+)  # fmt: skip
+def test_check_names_the_key_of_a_file_that_cannot_be_used(
+    files: Material, tmp_path: Path, change: Any, key: str
+) -> None:
+    """Not the section (``idp: ...``): the key whose file is wrong, alone on the one line."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    config = base(files)
+    change(config, files, garbage)
+    result = CliRunner().invoke(
+        app, ["gateway", "--check", "--config", str(write_config(tmp_path / "g.toml", config))]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(f"certbound gateway: {key}: "), result.output
+    assert result.output.count("\n") == 1

@@ -36,7 +36,7 @@ def test_gateway_events_are_explained(
     assert text.startswith(
         f"REFUSED: GET /certbound/strict/{wrong} on route 'certbound-strict' (401 invalid_token)"
     )
-    assert f"reason:    cnf.mismatch: {MEANINGS['cnf.mismatch']}" in text
+    assert f"reason:    binding.mismatch: {MEANINGS['binding.mismatch']}" in text
     assert f"the token is bound to the certificate {material.tls_client.thumbprint}" in text
     expected = f"present the certificate {material.tls_client.thumbprint} with this token, not "
     assert expected + material.second_tls_client.thumbprint in text

@@ -48,6 +48,27 @@ def test_introspection_answers_are_cached(idp: Idp, gateway: RunningGateway, mat
     wait_until(lambda: len(idp.introspections()) >= before + 3)
 
 
+@pytest.mark.parametrize("kind", ["jwt", "opaque"])
+def test_a_cached_verdict_does_not_carry_its_certificate_over(
+    kind: str, idp: Idp, gateway: RunningGateway, material: Material, echo: Echo
+) -> None:
+    """A token cached as good (through the route with the binding off, and with its own certificate)
+    is still refused with another certificate, or none, on the routes that check the binding: the
+    cache holds what the IdP said of the token, never the request's certificate."""
+    token = idp.token(kind)  # type: ignore[arg-type]
+    echoed(call(gateway, f"/{idp.name}/off", token, material.second_tls_client)[0])
+    checked = ("strict", "optional", "bearer" if kind == "jwt" else "cached")
+    echoed(call(gateway, f"/{idp.name}/{checked[-1]}", token, material.tls_client)[0])
+    for route in checked:
+        response, marker = call(gateway, f"/{idp.name}/{route}", token, material.second_tls_client)
+        refused(response, marker, echo, 401, "invalid_token")
+        event = gateway.event_for(marker)
+        assert (event["reason"], event["cached"]) == ("binding.mismatch", True)
+        response, marker = call(gateway, f"/{idp.name}/{route}", token, None)
+        refused(response, marker, echo, 401, "invalid_token")
+        assert gateway.event_for(marker)["reason"] == "cert.missing_for_binding"
+
+
 def test_a_revoked_token_is_refused(
     idp: Idp, gateway: RunningGateway, material: Material, echo: Echo
 ) -> None:

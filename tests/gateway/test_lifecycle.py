@@ -48,7 +48,7 @@ def test_check_prints_nothing_or_one_line(
     config["listener"]["tls_key"] = str(material.gateway.key_file)  # not the key of tls_cert
     bad = check(write_config(workdir / "bad.toml", config))
     assert (bad.returncode, bad.stdout) == (1, "")
-    assert bad.stderr.startswith("certbound gateway: listener.tls_cert: cannot load it")
+    assert bad.stderr.startswith("certbound gateway: listener.tls_key: cannot load it")
     assert bad.stderr.count("\n") == 1
 
 

@@ -106,10 +106,10 @@ def test_another_certificate_or_none_is_refused(
     # the same subject, another key: the thumbprint is what counts
     response, marker = call(gateway, f"/{idp.name}/strict", token, material.second_tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "cnf.mismatch"
+    assert gateway.event_for(marker)["reason"] == "binding.mismatch"
     response, marker = call(gateway, f"/{idp.name}/strict", token, None)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "cnf.missing_certificate"
+    assert gateway.event_for(marker)["reason"] == "cert.missing_for_binding"
 
 
 def test_no_token(idp: Idp, gateway: RunningGateway, material: Material, echo: Echo) -> None:
@@ -216,7 +216,7 @@ def test_an_expired_token(
     )
     response, marker = call(gateway, "/certbound/expiry", expired, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "jwt.expired"
+    assert gateway.event_for(marker)["reason"] == "token.expired"
 
     oidc = idps["oidc"]
     short_jwt = oidc.token("jwt", client_id="short-lived")
@@ -226,7 +226,7 @@ def test_an_expired_token(
     time.sleep(max(0.0, claims(short_jwt)["exp"] - time.time()) + 1.1)
     response, marker = call(gateway, "/oidc/expiry", short_jwt, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
-    assert gateway.event_for(marker)["reason"] == "jwt.expired"
+    assert gateway.event_for(marker)["reason"] == "token.expired"
     response, marker = call(gateway, "/oidc/expiry", short_opaque, material.tls_client)
     refused(response, marker, echo, 401, "invalid_token")
     assert gateway.event_for(marker)["reason"] == "token.inactive"
@@ -282,3 +282,23 @@ def test_forged_identity_headers_never_reach_the_upstream(
             ],
         )
     assert "forged" not in json.dumps(echoed(response)["headers"])
+
+
+def test_underscore_spellings_of_the_headers_the_gateway_owns_never_reach_the_upstream(
+    gateway: RunningGateway, idps: dict[str, Idp], material: Material
+) -> None:
+    """WSGI, CGI and PHP upstreams read ``X_SSL_Client_Cert`` as ``X-SSL-Client-Cert``: the underscore
+    spelling of a certificate-forwarding or X-Forwarded-* header must go where the dashed one goes
+    (removed), or a caller could hand the upstream a certificate or an address of its choosing."""
+    forged = [("X_SSL_Client_Cert", "forged-cert"), ("Client_Cert", ":Zm9yZ2Vk:"),
+              ("X_Forwarded_Client_Cert", "Hash=forged"), ("X_Forwarded_For", "6.6.6.6"),
+              ("X_Real_IP", "6.6.6.6"), ("X_Forwarded_Host", "forged.example")]  # fmt: skip
+    marker = secrets.token_hex(6)
+    with gateway.client(material.tls_client) as client:
+        response = client.get(
+            f"{gateway.url}/certbound/strict/{marker}",
+            headers=[("Authorization", f"Bearer {idps['certbound'].token('jwt')}"), *forged],
+        )
+    sent = json.dumps(echoed(response)["headers"])
+    for value in ("forged", "Zm9yZ2Vk", "6.6.6.6"):
+        assert value not in sent

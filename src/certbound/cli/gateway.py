@@ -17,6 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from certbound.gateway.config import GatewayConfigError, GatewaySettings, load_gateway_settings
+from certbound.pki.pem import load_certs_file
 
 __all__ = ["gateway", "register"]
 
@@ -31,11 +32,15 @@ def _fail(message: str) -> NoReturn:
 def _check_listener(settings: GatewaySettings) -> None:
     listener = settings.listener
     try:
+        load_certs_file(listener.tls_cert)
+    except (OSError, ValueError) as exc:
+        raise GatewayConfigError(f"listener.tls_cert: {exc}") from None
+    try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(listener.tls_cert, listener.tls_key)
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "reason", None) or exc.strerror or exc
         raise GatewayConfigError(
-            f"listener.tls_cert: cannot load it with listener.tls_key: {reason}"
+            f"listener.tls_key: cannot load it with listener.tls_cert: {reason}"
         ) from None
 
 

@@ -110,6 +110,11 @@ class AsyncOAuthClient:
         """The server's metadata (RFC 8414 or OIDC discovery), cached."""
         return await self._metadata.get()
 
+    def metadata_failed(self) -> None:
+        """Something the metadata names (an endpoint, the ``jwks_uri``) failed where the caller used it:
+        re-discover on the next call to :meth:`metadata`, at most every ``rediscovery_interval``."""
+        self._metadata.endpoint_failed()
+
     async def endpoint(self, endpoint: Endpoint) -> EndpointChoice:
         """The URL `endpoint` is called at now, and why (override, mtls_alias, metadata)."""
         identity = self.current_identity()

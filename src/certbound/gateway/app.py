@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from typing import Final
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,13 +23,14 @@ from certbound.gateway.answers import (
     GatewayError,
     bad_request,
     forbidden,
+    headers_too_large,
     internal_error,
     not_found,
     render,
 )
 from certbound.gateway.config import HEALTH_PATH, AuthRequestSettings
 from certbound.gateway.events import Record
-from certbound.gateway.headers import forwarding_headers, read_incoming
+from certbound.gateway.headers import forwarding_headers, oversized, read_incoming
 from certbound.gateway.routes import Route, RouteTable, check_path
 from certbound.gateway.upstream import ClientGone
 from certbound.tls.client_certificate import client_certificate_from_scope
@@ -74,9 +75,11 @@ def _target(scope: Scope, route: Route, prefix: str) -> bytes:
     if route.strip_path and prefix != "/":
         encoded = prefix.encode("utf-8")
         if raw.startswith(encoded):
-            raw = raw[len(encoded) :] or b"/"
+            raw = raw[len(encoded) :]
         else:  # the caller percent-encoded part of the prefix: rebuild from the decoded path
-            raw = quote(scope["path"][len(prefix) :]).encode("ascii") or b"/"
+            raw = quote(scope["path"][len(prefix) :]).encode("ascii")
+        if not raw.startswith(b"/"):  # what followed the prefix was ";params" or nothing
+            raw = b"/" + raw
     query: bytes = scope.get("query_string", b"")
     return raw + b"?" + query if query else raw
 
@@ -121,6 +124,8 @@ class GatewayApp:
         record = Record("proxy", method, path, peer)
         route: Route | None = None
         try:
+            if oversized(scope["headers"]):
+                raise headers_too_large()
             check_path(path)
             route, prefix = self._route(path, record)
             upstream = route.upstream
@@ -178,12 +183,16 @@ class GatewayApp:
                 uri = value.decode("latin-1")
             elif name == method_header:
                 original_method = value.decode("latin-1")
-        path = unquote(urlsplit(uri).path) if uri else ""
+        # the path as nginx sent it ($request_uri): up to the query, never parsed as a URL (a
+        # "//host/path" would lose its first segment to a netloc)
+        path = unquote(uri.partition("?")[0]) if uri else ""
         record = Record("auth_request", original_method or scope["method"], path, peer)
         route: Route | None = None
         try:
             if not self._forwarded.trusts(peer):
                 raise forbidden("auth_request.untrusted_peer", "decisions are for trusted proxies only")
+            if oversized(scope["headers"]):
+                raise headers_too_large()
             if not uri:
                 raise bad_request("auth_request.missing_uri", "no original URI was given", challenge=False)
             check_path(path)

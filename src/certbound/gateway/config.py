@@ -11,6 +11,7 @@ The models hold what the file says; :mod:`certbound.gateway.services` compiles t
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -75,6 +76,8 @@ def _token_methods() -> list[AuthMethod]:
     return ["bearer", "introspection"]
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")  # a quoted-string without quotes or escapes
@@ -140,9 +143,17 @@ class ListenerSettings(_Section):
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
-        if not value or any(c.isspace() for c in value):
-            raise ValueError("must be a host name or IP address")
-        return value
+        return _bind_host(value)
+
+
+def _bind_host(value: str) -> str:
+    """An address to listen on: an IP address or a host name (``--check`` names it, not the bind)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(value):
+            raise ValueError("must be a host name or IP address") from None
+    return value
 
 
 class CertificateSettings(_Section):
@@ -344,6 +355,11 @@ class GatewaySettings(_Section):
     log_format: Literal["json", "console"] = Field("json", description="json or console.")
     metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus metrics listener.")
     metrics_port: int | None = Field(None, ge=1, le=65535, description="Its port; unset: off.")
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _metrics_host(cls, value: str) -> str:
+        return _bind_host(value)
 
     def identity_providers(self) -> dict[str, IdpSettings]:
         """Every IdP by the name routes use: ``[idp]`` as :data:`DEFAULT_IDP`, then ``[idps.NAME]``."""

@@ -10,7 +10,10 @@ and the ``X-Forwarded-*`` ones and keeps the rest, minus:
   share an upstream, and ``X-Client-Cert-Thumbprint``) in any spelling: ``X-Client-Id``,
   ``x-client-id`` and ``X_Client_Id`` are one name here (underscores folded to dashes), so a caller
   can never inject an identity;
-* ``Forwarded`` and ``X-Forwarded-*`` from a peer that is not a trusted proxy.
+* ``Forwarded`` and ``X-Forwarded-*`` from a peer that is not a trusted proxy;
+* the underscore spelling of every header the gateway reads, sets or removes (``X_Forwarded_For``,
+  ``X_SSL_Client_Cert``, ``Transfer_Encoding``, ...), which WSGI, CGI and PHP upstreams would read as
+  the dashed one.
 
 The gateway then sets ``X-Forwarded-For`` (the trusted proxy's chain plus the peer, or the peer),
 ``X-Forwarded-Proto`` and ``X-Forwarded-Host``, and the identity headers of the admitted token.
@@ -26,8 +29,18 @@ from typing import Final
 
 from certbound.gateway.config import THUMBPRINT_HEADER
 from certbound.gateway.tokens import TokenInfo
+from certbound.tls.headers import ALL_HEADERS
 
-__all__ = ["HOP_BY_HOP", "IdentityHeaders", "Incoming", "read_incoming", "response_headers"]
+__all__ = [
+    "HOP_BY_HOP",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "IdentityHeaders",
+    "Incoming",
+    "oversized",
+    "read_incoming",
+    "response_headers",
+]
 
 Header = tuple[bytes, bytes]
 
@@ -41,8 +54,26 @@ _FORWARDED: Final = frozenset(
     {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
      b"x-forwarded-prefix", b"x-real-ip"}
 )  # fmt: skip
+#: Names whose underscore spelling is dropped as well (WSGI, CGI and PHP read ``X_Forwarded_For`` as
+#: ``X-Forwarded-For``): every header the gateway reads, sets or removes. Certificate-forwarding
+#: headers are removed by :mod:`certbound.tls.forwarded` in their dashed spelling only.
+_OWNED: Final = HOP_BY_HOP | _FORWARDED | ALL_HEADERS | {b"authorization", b"host", b"content-length"}
 #: Dropped from the upstream's answer: hop-by-hop, ``date`` and ``server`` (the listener's own).
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"date", b"server"}
+
+
+#: The most a request's header section may hold (names and values) and how many fields: the listener's
+#: parser sets no limit, and whatever the gateway accepts it forwards to an upstream that may not
+#: (nginx's default is about 32 KiB). Tokens, forwarded certificate chains and cookies fit easily.
+MAX_HEADER_BYTES: Final = 64 * 1024
+MAX_HEADERS: Final = 200
+
+
+def oversized(headers: list[Header]) -> bool:
+    """Whether a request's headers exceed :data:`MAX_HEADER_BYTES` or :data:`MAX_HEADERS`."""
+    if len(headers) > MAX_HEADERS:
+        return True
+    return sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
 
 
 def fold(name: bytes) -> bytes:
@@ -115,7 +146,7 @@ def read_incoming(headers: Iterable[Header], stripped: frozenset[bytes], *, trus
                     found.forwarded_host = value
                 else:
                     kept.append((name, value))
-        elif name in stripped or (b"_" in name and fold(name) in stripped):
+        elif name in stripped or (b"_" in name and (fold(name) in stripped or fold(name) in _OWNED)):
             continue
         else:
             if name == b"content-length":

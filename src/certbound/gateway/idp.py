@@ -44,7 +44,7 @@ from certbound.jose.verified_cache import VerifiedCache
 from certbound.jose.verify import ACCESS_TOKEN_TYPES, JwtVerifier
 from certbound.net.addresses import AddressPolicy
 from certbound.net.http import GuardedFetcher
-from certbound.net.tls import TLSConfigError, build_ssl_context, load_identity
+from certbound.net.tls import TLSConfigError, build_ssl_context, load_identity, load_trust
 
 __all__ = ["JWKS_MAX_AGE", "JWKS_REFETCH_INTERVAL", "IdentityProvider", "client_config", "idp_error"]
 
@@ -154,6 +154,37 @@ def idp_error(exc: ClientError) -> GatewayError:
     return _failure(reason, str(exc))
 
 
+def _check_files(settings: IdpSettings, config: ClientConfig, key: str) -> None:
+    """Load the CA bundle and every certificate with its key now, each failure naming its own key
+    (``idp.ca_bundle``, ``idp.tls_client_auth_key``, ``idp.client_certificates[1].cert``)."""
+    try:
+        trust = load_trust(config.ca_file, verify=config.verify)
+        build_ssl_context(trust, None)
+    except TLSConfigError as exc:
+        raise GatewayConfigError(f"{key}.ca_bundle: {exc}") from None
+    names = []
+    if settings.tls_client_auth_cert is not None:
+        names.append((f"{key}.tls_client_auth_cert", f"{key}.tls_client_auth_key"))
+    names += [(f"{key}.client_certificates[{i}].cert", f"{key}.client_certificates[{i}].key")
+              for i in range(len(settings.client_certificates))]  # fmt: skip
+    for identity, (cert_key, key_key) in zip(config.identities, names, strict=True):
+        try:
+            loaded = load_identity(identity)
+        except TLSConfigError as exc:
+            raise GatewayConfigError(f"{cert_key}: {exc}") from None
+        try:
+            build_ssl_context(trust, loaded)
+        except TLSConfigError as exc:
+            raise GatewayConfigError(f"{key_key}: {exc}") from None
+
+
+def _assertion_key(settings: IdpSettings, message: str) -> str:
+    """Which key a refusal of the client assertion's material is about (the JWK, or its alg)."""
+    if settings.client_alg is not None and "alg" in message:
+        return "client_alg"
+    return "client_jwk_file" if settings.client_jwk_file is not None else "client_secret"
+
+
 class IdentityProvider:
     """One IdP: its outbound client, its JWKS, and the verdict caches of the routes it serves.
 
@@ -173,12 +204,11 @@ class IdentityProvider:
         self.issuer = settings.issuer
         self.cache_ttl_max = cache_ttl_max
         config = client_config(settings, key)
+        _check_files(settings, config, key)
         try:
             self.client = AsyncOAuthClient(config, clock=clock)
-            for identity in config.identities:  # each key with its certificate, now rather than at use
-                build_ssl_context(self.client.trust, load_identity(identity))
         except (ClientConfigError, TLSConfigError) as exc:
-            raise GatewayConfigError(f"{key}: {exc}") from None
+            raise GatewayConfigError(f"{key}.{_assertion_key(settings, str(exc))}: {exc}") from None
         self._fetcher = GuardedFetcher(
             AddressPolicy(issuer_url=settings.issuer),
             build_ssl_context(self.client.trust, None),
@@ -221,6 +251,22 @@ class IdentityProvider:
         )
         self._verifiers[leeway] = verifier
         return verifier
+
+    async def follow_jwks_uri(self, leeway: float) -> JwtVerifier | None:
+        """The IdP's keys could not be read, or lack a token's ``kid``: it may have moved its
+        ``jwks_uri`` (a rotation onto a new URL). Re-discover (the client does so at most every 30 s)
+        and return a verifier over the new ``jwks_uri`` when it moved; None when it did not."""
+        current = self._jwks
+        self.client.metadata_failed()
+        try:
+            metadata = await self.client.metadata()
+        except ClientError:
+            return None
+        if current is None or metadata.get("jwks_uri") == current.uri:
+            return None
+        log.info("identity provider %s moved its jwks_uri to %s", self.name, metadata.get("jwks_uri"))
+        self._verifiers.clear()
+        return await self.load_verifier(leeway)
 
     async def _key_source(self) -> tuple[RemoteJwks, str]:
         """The IdP's JWKS and its issuer as its metadata spells it (what ``iss`` must equal)."""

@@ -2,9 +2,13 @@
 
 A route's ``paths`` are prefixes that match whole segments: ``/api`` matches ``/api`` and ``/api/x``,
 never ``/apix`` (Kong matches plain prefixes; a segment boundary cannot let a route leak into a
-neighbour's name). The longest matching prefix wins. A path is refused before matching when a dot
-segment, a backslash segment or a NUL would let the gateway and the upstream read it differently
-(``/public/../admin``, also percent-encoded: the path is matched decoded, forwarded as received).
+neighbour's name). A segment ends at ``/``, and also at ``;`` (path parameters: Tomcat and Spring
+read ``/admin;x=1`` as ``/admin``) and ``\\`` (a separator to some servers), so ``/admin;x`` belongs
+to ``/admin``'s route. The longest matching prefix wins. A path is refused before matching when the
+gateway and the upstream could read it differently: a dot segment (``/public/../admin``, also
+percent-encoded, also with parameters: Tomcat's ``..;``), an empty segment (``//admin``: nginx's
+``merge_slashes`` and Spring read ``/admin``), a NUL, or a target that is not an absolute path. The
+path is matched decoded and forwarded as received.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from certbound.tls.client_certificate import ClientCertificate
 __all__ = ["Route", "RouteTable", "check_path"]
 
 _DOT_SEGMENTS: Final = frozenset({".", ".."})
+#: Where a path segment ends, to routes: a separator, or the start of its parameters.
+_BOUNDARIES: Final = "/;\\"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,7 +69,13 @@ class Route:
 
 def check_path(path: str) -> None:
     """Refuse a path the gateway and the upstream could read differently (GatewayError 400)."""
-    if "\x00" in path or any(s in _DOT_SEGMENTS for s in path.replace("\\", "/").split("/")):
+    slashed = path.replace("\\", "/")
+    if (
+        not path.startswith("/")
+        or "\x00" in path
+        or "//" in slashed
+        or any(s.partition(";")[0] in _DOT_SEGMENTS for s in slashed.split("/"))
+    ):
         raise bad_request(
             "request.bad_path", "the path has dot segments or characters the gateway does not pass on",
             challenge=False,
@@ -82,6 +94,8 @@ class RouteTable:
 
     def match(self, path: str) -> tuple[Route, str] | None:
         for prefix, route in self._prefixes:
-            if prefix == "/" or path == prefix or (path.startswith(prefix) and path[len(prefix)] == "/"):
+            if prefix == "/" or path == prefix:
+                return route, prefix
+            if path.startswith(prefix) and path[len(prefix)] in _BOUNDARIES:
                 return route, prefix
         return None

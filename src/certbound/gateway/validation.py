@@ -26,12 +26,21 @@ from certbound.gateway.idp import IdentityProvider
 from certbound.gateway.tokens import Inactive, TokenInfo, token_digest
 from certbound.jose.errors import JwtError
 
-__all__ = ["FALLBACK_TO_INTROSPECTION", "TokenValidator", "bearer_token", "refusal"]
+__all__ = ["FALLBACK_TO_INTROSPECTION", "GATEWAY_REASONS", "TokenValidator", "bearer_token", "refusal"]
 
 #: JWT refusals that mean "not one of the IdP's JWTs" (before any key of the IdP was tried).
 FALLBACK_TO_INTROSPECTION: Final = frozenset(
     {"jws.malformed", "jws.bad_type", "jws.alg_not_allowed", "jws.unknown_key"}
 )
+#: JWT refusals after which the IdP may have moved its jwks_uri (its keys are gone, or lack the kid).
+_KEYS_MAY_HAVE_MOVED: Final = frozenset({"jws.keys_unavailable", "jws.unknown_key"})
+#: The gateway's own names for shared JWT and binding codes whose meaning issue 12 names (token.expired,
+#: binding.mismatch; a bound token without its certificate is the server's cert.missing_for_binding).
+GATEWAY_REASONS: Final = {
+    "jwt.expired": "token.expired",
+    "cnf.mismatch": "binding.mismatch",
+    "cnf.missing_certificate": "cert.missing_for_binding",
+}
 #: RFC 7662 ``token_type`` values of an access token (absent is fine too).
 _ACCESS_TOKEN_TYPES: Final = frozenset({"bearer", "access_token"})
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token, the scheme case-insensitive
@@ -47,24 +56,26 @@ _DESCRIPTIONS: Final = {
     "jwt.missing_claim": "the token lacks a claim of an access token",
     "jwt.bad_claim": "a claim of the token has the wrong type",
     "jwt.bad_issuer": "the token is not issued by the identity provider",
-    "jwt.expired": "the token has expired",
+    "token.expired": "the token has expired",
     "jwt.not_yet_valid": "the token is not valid yet",
     "jwt.bad_iat": "the token is issued in the future",
     "cnf.malformed": "the token's certificate binding is malformed",
     "cnf.unbound": "the token is not bound to a certificate",
-    "cnf.missing_certificate": "the token is bound to a certificate and none was presented",
-    "cnf.mismatch": "the token is bound to another certificate",
+    "cert.missing_for_binding": "the token is bound to a certificate and none was presented",
+    "binding.mismatch": "the token is bound to another certificate",
 }
 
 
 def refusal(exc: JwtError) -> GatewayError:
-    """A JWT check's refusal as the caller's answer: 401 ``invalid_token`` with the same reason; a
-    JWKS that cannot be read is the IdP's failure (503), never the caller's."""
+    """A JWT check's refusal as the caller's answer: 401 ``invalid_token`` with the same reason (or
+    the gateway's name for it, :data:`GATEWAY_REASONS`); a JWKS that cannot be read is the IdP being
+    unavailable (503 ``idp.unavailable``), never the caller's fault."""
     if exc.reason == "jws.keys_unavailable":
         return idp_failure(
-            "jws.keys_unavailable", 503, "the identity provider's keys are unavailable", exc.detail
+            "idp.unavailable", 503, "the identity provider's keys are unavailable", f"JWKS: {exc.detail}"
         )
-    return invalid_token(exc.reason, _DESCRIPTIONS.get(exc.reason, "the token is not valid"), exc.detail)
+    reason = GATEWAY_REASONS.get(exc.reason, exc.reason)
+    return invalid_token(reason, _DESCRIPTIONS.get(reason, "the token is not valid"), exc.detail)
 
 
 def bearer_token(values: Sequence[bytes]) -> str:
@@ -137,7 +148,15 @@ class TokenValidator:
 
     async def _verify(self, token: str, digest: bytes, now: float) -> TokenInfo:
         verifier = self._idp.verifier(self._leeway) or await self._idp.load_verifier(self._leeway)
-        verified = await verifier.verify(token, now)
+        try:
+            verified = await verifier.verify(token, now)
+        except JwtError as exc:
+            if exc.reason not in _KEYS_MAY_HAVE_MOVED:
+                raise
+            moved = await self._idp.follow_jwks_uri(self._leeway)
+            if moved is None:
+                raise
+            verified = await moved.verify(token, now)
         info = TokenInfo(verified.claims, "jwt", now)
         if self._ttl_max > 0:
             self._idp.verified.put(digest, info, self._expiry(info, now))
@@ -177,6 +196,6 @@ class TokenValidator:
     def _check_times(self, info: TokenInfo, now: float) -> None:
         """An active answer whose exp has passed here (the IdP's clock, or a cached answer) is not."""
         if info.expires_at is not None and now >= info.expires_at + self._leeway:
-            raise invalid_token("jwt.expired", _DESCRIPTIONS["jwt.expired"], "introspection: exp")
+            raise invalid_token("token.expired", _DESCRIPTIONS["token.expired"], "introspection: exp")
         if info.not_before is not None and info.not_before > now + self._leeway:
             raise invalid_token("jwt.not_yet_valid", _DESCRIPTIONS["jwt.not_yet_valid"], "introspection: nbf")

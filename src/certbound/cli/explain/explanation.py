@@ -95,6 +95,11 @@ REVOCATION_FIELDS = {
 }
 
 
+#: The gateway's binding refusals, by their names and by the shared ``cnf.*`` names of older logs.
+_MISMATCH = frozenset({"binding.mismatch", "cnf.mismatch"})
+_BINDING_REFUSALS = _MISMATCH | {"cert.missing_for_binding", "cnf.missing_certificate"}
+
+
 def _str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -186,11 +191,9 @@ def explain_gateway_event(event: Mapping[str, Any]) -> Explanation:
         entry = lookup(reason)
         if entry is not None:
             advice.append(entry.advice)
-        if reason == "cnf.mismatch" and bound_to and cert:
+        if reason in _MISMATCH and bound_to and cert:
             advice.append(f"present the certificate {bound_to} with this token, not {cert}")
-        if reason in ("cnf.missing_certificate", "cnf.mismatch") and str(
-            event.get("cert_source", "")
-        ).startswith("header:"):
+        if reason in _BINDING_REFUSALS and str(event.get("cert_source", "")).startswith("header:"):
             advice.append(
                 "the certificate came from a proxy's header: check that the proxy forwards the client's own"
             )
