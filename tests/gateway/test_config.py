@@ -68,6 +68,9 @@ def test_the_issue_example_is_read_with_its_defaults(files: Material) -> None:
     assert settings.idp.tls_client_auth_ssl_verify is True
     assert settings.listener.port == 9443
     assert settings.idp_of(route) == "default"
+    listener = settings.listener  # revocation (with a client_ca) is on by default, failing closed
+    assert (listener.client_cert_revocation, listener.client_cert_revocation_soft_fail) == ("ocsp,crl", False)
+    assert (listener.client_cert_revocation_max_age, listener.outbound_allow_private) == (86400, False)
 
 
 def test_the_seven_methods() -> None:
@@ -117,6 +120,12 @@ def test_the_seven_methods() -> None:
         (lambda c: c["routes"][0].update(upstream_ca_bundle=c["idp"]["ca_bundle"]), "routes[0].upstream_ca_bundle: only for an https:// upstream"),
         (lambda c: c["routes"][0].update(cache_introspection=False, cache_ttl_neg=5), "routes[0].cache_ttl_neg: needs cache_introspection"),
         (lambda c: c.update(metrics_port=9443), "metrics_port and listener.port: both are 9443"),
+        (lambda c: c["listener"].update(client_cert_revocation="on"), "listener.client_cert_revocation: "),
+        (lambda c: c["listener"].update(client_cert_revocation_max_age=10), "listener.client_cert_revocation_max_age: "),
+        (lambda c: c["listener"].update(client_ca_crls=["ldap://x/crl"]), "listener.client_ca_crls: 'ldap://x/crl': only files and http/https URLs"),
+        (lambda c: c["listener"].update(client_ca_crls=["http://x/a.crl"]), "listener.client_ca_crls: needs listener.client_ca"),
+        (lambda c: c["listener"].update(client_ca=c["idp"]["ca_bundle"], client_ca_crls=["http://x/a.crl"], client_cert_revocation="ocsp"), "listener.client_ca_crls and listener.client_cert_revocation: the CRLs are never read"),
+        (lambda c: c["listener"].update(client_ca=c["idp"]["ca_bundle"], client_ca_crls=["/no/such.crl"]), "listener.client_ca_crls: no such file: /no/such.crl"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named(files: Material, change: Any, message: str) -> None:

@@ -91,6 +91,19 @@ class ChainRevocation:
             return ""
         return f"{_name(self.certificate)}: {self.status.describe()}"
 
+    def fields(self) -> dict[str, str]:
+        """The log event fields of a verdict that is not good (what ``certbound explain`` shows): which
+        certificate, the source(s), and for a revocation its time and reason."""
+        status, cert = self.status, self.certificate
+        if status is None or cert is None:
+            return {}
+        found = {"revocation_source": status.source, "revocation_subject": _name(cert)}
+        if status.revoked_at is not None:
+            found["revoked_at"] = status.revoked_at.isoformat()
+        if status.reason:
+            found["revocation_reason"] = status.reason
+        return found
+
 
 #: The verdict for a chain whose every certificate is known not to be revoked (shared, immutable).
 GOOD_CHAIN: Final = ChainRevocation("good")

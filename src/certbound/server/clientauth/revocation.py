@@ -29,7 +29,6 @@ from certbound.certstatus import (
     RevocationPolicy,
     build_checker,
 )
-from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.pem import load_certs_file
 from certbound.server.clientauth.failure import AuthFailure
 
@@ -73,22 +72,7 @@ def revocation_checker(
 def revocation_fields(verdict: ChainRevocation) -> dict[str, str]:
     """The event fields of a verdict: which certificate, the source(s), and for a revocation its time
     and reason."""
-    status, cert = verdict.status, verdict.certificate
-    if status is None or cert is None:
-        return {}
-    fields = {"revocation_source": status.source, "revocation_subject": _name(cert)}
-    if status.revoked_at is not None:
-        fields["revoked_at"] = status.revoked_at.isoformat()
-    if status.reason:
-        fields["revocation_reason"] = status.reason
-    return fields
-
-
-def _name(cert: x509.Certificate) -> str:
-    try:
-        return dn_to_rfc4514(cert.subject) or "(empty subject)"
-    except ValueError:
-        return "(undecodable subject)"
+    return verdict.fields()
 
 
 class RevocationGate:
