@@ -308,3 +308,22 @@ def test_policy_values() -> None:
     with pytest.raises(ValueError, match="unknown revocation mode"):
         RevocationPolicy(mode="crl,ocsp")  # type: ignore[arg-type]
     assert isinstance(CertStatus("good", "none"), CertStatus)
+
+
+async def test_a_cancelled_first_check_does_not_cancel_the_others_waiting_for_it(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """A client that hangs up while its certificate's first status is fetched (its request cancelled)
+    must not take down the other requests waiting for the same fetch, nor a background refresh."""
+    checker, _ = make()
+    leaf, _ = pki.leaf("CN=shared-wait", via="ocsp")
+    path = pki.chain(leaf)
+    server.delay = 0.3
+    first = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.05)  # the first caller's fetch is on its way
+    second = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    assert (await second) is GOOD_CHAIN
+    assert first.cancelled()
+    assert server.count() == 2  # still one fetch per certificate: the second joined the first's

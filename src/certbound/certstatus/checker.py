@@ -262,6 +262,8 @@ class RevocationChecker:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         await stop_task(task)
+        await self._inflight.cancel()  # look-ups outlive the callers that gave up on them
+        await self._crls.cancel()
         await self.downloads.aclose()
 
     async def _run(self) -> None:

@@ -92,6 +92,10 @@ class CrlCache:
         self._copies: OrderedDict[str, CrlCopy] = OrderedDict()
         self._inflight: SingleFlight[str, CrlCopy] = SingleFlight()
 
+    async def cancel(self) -> None:
+        """Stop the loads in flight (at shutdown)."""
+        await self._inflight.cancel()
+
     def changed_files(self) -> list[str]:
         """The files whose content changed since their copy was read (one ``stat`` each)."""
         return [
