@@ -327,3 +327,30 @@ async def test_a_cancelled_first_check_does_not_cancel_the_others_waiting_for_it
     assert (await second) is GOOD_CHAIN
     assert first.cancelled()
     assert server.count() == 2  # still one fetch per certificate: the second joined the first's
+
+
+async def test_a_first_check_does_not_queue_behind_a_backlog_of_background_refreshes(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """After a responder outage every remembered certificate is due at once; a client seen for the first
+    time must not wait behind that whole backlog (its request is the one a user is waiting for)."""
+    checker, _ = make()
+    for n in range(12):
+        leaf, _ = pki.leaf(f"CN=remembered-{n}", via="ocsp")
+        path = pki.chain(leaf)
+        assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    clock.advance(500)  # three quarters of the answers' 10 minutes: every one is due for a refresh
+    server.delay = 0.2
+    newcomer_ca = pki.add_intermediate("newcomer-ca")
+    newcomer, _ = pki.leaf("CN=newcomer", via="ocsp", issuer=newcomer_ca)
+    refreshing = asyncio.create_task(checker.refresh_due())
+    await asyncio.sleep(0.05)  # the refreshes are queued (and the first of them on the wire)
+    path = pki.chain(newcomer, newcomer_ca)
+    assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    assert await refreshing == 13  # the 12 leaves and their intermediate
+    asked = list(server.requests)
+    first_own = next(i for i, p in enumerate(asked) if p.startswith("/ocsp/newcomer-ca/"))
+    refreshed_before = [p for p in asked[:first_own] if p.startswith("/ocsp/inter/")]
+    # the first 12 were the first checks above; then at most the refreshes already on the wire (8 at
+    # once), not the whole backlog of 13
+    assert len(refreshed_before) - 12 <= 8

@@ -60,7 +60,7 @@ CHECKS = Counter(
 )
 
 _log = structlog.get_logger("certbound.certstatus")
-_MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker
+_MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker and kind
 _IDLE_PASS: Final = 60.0  # seconds between two looks for chains no longer presented
 
 
@@ -186,7 +186,8 @@ class RevocationChecker:
         self._leaves: dict[str, tuple[x509.Certificate, ...]] = {}  # leaf key -> its path
         self._inflight: SingleFlight[str, Resolved] = SingleFlight()
         self._listeners: list[RevokedListener] = []
-        self._limit = asyncio.Semaphore(_MAX_CONCURRENT)
+        self._limit = asyncio.Semaphore(_MAX_CONCURRENT)  # first checks (a client is waiting)
+        self._refresh_limit = asyncio.Semaphore(_MAX_CONCURRENT)  # background refreshes
         self._task: asyncio.Task[None] | None = None
         self._next_idle_pass = 0.0
 
@@ -229,7 +230,9 @@ class RevocationChecker:
         path, keys = tuple(path), tuple(keys)
         missing = [i for i, key in enumerate(keys) if not self._checked(key)]
         if missing:
-            answers = await asyncio.gather(*(self._resolve_once(keys[i], path, i) for i in missing))
+            answers = await asyncio.gather(
+                *(self._resolve_once(keys[i], path, i, limit=self._limit) for i in missing)
+            )
             now = self._clock()
             for i, resolved in zip(missing, answers, strict=True):
                 if not self._checked(keys[i]):  # another check may have stored it meanwhile
@@ -289,22 +292,39 @@ class RevocationChecker:
         ]
         if not due:
             return 0
-        answers = await asyncio.gather(
-            *(self._resolve_once(key, entry.path, entry.index) for key, entry in due)
-        )
+        answers = await asyncio.gather(*(self._refresh_one(key, entry) for key, entry in due))
         now = self._clock()
         for (key, entry), resolved in zip(due, answers, strict=True):
-            if self._entries.get(key) is entry:
+            if resolved is not None and self._entries.get(key) is entry:
                 self._refreshed(entry, resolved, now)
         return len(due)
 
+    async def _refresh_one(self, key: str, entry: _Entry) -> Resolved | None:
+        """A refresh waits for its turn among refreshes only, before it becomes the look-up a first
+        check would join: a certificate seen for the first time (a client waiting) never queues behind
+        a backlog of refreshes (all of them due after an outage, or the chains re-read at start)."""
+        async with self._refresh_limit:
+            if self._entries.get(key) is not entry:
+                return None  # a first check answered meanwhile
+            return await self._resolve_once(key, entry.path, entry.index, limit=None)
+
     # -- internals -------------------------------------------------------------------------------
 
-    async def _resolve_once(self, key: str, path: tuple[x509.Certificate, ...], index: int) -> Resolved:
+    async def _resolve_once(
+        self,
+        key: str,
+        path: tuple[x509.Certificate, ...],
+        index: int,
+        *,
+        limit: asyncio.Semaphore | None,
+    ) -> Resolved:
         async def look_up() -> Resolved:
-            async with self._limit:
-                others = path[:index] + path[index + 2 :]
+            others = path[:index] + path[index + 2 :]
+            if limit is None:
                 resolved = await self._resolver.resolve(path[index], path[index + 1], others)
+            else:
+                async with limit:
+                    resolved = await self._resolver.resolve(path[index], path[index + 1], others)
             CHECKS.labels(status=resolved.status.status, source=resolved.status.source.split(" ", 1)[0]).inc()
             return resolved
 
