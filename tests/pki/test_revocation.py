@@ -173,6 +173,22 @@ def test_the_issuing_distribution_point_scopes_the_crl(ca: CertAndKey, leaf: x50
     assert status_from_crl(_crl_with_idp(ca, own_partition), leaf, ca) == "good"
 
 
+def test_a_partitioned_crl_is_not_complete_for_a_certificate_naming_no_distribution_point(
+    ca: CertAndKey,
+) -> None:
+    """RFC 5280 6.3.3 (b)(2)(i): a CRL whose issuing distribution point names a partition covers only
+    the certificates that name that partition; a certificate naming none (a PKI whose CRLs the operator
+    configures) cannot learn from it that it is good: it might be in another partition."""
+    bare = issue_client_cert(*ca, "CN=no pointers,O=certbound tests")[0]
+    partition = _idp(full_name=[x509.UniformResourceIdentifier("http://crl.test/part1.crl")])
+    assert "another distribution point" in status_from_crl(_crl_with_idp(ca, partition), bare, ca)
+    # a CRL that is not partitioned (no distribution point in its IDP) is complete for it
+    assert status_from_crl(_crl_with_idp(ca, _idp(only_contains_user_certs=True)), bare, ca) == "good"
+    # the partition named by the issuer's directory name (RFC 5280: the default cRLIssuer) is its own
+    by_name = _idp(full_name=[x509.DirectoryName(ca[0].subject)])
+    assert status_from_crl(_crl_with_idp(ca, by_name), bare, ca) == "good"
+
+
 def test_remove_from_crl_does_not_revoke(ca: CertAndKey, leaf: x509.Certificate) -> None:
     data = crl_of(ca, Revoked(leaf.serial_number, NOW, x509.ReasonFlags.remove_from_crl))
     assert status_from_crl(data, leaf, ca) == "good"

@@ -10,7 +10,8 @@ A CRL is believed for a certificate only when all of this holds, else the answer
   trust anchors): a CRL carries none.
 * **In scope**: a complete CRL (a delta CRL is refused), no critical extension we do not understand,
   an issuing distribution point that covers this kind of certificate (user or CA certificates) and,
-  when both name one, this certificate's distribution point (partitioned CRLs); a CRL limited to some
+  when it names a distribution point, one this certificate names (partitioned CRLs: a certificate
+  naming none counts as naming its issuer); a CRL limited to some
   revocation reasons can show a revocation but never that a certificate is good.
 * **Current**: ``thisUpdate`` not in the future and ``nextUpdate`` (when given) not passed, each with
   `skew` of leeway.
@@ -130,9 +131,14 @@ def _scope_problem(
     if idp.only_contains_user_certs and _is_ca(cert):
         return "the CRL covers end-entity certificates only"
     if idp.full_name:
+        # RFC 5280 6.3.3 (b)(2)(i): one of the IDP's names must be one of the certificate's distribution
+        # point names, or, for a point without one, of its cRLIssuer names; a certificate with no
+        # distribution point is taken to name its issuer (a CRL the operator configured for it)
         points = _distribution_points(cert)
         named = {g for p in points or () for g in p.full_name or ()}
-        if named and not named.intersection(idp.full_name):
+        if not named:
+            named = {g for p in points or () for g in p.crl_issuer or ()} or {x509.DirectoryName(cert.issuer)}
+        if not named.intersection(idp.full_name):
             return "the CRL is for another distribution point (a partitioned CRL)"
     return None
 
