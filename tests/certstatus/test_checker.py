@@ -354,3 +354,25 @@ async def test_a_first_check_does_not_queue_behind_a_backlog_of_background_refre
     # the first 12 were the first checks above; then at most the refreshes already on the wire (8 at
     # once), not the whole backlog of 13
     assert len(refreshed_before) - 12 <= 8
+
+
+async def test_a_revoked_intermediate_forgotten_during_a_first_check_is_not_taken_for_good(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """A revoked intermediate nobody presented for a day is forgotten by the idle pass; when that pass
+    runs while a new leaf below it is being checked, the chain must not come out good."""
+    pki.intermediate.validity = pki.root.validity = timedelta(days=2)  # answers outlive the test's day
+    checker, _ = make(mode="ocsp")
+    pki.root.revoke(pki.intermediate.cert)
+    first, _ = pki.leaf("CN=first-below-revoked", via="ocsp")
+    assert (await verdict(checker, pki.chain(first), clock)).state == "revoked"
+    clock.advance(86400 + 120)  # a day without anybody presenting a chain through it
+    server.delay = 0.3
+    stolen, _ = pki.leaf("CN=never-seen-below-revoked", via="ocsp")
+    path = pki.chain(stolen)
+    checking = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.1)  # the leaf's first fetch is on the wire
+    await checker.refresh_due()  # the background pass forgets the idle entries meanwhile
+    found = await checking
+    assert found.state == "revoked"
+    assert found.certificate == pki.intermediate.cert

@@ -62,6 +62,7 @@ CHECKS = Counter(
 _log = structlog.get_logger("certbound.certstatus")
 _MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker and kind
 _IDLE_PASS: Final = 60.0  # seconds between two looks for chains no longer presented
+_CHECK_ROUNDS: Final = 3  # a first check asks again this often when an answer is forgotten meanwhile
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -228,17 +229,24 @@ class RevocationChecker:
         """The verdict for a validated `path` (leaf first, anchor last), asking the sources about the
         certificates never checked (concurrently, each fetch bounded by the policy)."""
         path, keys = tuple(path), tuple(keys)
-        missing = [i for i, key in enumerate(keys) if not self._checked(key)]
-        if missing:
-            answers = await asyncio.gather(
-                *(self._resolve_once(keys[i], path, i, limit=self._limit) for i in missing)
-            )
-            now = self._clock()
-            for i, resolved in zip(missing, answers, strict=True):
-                if not self._checked(keys[i]):  # another check may have stored it meanwhile
-                    self._store(path, keys, i, resolved, now)
-        self._link(path, keys)
-        return self.cached(keys, self._clock()) or GOOD_CHAIN
+        for _ in range(_CHECK_ROUNDS):
+            missing = [i for i, key in enumerate(keys) if not self._checked(key)]
+            if missing:
+                answers = await asyncio.gather(
+                    *(self._resolve_once(keys[i], path, i, limit=self._limit) for i in missing)
+                )
+                now = self._clock()
+                for i, resolved in zip(missing, answers, strict=True):
+                    if not self._checked(keys[i]):  # another check may have stored it meanwhile
+                        self._store(path, keys, i, resolved, now)
+            self._link(path, keys)
+            verdict = self.cached(keys, self._clock())
+            if verdict is not None:
+                return verdict
+            # an answer of this chain was forgotten while we waited (the idle pass, or too many
+            # entries): ask again; never take a chain we know nothing about for good
+        why = "the status was forgotten while it was checked (more certificates than the checker keeps)"
+        return ChainRevocation("unknown", path[0], CertStatus("unknown", NO_SOURCE, why))
 
     def track(self, path: Sequence[x509.Certificate]) -> None:
         """Remember a chain for background refreshes without checking it now (e.g. chains seen before a
