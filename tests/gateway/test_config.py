@@ -162,3 +162,33 @@ def test_check_command(files: Material, tmp_path: Path) -> None:
     assert result.output.startswith("certbound gateway: config: ")
     result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "missing.toml")])
     assert (result.exit_code, result.output.count("\n")) == (1, 1)
+
+
+async def test_revocation_fetches_follow_the_outbound_address_rules(files: Material) -> None:
+    """The OCSP and CRL URLs a client's certificate names never reach loopback or private addresses
+    unless `outbound_allow_private` says so (the gateway has no issuer of its own to go by)."""
+    from certbound.gateway.services import build_services
+    from certbound.net.errors import FetchError
+
+    config = base(files)
+    config["listener"]["client_ca"] = str(files.ca_file)
+    services = build_services(parse_gateway_settings(config))
+    try:
+        assert services.revocation is not None
+        with pytest.raises(FetchError, match="outbound_allow_private"):
+            await services.revocation.downloads.ocsp("http://127.0.0.1:9/ocsp/x")
+    finally:
+        await services.aclose()
+    config["listener"]["client_cert_revocation"] = "off"
+    services = build_services(parse_gateway_settings(config))
+    assert services.revocation is None
+    await services.aclose()
+    config["listener"] |= {"client_cert_revocation": "ocsp", "outbound_allow_private": True}
+    services = build_services(parse_gateway_settings(config))
+    try:
+        assert services.revocation is not None
+        with pytest.raises(FetchError) as refused:  # now it is tried: nothing listens on port 9
+            await services.revocation.downloads.ocsp("http://127.0.0.1:9/ocsp/x")
+        assert "outbound_allow_private" not in str(refused.value)
+    finally:
+        await services.aclose()
