@@ -376,3 +376,35 @@ async def test_a_revoked_intermediate_forgotten_during_a_first_check_is_not_take
     found = await checking
     assert found.state == "revoked"
     assert found.certificate == pki.intermediate.cert
+
+
+async def test_an_answer_with_an_algorithm_nobody_knows_is_unknown_for_the_request_and_the_refresh(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """Whoever sits on the plain-HTTP path to the responder can answer with a signature algorithm
+    cryptography does not know: that certificate is unknown; the request does not fail, and a refresh
+    pass still refreshes every other certificate."""
+    checker, _ = make(mode="ocsp")
+    neighbour, _ = pki.leaf("CN=neighbour", via="ocsp")
+    odd, _ = pki.leaf("CN=odd-answer", via="ocsp")
+    assert (await verdict(checker, pki.chain(neighbour), clock)) is GOOD_CHAIN
+    now = datetime.now(UTC)
+    good = ocsp_answer(
+        ocsp_request(odd, pki.intermediate.cert),
+        pki.intermediate.cert,
+        {},
+        signer=(pki.intermediate.cert, pki.intermediate.key),
+        this_update=now - timedelta(seconds=5),
+        next_update=now + timedelta(hours=1),
+    )
+    ecdsa_sha256, nobodys = bytes.fromhex("06082a8648ce3d040302"), bytes.fromhex("06082a8648ce3d040309")
+    assert good.count(ecdsa_sha256) == 1
+    pki.intermediate.ocsp_instead = good.replace(ecdsa_sha256, nobodys)
+    found = await verdict(checker, pki.chain(odd), clock)
+    assert found.state == "unknown"
+    assert found.certificate == odd
+    pki.intermediate.revoke(neighbour)
+    pki.intermediate.ocsp_instead = None
+    clock.advance(500)  # both due: the odd one is refreshed along with the neighbour
+    assert await checker.refresh_due() >= 2
+    assert checker.cached(path_keys(pki.chain(neighbour)), clock()).state == "revoked"

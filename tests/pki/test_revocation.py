@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, issue_ocsp_responder_cert
 from certbound.pki.keys import signature_hash
@@ -223,6 +223,36 @@ def answer(
 def status_from_ocsp(data: bytes, cert: x509.Certificate, ca: CertAndKey, **kwargs: object) -> str:
     found = ocsp_status(data, cert, ca[0], source="ocsp test", at=NOW, **kwargs)  # type: ignore[arg-type]
     return found.status if found.status != "unknown" else f"unknown: {found.detail}"
+
+
+ECDSA_SHA256 = bytes.fromhex("06082a8648ce3d040302")  # the DER OID of ecdsa-with-SHA256
+NO_SUCH_ALGORITHM = bytes.fromhex("06082a8648ce3d040309")  # the same arc, an algorithm nobody defined
+
+
+def test_an_unknown_signature_algorithm_is_unknown_not_an_error(
+    ca: CertAndKey, leaf: x509.Certificate
+) -> None:
+    """OCSP travels over plain HTTP: whoever is on the path can send an answer cryptography cannot
+    verify, which must give ``unknown`` (refused or soft fail), never an exception (a 500 for the
+    client, and a background refresh pass lost for every certificate)."""
+    good = answer(leaf, ca)
+    assert good.count(ECDSA_SHA256) == 1
+    found = status_from_ocsp(good.replace(ECDSA_SHA256, NO_SUCH_ALGORITHM), leaf, ca)
+    assert found.startswith("unknown: ")
+    crl = crl_of(ca)
+    assert crl.count(ECDSA_SHA256) == 2  # in the signed part and beside the signature
+    assert status_from_crl(crl.replace(ECDSA_SHA256, NO_SUCH_ALGORITHM), leaf, ca).startswith("unknown: ")
+    garbled = (  # an issuing distribution point that is not one: the extensions cannot be parsed
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca[0].subject)
+        .last_update(NOW - HOUR)
+        .next_update(NOW + HOUR)
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.ISSUING_DISTRIBUTION_POINT, b"\x01\x02"), critical=True
+        )
+        .sign(ca[1], signature_hash(ca[1]))
+    )
+    assert status_from_crl(garbled.public_bytes(Encoding.DER), leaf, ca).startswith("unknown: ")
 
 
 def test_ocsp_good_revoked_and_unknown(ca: CertAndKey, leaf: x509.Certificate) -> None:

@@ -176,6 +176,7 @@ class RevocationChecker:
         self.downloads = downloads
         self._clock = clock
         self._interval = refresh_interval
+        self._retry = retry_interval
         self._idle_after = idle_after
         self._max_entries = max_entries
         crls = CrlCache(downloads, max_age=policy.max_age, retry_interval=retry_interval, clock=clock)
@@ -326,13 +327,26 @@ class RevocationChecker:
         *,
         limit: asyncio.Semaphore | None,
     ) -> Resolved:
-        async def look_up() -> Resolved:
+        async def resolve() -> Resolved:
             others = path[:index] + path[index + 2 :]
+            try:
+                return await self._resolver.resolve(path[index], path[index + 1], others)
+            except Exception as exc:  # a bug or an answer nobody foresaw: unknown (fail closed), not a 500
+                _log.error(
+                    "client_cert_check_failed",
+                    subject=_name(path[index]),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                now = self._clock()
+                why = f"checking failed: {type(exc).__name__}: {exc}"
+                return Resolved(CertStatus("unknown", NO_SOURCE, why), now, now + self._retry)
+
+        async def look_up() -> Resolved:
             if limit is None:
-                resolved = await self._resolver.resolve(path[index], path[index + 1], others)
+                resolved = await resolve()
             else:
                 async with limit:
-                    resolved = await self._resolver.resolve(path[index], path[index + 1], others)
+                    resolved = await resolve()
             CHECKS.labels(status=resolved.status.status, source=resolved.status.source.split(" ", 1)[0]).inc()
             return resolved
 

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from certbound.pki.chain import issued_by
 from certbound.pki.keys import spki_der
@@ -78,11 +79,7 @@ def crl_signer(
     at: datetime,
 ) -> x509.Certificate | None:
     """The certificate whose key signed `crl` and that may speak for `issuer` about `cert`, or None."""
-    if (
-        crl.issuer == issuer.subject
-        and _may_sign_crls(issuer, required=False)
-        and crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
-    ):
+    if crl.issuer == issuer.subject and _may_sign_crls(issuer, required=False) and _signed_by(crl, issuer):
         return issuer
     issuer_key = spki_der(issuer.public_key())
     delegated = _named_crl_issuers(cert)
@@ -95,9 +92,17 @@ def crl_signer(
             continue
         if not _may_sign_crls(candidate, required=True) or not issued_by(candidate, issuer):
             continue
-        if crl.is_signature_valid(candidate.public_key()):  # type: ignore[arg-type]
+        if _signed_by(crl, candidate):
             return candidate
     return None
+
+
+def _signed_by(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> bool:
+    """Whether `cert`'s key signed `crl`; False for an algorithm cryptography cannot verify."""
+    try:
+        return crl.is_signature_valid(cert.public_key())  # type: ignore[arg-type]
+    except (UnsupportedAlgorithm, ValueError, TypeError):
+        return False
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -179,7 +184,24 @@ def crl_status(
     skew: timedelta = timedelta(seconds=30),
     candidates: Sequence[x509.Certificate] = (),
 ) -> CertStatus:
-    """What `crl` says about `cert` (issued by `issuer`) at `at`; ``unknown`` when it cannot be believed."""
+    """What `crl` says about `cert` (issued by `issuer`) at `at`; ``unknown`` when it cannot be believed
+    (or read: a CRL comes over plain HTTP, from anybody on the path, and is parsed lazily)."""
+    try:
+        return _crl_status(crl, cert, issuer, source=source, at=at, skew=skew, candidates=candidates)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return CertStatus("unknown", source, f"the CRL cannot be read: {exc}")
+
+
+def _crl_status(
+    crl: x509.CertificateRevocationList,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    source: str,
+    at: datetime,
+    skew: timedelta,
+    candidates: Sequence[x509.Certificate],
+) -> CertStatus:
     this_update, next_update = crl.last_update_utc, crl.next_update_utc
 
     def unknown(detail: str) -> CertStatus:
