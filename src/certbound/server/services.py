@@ -122,6 +122,7 @@ async def build_services(
         cert_table = CertStatusStore(store.engine)
         certificates = CertificateWatch(cert_table, authenticator.revocation)
         authenticator.observe_certificates(certificates.note)
+        authenticator.deny_revoked(certificates.is_revoked)
         await certificates.start()
         stack.push_async_callback(certificates.aclose)
         expiry = ExpiryMonitor(store, cert_table)

@@ -85,14 +85,24 @@ class RevocationGate:
         self._soft_fail = checker.policy.soft_fail
         self._monotonic = monotonic
         self._warned: OrderedDict[str, float] = OrderedDict()
+        #: Whether another worker or node found a leaf (its x5t#S256) revoked (the server's
+        #: ``CertificateWatch.is_revoked``): this worker's own answer may still be good for a while.
+        self.known_revoked: Callable[[str], bool] | None = None
 
     async def check(self, path: tuple[x509.Certificate, ...], keys: tuple[str, ...], client_id: str) -> None:
         checker = self.checker
         verdict = checker.cached(keys, checker.now()) or await checker.check(path, keys)
-        if verdict is GOOD_CHAIN:
-            return
         if verdict.state == "revoked":
             raise AuthFailure("cert.revoked", verdict.detail, revocation_fields(verdict))
+        known_revoked = self.known_revoked
+        if known_revoked is not None and keys and known_revoked(keys[0]):
+            raise AuthFailure(
+                "cert.revoked",
+                "another worker or node of this server found the certificate revoked (the cert_status "
+                "table names the source and time); this worker's own answer has not caught up yet",
+            )
+        if verdict is GOOD_CHAIN:
+            return
         if not self._soft_fail:
             raise AuthFailure("cert.revocation_unknown", verdict.detail, revocation_fields(verdict))
         self._warn(keys[0] if keys else "", client_id, verdict)
