@@ -17,14 +17,11 @@ The comparison is jose's (:func:`~certbound.jose.binding.check_binding`, constan
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Final
 
 import structlog
 
-from certbound.certstatus import GOOD_CHAIN, ChainRevocation, RevocationChecker
+from certbound.certstatus import GOOD_CHAIN, RevocationChecker, SoftFailWarnings
 from certbound.gateway.answers import invalid_token
 from certbound.gateway.config import ProofMode
 from certbound.gateway.tokens import TokenInfo
@@ -41,8 +38,6 @@ _CERT_DESCRIPTIONS = {
     "cert.not_yet_valid": "the client certificate is not valid yet",
 }
 _log = structlog.get_logger("certbound.gateway")
-_WARN_EVERY: Final = 60.0  # seconds between two soft-fail warnings about one certificate
-_MAX_WARNED: Final = 4096
 
 
 class CertificateRevocation:
@@ -51,7 +46,7 @@ class CertificateRevocation:
     def __init__(self, checker: RevocationChecker) -> None:
         self.checker = checker
         self._soft_fail = checker.policy.soft_fail
-        self._warned: OrderedDict[str, float] = OrderedDict()
+        self._warnings = SoftFailWarnings(_log)
 
     async def check(self, facts: CertFacts) -> None:
         """Raise GatewayError (401 ``invalid_token``) for a revoked chain, or one whose status cannot
@@ -71,20 +66,7 @@ class CertificateRevocation:
                 verdict.detail,
                 verdict.fields(),
             )
-        self._warn(keys[0] if keys else "", verdict)
-
-    def _warn(self, leaf_key: str, verdict: ChainRevocation) -> None:
-        now = time.monotonic()
-        last = self._warned.get(leaf_key)
-        if last is not None and now - last < _WARN_EVERY:
-            return
-        self._warned[leaf_key] = now
-        self._warned.move_to_end(leaf_key)
-        while len(self._warned) > _MAX_WARNED:
-            self._warned.popitem(last=False)
-        _log.warning(
-            "client_cert_soft_fail", cert_x5t_s256=leaf_key, detail=verdict.detail, **verdict.fields()
-        )
+        self._warnings.warn(keys[0] if keys else "", verdict)
 
 
 class ProofOfPossession:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import structlog
 from cryptography import x509
@@ -27,6 +26,7 @@ from certbound.certstatus import (
     ChainRevocation,
     RevocationChecker,
     RevocationPolicy,
+    SoftFailWarnings,
     build_checker,
 )
 from certbound.pki.pem import load_certs_file
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["RevocationGate", "revocation_checker", "revocation_fields"]
 
 _log = structlog.get_logger("certbound.auth")
-_WARN_EVERY: Final = 60.0
-_MAX_WARNED: Final = 4096
 
 
 def revocation_checker(
@@ -83,8 +81,7 @@ class RevocationGate:
     ) -> None:
         self.checker = checker
         self._soft_fail = checker.policy.soft_fail
-        self._monotonic = monotonic
-        self._warned: OrderedDict[str, float] = OrderedDict()
+        self._warnings = SoftFailWarnings(_log, monotonic=monotonic)
         #: Whether another worker or node found a leaf (its x5t#S256) revoked (the server's
         #: ``CertificateWatch.is_revoked``): this worker's own answer may still be good for a while.
         self.known_revoked: Callable[[str], bool] | None = None
@@ -105,21 +102,4 @@ class RevocationGate:
             return
         if not self._soft_fail:
             raise AuthFailure("cert.revocation_unknown", verdict.detail, revocation_fields(verdict))
-        self._warn(keys[0] if keys else "", client_id, verdict)
-
-    def _warn(self, leaf_key: str, client_id: str, verdict: ChainRevocation) -> None:
-        now = self._monotonic()
-        last = self._warned.get(leaf_key)
-        if last is not None and now - last < _WARN_EVERY:
-            return
-        self._warned[leaf_key] = now
-        self._warned.move_to_end(leaf_key)
-        while len(self._warned) > _MAX_WARNED:
-            self._warned.popitem(last=False)
-        _log.warning(
-            "client_cert_soft_fail",
-            client_id=client_id,
-            cert_x5t_s256=leaf_key,
-            detail=verdict.detail,
-            **revocation_fields(verdict),
-        )
+        self._warnings.warn(keys[0] if keys else "", verdict, client_id=client_id)
