@@ -408,3 +408,29 @@ async def test_an_answer_with_an_algorithm_nobody_knows_is_unknown_for_the_reque
     clock.advance(500)  # both due: the odd one is refreshed along with the neighbour
     assert await checker.refresh_due() >= 2
     assert checker.cached(path_keys(pki.chain(neighbour)), clock()).state == "revoked"
+
+
+@pytest.mark.parametrize("via", ["ocsp", "crl"])
+async def test_an_answer_just_past_its_next_update_is_used_within_the_leeway(
+    make: Any, pki: RevocationPki, clock: Clock, via: str
+) -> None:
+    """A CA that publishes a few seconds late (its CRL's or answer's nextUpdate just passed) is within
+    the 30 s of leeway the verification allows: the answer is used, not refused as stale at once."""
+    checker, _ = make(mode=via)
+    leaf, _ = pki.leaf(f"CN=late-{via}", via=via)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = {"this_update": now - timedelta(hours=1), "next_update": now - timedelta(seconds=5)}
+    if via == "crl":
+        crl = build_crl(pki.intermediate.cert, pki.intermediate.key, [], **late)
+        pki.intermediate.crl_instead = crl.public_bytes(Encoding.DER)
+    else:
+        pki.intermediate.ocsp_instead = ocsp_answer(
+            ocsp_request(leaf, pki.intermediate.cert),
+            pki.intermediate.cert,
+            {},
+            signer=(pki.intermediate.cert, pki.intermediate.key),
+            **late,
+        )
+    path = pki.chain(leaf)
+    assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    assert checker.cached(path_keys(path), clock()) is GOOD_CHAIN
