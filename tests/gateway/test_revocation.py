@@ -211,7 +211,7 @@ def test_a_revocation_is_learned_in_the_background_and_the_warm_path_asks_nobody
     assert first >= 1
     for _ in range(5):
         echoed(call(setup.strict, leaf, token)[0])
-    assert asked() - first <= 1  # none of the 5 asked; at most a background refresh came round
+    assert asked() - first <= 2  # none of the 5 asked; at most a background refresh or two came round
     setup.short.revoke(leaf.cert)
     deadline = time.monotonic() + SHORT.total_seconds() + 10
     while True:
