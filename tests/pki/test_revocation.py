@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
@@ -16,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, issue_ocsp_responder_cert
 from certbound.pki.keys import signature_hash
 from certbound.pki.revocation import (
+    CrlMemo,
     Revoked,
     build_crl,
     crl_status,
@@ -187,6 +189,91 @@ def test_a_partitioned_crl_is_not_complete_for_a_certificate_naming_no_distribut
     # the partition named by the issuer's directory name (RFC 5280: the default cRLIssuer) is its own
     by_name = _idp(full_name=[x509.DirectoryName(ca[0].subject)])
     assert status_from_crl(_crl_with_idp(ca, by_name), bare, ca) == "good"
+
+
+def test_one_crl_is_verified_once_for_every_certificate_it_speaks_of(ca: CertAndKey) -> None:
+    """A large CRL's signature costs tens of milliseconds of CPU, on the event loop: checked once per
+    CRL (its memo), not once per certificate, whatever each certificate's status."""
+    leaves = [issue_client_cert(*ca, f"CN=many-{n},O=certbound tests")[0] for n in range(6)]
+    revoked = Revoked(leaves[0].serial_number, NOW - HOUR, x509.ReasonFlags.key_compromise)
+    crl = load_crl(crl_of(ca, revoked))
+    memo = CrlMemo()
+    found = [crl_status(crl, c, ca[0], source="crl test", at=NOW, memo=memo).status for c in leaves]
+    assert found == ["revoked"] + ["good"] * 5
+    assert memo.verifications == 1
+    other = create_ca(ca[0].subject)  # the same name, another key: verified once too, and refused
+    for _ in range(3):
+        assert crl_status(crl, leaves[1], other[0], source="crl test", at=NOW, memo=memo).status == "unknown"
+    assert memo.verifications == 2
+
+
+def _leaf_with_crl_issuer(ca: CertAndKey, name: str, crl_issuer: x509.Name, url: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=[x509.DirectoryName(crl_issuer)],
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(name))
+        .issuer_name(ca[0].subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - HOUR)
+        .not_valid_after(NOW + 24 * HOUR)
+        .add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    )
+    return builder.sign(ca[1], signature_hash(ca[1]))
+
+
+@pytest.mark.parametrize("with_memo", [False, True])
+def test_an_indirect_crl_of_an_authorized_crl_issuer(ca: CertAndKey, with_memo: bool) -> None:
+    """RFC 5280 5.3.3: an indirect CRL, signed by the CRL issuer the certificate's distribution point
+    names; an entry speaks of the certificate of the issuer its certificateIssuer names (carried over
+    to the entries after it), never of another CA's certificate with the same serial number."""
+    issuer_cert, issuer_key = create_ca("CN=Indirect CRL Issuer,O=certbound tests", issuer=ca)
+    url = "http://crl.test/indirect.crl"
+    revoked, kept, same_serial = (
+        _leaf_with_crl_issuer(ca, f"CN={n},O=certbound tests", issuer_cert.subject, url)
+        for n in ("indirect-revoked", "indirect-good", "same-serial")
+    )
+    stranger = x509.Name.from_rfc4514_string("CN=Some Other CA")
+
+    def item(serial: int, names: x509.Name | None) -> x509.RevokedCertificate:
+        builder = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW - HOUR)
+        if names is not None:
+            builder = builder.add_extension(
+                x509.CertificateIssuer([x509.DirectoryName(names)]), critical=True
+            )
+        return builder.build()
+
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer_cert.subject)
+        .last_update(NOW - HOUR)
+        .next_update(NOW + HOUR)
+        .add_extension(
+            _idp(full_name=[x509.UniformResourceIdentifier(url)], indirect_crl=True), critical=True
+        )
+        .add_revoked_certificate(item(same_serial.serial_number, stranger))  # another CA's certificate
+        .add_revoked_certificate(item(revoked.serial_number, ca[0].subject))
+        .add_revoked_certificate(item(12345, None))  # still the CA's (carried over)
+        .sign(issuer_key, signature_hash(issuer_key))
+    )
+    memo = CrlMemo() if with_memo else None
+
+    def status(cert: x509.Certificate, candidates: list[x509.Certificate]) -> str:
+        found = crl_status(crl, cert, ca[0], source="crl test", at=NOW, candidates=candidates, memo=memo)
+        return found.status
+
+    assert status(revoked, [issuer_cert]) == "revoked"
+    assert status(kept, [issuer_cert]) == "good"
+    assert status(same_serial, [issuer_cert]) == "good"
+    assert status(revoked, []) == "unknown"  # the CRL issuer's certificate is not known: not believed
+    impostor = create_ca(issuer_cert.subject)  # its name, not issued by the CA
+    assert status(revoked, [impostor[0]]) == "unknown"
 
 
 def test_remove_from_crl_does_not_revoke(ca: CertAndKey, leaf: x509.Certificate) -> None:

@@ -151,7 +151,14 @@ class StatusResolver:
                 f"the last CRL loaded is older than max_age; reloading failed: {copy.error}",
             )
         return crl_status(
-            copy.crl, cert, issuer, source=copy.source, at=at, skew=_SKEW, candidates=candidates
+            copy.crl,
+            cert,
+            issuer,
+            source=copy.source,
+            at=at,
+            skew=_SKEW,
+            candidates=candidates,
+            memo=copy.memo,
         )
 
     async def _configured(self, issuer: x509.Certificate) -> tuple[list[CrlCopy], list[str]]:
