@@ -5,7 +5,8 @@ The responder answers RFC 6960 GET (``/ocsp/<ca>/<url-encoded base64 request>``)
 (:func:`certbound.pki.revocation.ocsp_answer`), signed by the CA or a delegated responder; the CRL
 server answers ``/crl/<ca>.crl`` with a CRL signed at each request (:func:`build_crl`). Every request
 is counted, so tests can show the request path makes none once the cache is warm. Behaviour a test can
-set: `down` (503 to everything), a per-CA answer validity, an answer to serve instead (a forged one).
+set: `down` (503 to everything), `delay` (a slow responder), a per-CA answer validity, an answer
+to serve instead (a forged one).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,11 +78,14 @@ class RevocationServer:
         self.authorities: dict[str, Authority] = {}
         self.requests: list[str] = []
         self.down = False
+        self.delay = 0.0  # seconds every answer waits (a slow responder)
         self._lock = threading.Lock()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self, body: bytes | None, media_type: str) -> None:
+                if server.delay:
+                    time.sleep(server.delay)
                 if body is None or server.down:
                     self.send_response(503 if server.down else 404)
                     self.send_header("Content-Length", "0")

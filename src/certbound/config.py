@@ -30,6 +30,8 @@ _toml_path: ContextVar[Path | None] = ContextVar("certbound_toml_path", default=
 
 #: The header formats a trusted proxy may forward the client certificate in (`certbound.tls.headers`).
 ForwardedCertHeader = Literal["rfc9440", "nginx", "envoy-xfcc"]
+#: ``client_cert_revocation``: the same values as `certbound.certstatus.Mode` (serve and the gateway).
+RevocationMode = Literal["ocsp,crl", "crl", "ocsp", "off"]
 
 
 class SettingsError(Exception):
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     tls_cert: Path | None = Field(None, description="Server certificate (PEM, chain after the leaf).")
     tls_key: Path | None = Field(None, description="Private key of the server certificate (PEM).")
     client_ca: Path | None = Field(None, description="PEM bundle of CAs trusted for tls_client_auth.")
-    client_cert_revocation: Literal["ocsp,crl", "crl", "ocsp", "off"] = Field(
+    client_cert_revocation: RevocationMode = Field(
         "ocsp,crl",
         description="Revocation checking of tls_client_auth certificates: OCSP (the certificate's AIA) then "
         "CRLs (client_ca_crls, then its distribution points), CRLs only, OCSP only, or off.",
@@ -243,14 +245,7 @@ class Settings(BaseSettings):
     @field_validator("client_ca_crls")
     @classmethod
     def _crl_locations(cls, value: list[str]) -> list[str]:
-        """Each an http(s) URL with a host, or a file path (checked to exist with the other files)."""
-        for item in value:
-            parts = urlsplit(item)
-            if parts.scheme in ("http", "https") and not parts.hostname:
-                raise ValueError(f"{item!r} is not a URL with a host")
-            if parts.scheme not in ("", "http", "https") and len(parts.scheme) > 1:  # C:\ is a path
-                raise ValueError(f"{item!r}: only files and http/https URLs are read")
-        return value
+        return crl_locations(value)
 
     @field_validator("host", "metrics_host")
     @classmethod
@@ -322,6 +317,17 @@ def read_secret_file(path: Path, setting: str) -> str:
         raise SettingsError(f"{setting}: cannot read {path}: {exc.strerror}") from None
     if not value:
         raise SettingsError(f"{setting}: {path} is empty")
+    return value
+
+
+def crl_locations(value: list[str]) -> list[str]:
+    """``client_ca_crls``: each an http(s) URL with a host, or a file path (checked to exist later)."""
+    for item in value:
+        parts = urlsplit(item)
+        if parts.scheme in ("http", "https") and not parts.hostname:
+            raise ValueError(f"{item!r} is not a URL with a host")
+        if parts.scheme not in ("", "http", "https") and len(parts.scheme) > 1:  # C:\ is a path
+            raise ValueError(f"{item!r}: only files and http/https URLs are read")
     return value
 
 

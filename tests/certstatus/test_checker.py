@@ -308,3 +308,129 @@ def test_policy_values() -> None:
     with pytest.raises(ValueError, match="unknown revocation mode"):
         RevocationPolicy(mode="crl,ocsp")  # type: ignore[arg-type]
     assert isinstance(CertStatus("good", "none"), CertStatus)
+
+
+async def test_a_cancelled_first_check_does_not_cancel_the_others_waiting_for_it(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """A client that hangs up while its certificate's first status is fetched (its request cancelled)
+    must not take down the other requests waiting for the same fetch, nor a background refresh."""
+    checker, _ = make()
+    leaf, _ = pki.leaf("CN=shared-wait", via="ocsp")
+    path = pki.chain(leaf)
+    server.delay = 0.3
+    first = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.05)  # the first caller's fetch is on its way
+    second = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    assert (await second) is GOOD_CHAIN
+    assert first.cancelled()
+    assert server.count() == 2  # still one fetch per certificate: the second joined the first's
+
+
+async def test_a_first_check_does_not_queue_behind_a_backlog_of_background_refreshes(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """After a responder outage every remembered certificate is due at once; a client seen for the first
+    time must not wait behind that whole backlog (its request is the one a user is waiting for)."""
+    checker, _ = make()
+    for n in range(12):
+        leaf, _ = pki.leaf(f"CN=remembered-{n}", via="ocsp")
+        path = pki.chain(leaf)
+        assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    clock.advance(500)  # three quarters of the answers' 10 minutes: every one is due for a refresh
+    server.delay = 0.2
+    newcomer_ca = pki.add_intermediate("newcomer-ca")
+    newcomer, _ = pki.leaf("CN=newcomer", via="ocsp", issuer=newcomer_ca)
+    refreshing = asyncio.create_task(checker.refresh_due())
+    await asyncio.sleep(0.05)  # the refreshes are queued (and the first of them on the wire)
+    path = pki.chain(newcomer, newcomer_ca)
+    assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    assert await refreshing == 13  # the 12 leaves and their intermediate
+    asked = list(server.requests)
+    first_own = next(i for i, p in enumerate(asked) if p.startswith("/ocsp/newcomer-ca/"))
+    refreshed_before = [p for p in asked[:first_own] if p.startswith("/ocsp/inter/")]
+    # the first 12 were the first checks above; then at most the refreshes already on the wire (8 at
+    # once), not the whole backlog of 13
+    assert len(refreshed_before) - 12 <= 8
+
+
+async def test_a_revoked_intermediate_forgotten_during_a_first_check_is_not_taken_for_good(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """A revoked intermediate nobody presented for a day is forgotten by the idle pass; when that pass
+    runs while a new leaf below it is being checked, the chain must not come out good."""
+    pki.intermediate.validity = pki.root.validity = timedelta(days=2)  # answers outlive the test's day
+    checker, _ = make(mode="ocsp")
+    pki.root.revoke(pki.intermediate.cert)
+    first, _ = pki.leaf("CN=first-below-revoked", via="ocsp")
+    assert (await verdict(checker, pki.chain(first), clock)).state == "revoked"
+    clock.advance(86400 + 120)  # a day without anybody presenting a chain through it
+    server.delay = 0.3
+    stolen, _ = pki.leaf("CN=never-seen-below-revoked", via="ocsp")
+    path = pki.chain(stolen)
+    checking = asyncio.create_task(checker.check(path, path_keys(path)))
+    await asyncio.sleep(0.1)  # the leaf's first fetch is on the wire
+    await checker.refresh_due()  # the background pass forgets the idle entries meanwhile
+    found = await checking
+    assert found.state == "revoked"
+    assert found.certificate == pki.intermediate.cert
+
+
+async def test_an_answer_with_an_algorithm_nobody_knows_is_unknown_for_the_request_and_the_refresh(
+    make: Any, pki: RevocationPki, server: RevocationServer, clock: Clock
+) -> None:
+    """Whoever sits on the plain-HTTP path to the responder can answer with a signature algorithm
+    cryptography does not know: that certificate is unknown; the request does not fail, and a refresh
+    pass still refreshes every other certificate."""
+    checker, _ = make(mode="ocsp")
+    neighbour, _ = pki.leaf("CN=neighbour", via="ocsp")
+    odd, _ = pki.leaf("CN=odd-answer", via="ocsp")
+    assert (await verdict(checker, pki.chain(neighbour), clock)) is GOOD_CHAIN
+    now = datetime.now(UTC)
+    good = ocsp_answer(
+        ocsp_request(odd, pki.intermediate.cert),
+        pki.intermediate.cert,
+        {},
+        signer=(pki.intermediate.cert, pki.intermediate.key),
+        this_update=now - timedelta(seconds=5),
+        next_update=now + timedelta(hours=1),
+    )
+    ecdsa_sha256, nobodys = bytes.fromhex("06082a8648ce3d040302"), bytes.fromhex("06082a8648ce3d040309")
+    assert good.count(ecdsa_sha256) == 1
+    pki.intermediate.ocsp_instead = good.replace(ecdsa_sha256, nobodys)
+    found = await verdict(checker, pki.chain(odd), clock)
+    assert found.state == "unknown"
+    assert found.certificate == odd
+    pki.intermediate.revoke(neighbour)
+    pki.intermediate.ocsp_instead = None
+    clock.advance(500)  # both due: the odd one is refreshed along with the neighbour
+    assert await checker.refresh_due() >= 2
+    assert checker.cached(path_keys(pki.chain(neighbour)), clock()).state == "revoked"
+
+
+@pytest.mark.parametrize("via", ["ocsp", "crl"])
+async def test_an_answer_just_past_its_next_update_is_used_within_the_leeway(
+    make: Any, pki: RevocationPki, clock: Clock, via: str
+) -> None:
+    """A CA that publishes a few seconds late (its CRL's or answer's nextUpdate just passed) is within
+    the 30 s of leeway the verification allows: the answer is used, not refused as stale at once."""
+    checker, _ = make(mode=via)
+    leaf, _ = pki.leaf(f"CN=late-{via}", via=via)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = {"this_update": now - timedelta(hours=1), "next_update": now - timedelta(seconds=5)}
+    if via == "crl":
+        crl = build_crl(pki.intermediate.cert, pki.intermediate.key, [], **late)
+        pki.intermediate.crl_instead = crl.public_bytes(Encoding.DER)
+    else:
+        pki.intermediate.ocsp_instead = ocsp_answer(
+            ocsp_request(leaf, pki.intermediate.cert),
+            pki.intermediate.cert,
+            {},
+            signer=(pki.intermediate.cert, pki.intermediate.key),
+            **late,
+        )
+    path = pki.chain(leaf)
+    assert (await checker.check(path, path_keys(path))) is GOOD_CHAIN
+    assert checker.cached(path_keys(path), clock()) is GOOD_CHAIN

@@ -69,6 +69,9 @@ def test_the_issue_example_is_read_with_its_defaults(files: Material) -> None:
     assert settings.idp.tls_client_auth_ssl_verify is True
     assert settings.listener.port == 9443
     assert settings.idp_of(route) == "default"
+    listener = settings.listener  # revocation (with a client_ca) is on by default, failing closed
+    assert (listener.client_cert_revocation, listener.client_cert_revocation_soft_fail) == ("ocsp,crl", False)
+    assert (listener.client_cert_revocation_max_age, listener.outbound_allow_private) == (86400, False)
 
 
 def test_the_seven_methods() -> None:
@@ -121,6 +124,12 @@ def test_the_seven_methods() -> None:
         (lambda c: c["listener"].update(host="::1::"), "listener.host: must be a host name or IP address"),
         (lambda c: c["listener"].update(host="a b"), "listener.host: must be a host name or IP address"),
         (lambda c: c.update(metrics_host="not a host"), "metrics_host: must be a host name or IP address"),
+        (lambda c: c["listener"].update(client_cert_revocation="on"), "listener.client_cert_revocation: "),
+        (lambda c: c["listener"].update(client_cert_revocation_max_age=10), "listener.client_cert_revocation_max_age: "),
+        (lambda c: c["listener"].update(client_ca_crls=["ldap://x/crl"]), "listener.client_ca_crls: 'ldap://x/crl': only files and http/https URLs"),
+        (lambda c: c["listener"].update(client_ca_crls=["http://x/a.crl"]), "listener.client_ca_crls: needs listener.client_ca"),
+        (lambda c: c["listener"].update(client_ca=c["idp"]["ca_bundle"], client_ca_crls=["http://x/a.crl"], client_cert_revocation="ocsp"), "listener.client_ca_crls and listener.client_cert_revocation: the CRLs are never read"),
+        (lambda c: c["listener"].update(client_ca=c["idp"]["ca_bundle"], client_ca_crls=["/no/such.crl"]), "listener.client_ca_crls: no such file: /no/such.crl"),
     ],
 )  # fmt: skip
 def test_a_bad_setting_is_named(files: Material, change: Any, message: str) -> None:
@@ -193,3 +202,33 @@ def test_check_names_the_key_of_a_file_that_cannot_be_used(
     assert result.exit_code == 1
     assert result.output.startswith(f"certbound gateway: {key}: "), result.output
     assert result.output.count("\n") == 1
+
+
+async def test_revocation_fetches_follow_the_outbound_address_rules(files: Material) -> None:
+    """The OCSP and CRL URLs a client's certificate names never reach loopback or private addresses
+    unless `outbound_allow_private` says so (the gateway has no issuer of its own to go by)."""
+    from certbound.gateway.services import build_services
+    from certbound.net.errors import FetchError
+
+    config = base(files)
+    config["listener"]["client_ca"] = str(files.ca_file)
+    services = build_services(parse_gateway_settings(config))
+    try:
+        assert services.revocation is not None
+        with pytest.raises(FetchError, match="outbound_allow_private"):
+            await services.revocation.downloads.ocsp("http://127.0.0.1:9/ocsp/x")
+    finally:
+        await services.aclose()
+    config["listener"]["client_cert_revocation"] = "off"
+    services = build_services(parse_gateway_settings(config))
+    assert services.revocation is None
+    await services.aclose()
+    config["listener"] |= {"client_cert_revocation": "ocsp", "outbound_allow_private": True}
+    services = build_services(parse_gateway_settings(config))
+    try:
+        assert services.revocation is not None
+        with pytest.raises(FetchError) as refused:  # now it is tried: nothing listens on port 9
+            await services.revocation.downloads.ocsp("http://127.0.0.1:9/ocsp/x")
+        assert "outbound_allow_private" not in str(refused.value)
+    finally:
+        await services.aclose()

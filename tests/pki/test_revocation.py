@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, issue_ocsp_responder_cert
 from certbound.pki.keys import signature_hash
 from certbound.pki.revocation import (
+    CrlMemo,
     Revoked,
     build_crl,
     crl_status,
@@ -31,6 +33,14 @@ from certbound.pki.revocation.ocsp import cert_id_hashes
 CertAndKey = tuple[x509.Certificate, PrivateKey]
 NOW = datetime.now(UTC).replace(microsecond=0)
 HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Each test's "now" is taken when it starts: in a full run the module is imported long before its
+    tests run, and certificates issued during a test start only 5 minutes before the real now."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +183,107 @@ def test_the_issuing_distribution_point_scopes_the_crl(ca: CertAndKey, leaf: x50
     assert status_from_crl(_crl_with_idp(ca, own_partition), leaf, ca) == "good"
 
 
+def test_a_partitioned_crl_is_not_complete_for_a_certificate_naming_no_distribution_point(
+    ca: CertAndKey,
+) -> None:
+    """RFC 5280 6.3.3 (b)(2)(i): a CRL whose issuing distribution point names a partition covers only
+    the certificates that name that partition; a certificate naming none (a PKI whose CRLs the operator
+    configures) cannot learn from it that it is good: it might be in another partition."""
+    bare = issue_client_cert(*ca, "CN=no pointers,O=certbound tests")[0]
+    partition = _idp(full_name=[x509.UniformResourceIdentifier("http://crl.test/part1.crl")])
+    assert "another distribution point" in status_from_crl(_crl_with_idp(ca, partition), bare, ca)
+    # a CRL that is not partitioned (no distribution point in its IDP) is complete for it
+    assert status_from_crl(_crl_with_idp(ca, _idp(only_contains_user_certs=True)), bare, ca) == "good"
+    # the partition named by the issuer's directory name (RFC 5280: the default cRLIssuer) is its own
+    by_name = _idp(full_name=[x509.DirectoryName(ca[0].subject)])
+    assert status_from_crl(_crl_with_idp(ca, by_name), bare, ca) == "good"
+
+
+def test_one_crl_is_verified_once_for_every_certificate_it_speaks_of(ca: CertAndKey) -> None:
+    """A large CRL's signature costs tens of milliseconds of CPU, on the event loop: checked once per
+    CRL (its memo), not once per certificate, whatever each certificate's status."""
+    leaves = [issue_client_cert(*ca, f"CN=many-{n},O=certbound tests")[0] for n in range(6)]
+    revoked = Revoked(leaves[0].serial_number, NOW - HOUR, x509.ReasonFlags.key_compromise)
+    crl = load_crl(crl_of(ca, revoked))
+    memo = CrlMemo()
+    found = [crl_status(crl, c, ca[0], source="crl test", at=NOW, memo=memo).status for c in leaves]
+    assert found == ["revoked"] + ["good"] * 5
+    assert memo.verifications == 1
+    other = create_ca(ca[0].subject)  # the same name, another key: verified once too, and refused
+    for _ in range(3):
+        assert crl_status(crl, leaves[1], other[0], source="crl test", at=NOW, memo=memo).status == "unknown"
+    assert memo.verifications == 2
+
+
+def _leaf_with_crl_issuer(ca: CertAndKey, name: str, crl_issuer: x509.Name, url: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=[x509.DirectoryName(crl_issuer)],
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name.from_rfc4514_string(name))
+        .issuer_name(ca[0].subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - HOUR)
+        .not_valid_after(NOW + 24 * HOUR)
+        .add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    )
+    return builder.sign(ca[1], signature_hash(ca[1]))
+
+
+@pytest.mark.parametrize("with_memo", [False, True])
+def test_an_indirect_crl_of_an_authorized_crl_issuer(ca: CertAndKey, with_memo: bool) -> None:
+    """RFC 5280 5.3.3: an indirect CRL, signed by the CRL issuer the certificate's distribution point
+    names; an entry speaks of the certificate of the issuer its certificateIssuer names (carried over
+    to the entries after it), never of another CA's certificate with the same serial number."""
+    issuer_cert, issuer_key = create_ca("CN=Indirect CRL Issuer,O=certbound tests", issuer=ca)
+    url = "http://crl.test/indirect.crl"
+    revoked, kept, same_serial = (
+        _leaf_with_crl_issuer(ca, f"CN={n},O=certbound tests", issuer_cert.subject, url)
+        for n in ("indirect-revoked", "indirect-good", "same-serial")
+    )
+    stranger = x509.Name.from_rfc4514_string("CN=Some Other CA")
+
+    def item(serial: int, names: x509.Name | None) -> x509.RevokedCertificate:
+        builder = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(NOW - HOUR)
+        if names is not None:
+            builder = builder.add_extension(
+                x509.CertificateIssuer([x509.DirectoryName(names)]), critical=True
+            )
+        return builder.build()
+
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer_cert.subject)
+        .last_update(NOW - HOUR)
+        .next_update(NOW + HOUR)
+        .add_extension(
+            _idp(full_name=[x509.UniformResourceIdentifier(url)], indirect_crl=True), critical=True
+        )
+        .add_revoked_certificate(item(same_serial.serial_number, stranger))  # another CA's certificate
+        .add_revoked_certificate(item(revoked.serial_number, ca[0].subject))
+        .add_revoked_certificate(item(12345, None))  # still the CA's (carried over)
+        .sign(issuer_key, signature_hash(issuer_key))
+    )
+    memo = CrlMemo() if with_memo else None
+
+    def status(cert: x509.Certificate, candidates: list[x509.Certificate]) -> str:
+        found = crl_status(crl, cert, ca[0], source="crl test", at=NOW, candidates=candidates, memo=memo)
+        return found.status
+
+    assert status(revoked, [issuer_cert]) == "revoked"
+    assert status(kept, [issuer_cert]) == "good"
+    assert status(same_serial, [issuer_cert]) == "good"
+    assert status(revoked, []) == "unknown"  # the CRL issuer's certificate is not known: not believed
+    impostor = create_ca(issuer_cert.subject)  # its name, not issued by the CA
+    assert status(revoked, [impostor[0]]) == "unknown"
+
+
 def test_remove_from_crl_does_not_revoke(ca: CertAndKey, leaf: x509.Certificate) -> None:
     data = crl_of(ca, Revoked(leaf.serial_number, NOW, x509.ReasonFlags.remove_from_crl))
     assert status_from_crl(data, leaf, ca) == "good"
@@ -207,6 +318,36 @@ def answer(
 def status_from_ocsp(data: bytes, cert: x509.Certificate, ca: CertAndKey, **kwargs: object) -> str:
     found = ocsp_status(data, cert, ca[0], source="ocsp test", at=NOW, **kwargs)  # type: ignore[arg-type]
     return found.status if found.status != "unknown" else f"unknown: {found.detail}"
+
+
+ECDSA_SHA256 = bytes.fromhex("06082a8648ce3d040302")  # the DER OID of ecdsa-with-SHA256
+NO_SUCH_ALGORITHM = bytes.fromhex("06082a8648ce3d040309")  # the same arc, an algorithm nobody defined
+
+
+def test_an_unknown_signature_algorithm_is_unknown_not_an_error(
+    ca: CertAndKey, leaf: x509.Certificate
+) -> None:
+    """OCSP travels over plain HTTP: whoever is on the path can send an answer cryptography cannot
+    verify, which must give ``unknown`` (refused or soft fail), never an exception (a 500 for the
+    client, and a background refresh pass lost for every certificate)."""
+    good = answer(leaf, ca)
+    assert good.count(ECDSA_SHA256) == 1
+    found = status_from_ocsp(good.replace(ECDSA_SHA256, NO_SUCH_ALGORITHM), leaf, ca)
+    assert found.startswith("unknown: ")
+    crl = crl_of(ca)
+    assert crl.count(ECDSA_SHA256) == 2  # in the signed part and beside the signature
+    assert status_from_crl(crl.replace(ECDSA_SHA256, NO_SUCH_ALGORITHM), leaf, ca).startswith("unknown: ")
+    garbled = (  # an issuing distribution point that is not one: the extensions cannot be parsed
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca[0].subject)
+        .last_update(NOW - HOUR)
+        .next_update(NOW + HOUR)
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.ISSUING_DISTRIBUTION_POINT, b"\x01\x02"), critical=True
+        )
+        .sign(ca[1], signature_hash(ca[1]))
+    )
+    assert status_from_crl(garbled.public_bytes(Encoding.DER), leaf, ca).startswith("unknown: ")
 
 
 def test_ocsp_good_revoked_and_unknown(ca: CertAndKey, leaf: x509.Certificate) -> None:

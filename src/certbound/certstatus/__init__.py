@@ -27,6 +27,7 @@ from certbound.certstatus.checker import (
 )
 from certbound.certstatus.downloads import Downloads
 from certbound.certstatus.policy import FETCH_TIMEOUT, MODES, Mode, RevocationPolicy
+from certbound.certstatus.softfail import SoftFailWarnings
 from certbound.net.addresses import Resolver
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "RevocationChecker",
     "RevocationPolicy",
     "RevokedListener",
+    "SoftFailWarnings",
     "build_checker",
     "path_keys",
 ]

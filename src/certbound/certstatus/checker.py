@@ -60,8 +60,9 @@ CHECKS = Counter(
 )
 
 _log = structlog.get_logger("certbound.certstatus")
-_MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker
+_MAX_CONCURRENT: Final = 8  # status look-ups on the network at once, per checker and kind
 _IDLE_PASS: Final = 60.0  # seconds between two looks for chains no longer presented
+_CHECK_ROUNDS: Final = 3  # a first check asks again this often when an answer is forgotten meanwhile
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -90,6 +91,19 @@ class ChainRevocation:
         if self.certificate is None or self.status is None:
             return ""
         return f"{_name(self.certificate)}: {self.status.describe()}"
+
+    def fields(self) -> dict[str, str]:
+        """The log event fields of a verdict that is not good (what ``certbound explain`` shows): which
+        certificate, the source(s), and for a revocation its time and reason."""
+        status, cert = self.status, self.certificate
+        if status is None or cert is None:
+            return {}
+        found = {"revocation_source": status.source, "revocation_subject": _name(cert)}
+        if status.revoked_at is not None:
+            found["revoked_at"] = status.revoked_at.isoformat()
+        if status.reason:
+            found["revocation_reason"] = status.reason
+        return found
 
 
 #: The verdict for a chain whose every certificate is known not to be revoked (shared, immutable).
@@ -162,6 +176,7 @@ class RevocationChecker:
         self.downloads = downloads
         self._clock = clock
         self._interval = refresh_interval
+        self._retry = retry_interval
         self._idle_after = idle_after
         self._max_entries = max_entries
         crls = CrlCache(downloads, max_age=policy.max_age, retry_interval=retry_interval, clock=clock)
@@ -173,7 +188,8 @@ class RevocationChecker:
         self._leaves: dict[str, tuple[x509.Certificate, ...]] = {}  # leaf key -> its path
         self._inflight: SingleFlight[str, Resolved] = SingleFlight()
         self._listeners: list[RevokedListener] = []
-        self._limit = asyncio.Semaphore(_MAX_CONCURRENT)
+        self._limit = asyncio.Semaphore(_MAX_CONCURRENT)  # first checks (a client is waiting)
+        self._refresh_limit = asyncio.Semaphore(_MAX_CONCURRENT)  # background refreshes
         self._task: asyncio.Task[None] | None = None
         self._next_idle_pass = 0.0
 
@@ -214,15 +230,24 @@ class RevocationChecker:
         """The verdict for a validated `path` (leaf first, anchor last), asking the sources about the
         certificates never checked (concurrently, each fetch bounded by the policy)."""
         path, keys = tuple(path), tuple(keys)
-        missing = [i for i, key in enumerate(keys) if not self._checked(key)]
-        if missing:
-            answers = await asyncio.gather(*(self._resolve_once(keys[i], path, i) for i in missing))
-            now = self._clock()
-            for i, resolved in zip(missing, answers, strict=True):
-                if not self._checked(keys[i]):  # another check may have stored it meanwhile
-                    self._store(path, keys, i, resolved, now)
-        self._link(path, keys)
-        return self.cached(keys, self._clock()) or GOOD_CHAIN
+        for _ in range(_CHECK_ROUNDS):
+            missing = [i for i, key in enumerate(keys) if not self._checked(key)]
+            if missing:
+                answers = await asyncio.gather(
+                    *(self._resolve_once(keys[i], path, i, limit=self._limit) for i in missing)
+                )
+                now = self._clock()
+                for i, resolved in zip(missing, answers, strict=True):
+                    if not self._checked(keys[i]):  # another check may have stored it meanwhile
+                        self._store(path, keys, i, resolved, now)
+            self._link(path, keys)
+            verdict = self.cached(keys, self._clock())
+            if verdict is not None:
+                return verdict
+            # an answer of this chain was forgotten while we waited (the idle pass, or too many
+            # entries): ask again; never take a chain we know nothing about for good
+        why = "the status was forgotten while it was checked (more certificates than the checker keeps)"
+        return ChainRevocation("unknown", path[0], CertStatus("unknown", NO_SOURCE, why))
 
     def track(self, path: Sequence[x509.Certificate]) -> None:
         """Remember a chain for background refreshes without checking it now (e.g. chains seen before a
@@ -249,6 +274,8 @@ class RevocationChecker:
     async def aclose(self) -> None:
         task, self._task = self._task, None
         await stop_task(task)
+        await self._inflight.cancel()  # look-ups outlive the callers that gave up on them
+        await self._crls.cancel()
         await self.downloads.aclose()
 
     async def _run(self) -> None:
@@ -274,22 +301,52 @@ class RevocationChecker:
         ]
         if not due:
             return 0
-        answers = await asyncio.gather(
-            *(self._resolve_once(key, entry.path, entry.index) for key, entry in due)
-        )
+        answers = await asyncio.gather(*(self._refresh_one(key, entry) for key, entry in due))
         now = self._clock()
         for (key, entry), resolved in zip(due, answers, strict=True):
-            if self._entries.get(key) is entry:
+            if resolved is not None and self._entries.get(key) is entry:
                 self._refreshed(entry, resolved, now)
         return len(due)
 
+    async def _refresh_one(self, key: str, entry: _Entry) -> Resolved | None:
+        """A refresh waits for its turn among refreshes only, before it becomes the look-up a first
+        check would join: a certificate seen for the first time (a client waiting) never queues behind
+        a backlog of refreshes (all of them due after an outage, or the chains re-read at start)."""
+        async with self._refresh_limit:
+            if self._entries.get(key) is not entry:
+                return None  # a first check answered meanwhile
+            return await self._resolve_once(key, entry.path, entry.index, limit=None)
+
     # -- internals -------------------------------------------------------------------------------
 
-    async def _resolve_once(self, key: str, path: tuple[x509.Certificate, ...], index: int) -> Resolved:
+    async def _resolve_once(
+        self,
+        key: str,
+        path: tuple[x509.Certificate, ...],
+        index: int,
+        *,
+        limit: asyncio.Semaphore | None,
+    ) -> Resolved:
+        async def resolve() -> Resolved:
+            others = path[:index] + path[index + 2 :]
+            try:
+                return await self._resolver.resolve(path[index], path[index + 1], others)
+            except Exception as exc:  # a bug or an answer nobody foresaw: unknown (fail closed), not a 500
+                _log.error(
+                    "client_cert_check_failed",
+                    subject=_name(path[index]),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                now = self._clock()
+                why = f"checking failed: {type(exc).__name__}: {exc}"
+                return Resolved(CertStatus("unknown", NO_SOURCE, why), now, now + self._retry)
+
         async def look_up() -> Resolved:
-            async with self._limit:
-                others = path[:index] + path[index + 2 :]
-                resolved = await self._resolver.resolve(path[index], path[index + 1], others)
+            if limit is None:
+                resolved = await resolve()
+            else:
+                async with limit:
+                    resolved = await resolve()
             CHECKS.labels(status=resolved.status.status, source=resolved.status.source.split(" ", 1)[0]).inc()
             return resolved
 

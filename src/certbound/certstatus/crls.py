@@ -15,7 +15,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -24,7 +24,7 @@ from cryptography import x509
 from certbound.certstatus.downloads import Downloads
 from certbound.certstatus.singleflight import SingleFlight
 from certbound.net.errors import FetchError
-from certbound.pki.revocation.crl import load_crl
+from certbound.pki.revocation.crl import CrlMemo, load_crl
 
 __all__ = ["MIN_REFRESH", "CrlCache", "CrlCopy", "is_url"]
 
@@ -46,6 +46,7 @@ class CrlCopy:
     attempted_at: float = 0.0
     error: str | None = None
     stamp: tuple[int, int] | None = None  # a file's (mtime_ns, size) when it was read
+    memo: CrlMemo = field(default_factory=CrlMemo)  # the CRL's verified signers (for every certificate)
 
     @property
     def source(self) -> str:
@@ -92,6 +93,10 @@ class CrlCache:
         self._copies: OrderedDict[str, CrlCopy] = OrderedDict()
         self._inflight: SingleFlight[str, CrlCopy] = SingleFlight()
 
+    async def cancel(self) -> None:
+        """Stop the loads in flight (at shutdown)."""
+        await self._inflight.cancel()
+
     def changed_files(self) -> list[str]:
         """The files whose content changed since their copy was read (one ``stat`` each)."""
         return [
@@ -136,5 +141,7 @@ class CrlCache:
             crl = load_crl(data)
         except (FetchError, OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return CrlCopy(location, previous.crl, previous.loaded_at, now, reason, previous.stamp)
+            return CrlCopy(
+                location, previous.crl, previous.loaded_at, now, reason, previous.stamp, previous.memo
+            )
         return CrlCopy(location, crl, now, now, None, stamp)

@@ -12,9 +12,9 @@ CRL has never loaded, certbound cannot tell which issuer it is for, so such cert
 ``unknown`` instead (failing closed). When every source applied failed, the status is ``unknown``,
 naming each failure.
 
-With the answer comes how long it may be used (`fresh_until`: its ``nextUpdate``, at most the
-policy's ``max_age``) and when to ask again (`refresh_at`, three quarters of the way there; soon
-after a failure).
+With the answer comes how long it may be used (`fresh_until`: its ``nextUpdate`` with the leeway it
+was verified with, at most the policy's ``max_age`` after it was fetched) and when to ask again
+(`refresh_at`, three quarters of the way there; soon after a failure).
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ class StatusResolver:
         self._retry = retry_interval
         self._clock = clock
 
-    def _timed(self, status: CertStatus, loaded_at: float, limit: float | None = None) -> Resolved:
-        fresh_until = loaded_at + self._policy.max_age
+    def _timed(self, status: CertStatus, loaded_at: float) -> Resolved:
+        end = fresh_until = loaded_at + self._policy.max_age
         if status.next_update is not None:
-            fresh_until = min(fresh_until, status.next_update.timestamp())
-        if limit is not None:
-            fresh_until = min(fresh_until, limit)
-        life = max(fresh_until - loaded_at, 0.0)
+            end = min(end, status.next_update.timestamp())
+            # usable as long as it verifies: with the leeway of the check
+            fresh_until = min(fresh_until, end + _SKEW.total_seconds())
+        life = max(end - loaded_at, 0.0)
         return Resolved(status, fresh_until, loaded_at + max(MIN_REFRESH, 0.75 * life))
 
     async def resolve(
@@ -106,7 +106,7 @@ class StatusResolver:
                 copy = await self._crls.get(location, configured=is_configured)
                 found = self._from_crl(copy, cert, issuer, candidates, at, now)
                 if found.status != "unknown":
-                    return self._timed(found, copy.loaded_at, copy.fresh_until(self._policy.max_age))
+                    return self._timed(found, copy.loaded_at)  # its nextUpdate is the CRL's
                 failures.append(found)
             if not sources and not failures and unloaded:
                 names = ", ".join(unloaded)
@@ -151,7 +151,14 @@ class StatusResolver:
                 f"the last CRL loaded is older than max_age; reloading failed: {copy.error}",
             )
         return crl_status(
-            copy.crl, cert, issuer, source=copy.source, at=at, skew=_SKEW, candidates=candidates
+            copy.crl,
+            cert,
+            issuer,
+            source=copy.source,
+            at=at,
+            skew=_SKEW,
+            candidates=candidates,
+            memo=copy.memo,
         )
 
     async def _configured(self, issuer: x509.Certificate) -> tuple[list[CrlCopy], list[str]]:

@@ -14,6 +14,7 @@ constructors below so that status, error code and challenge always go together:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -50,6 +51,7 @@ class GatewayError(OAuthError):
 
     challenge: bool = False
     detail: str = ""
+    fields: Mapping[str, str] | None = None  # more log-only facts, as event fields of their own
 
 
 def missing_token() -> GatewayError:
@@ -64,9 +66,14 @@ def bad_request(reason: str, description: str, *, challenge: bool = True) -> Gat
     return GatewayError("invalid_request", description, 400, reason=reason, challenge=challenge)
 
 
-def invalid_token(reason: str, description: str, detail: str = "") -> GatewayError:
-    """401 ``invalid_token``: expired, revoked, malformed, of another issuer, or wrongly bound."""
-    return GatewayError("invalid_token", description, 401, reason=reason, challenge=True, detail=detail)
+def invalid_token(
+    reason: str, description: str, detail: str = "", fields: Mapping[str, str] | None = None
+) -> GatewayError:
+    """401 ``invalid_token``: expired, revoked, malformed, of another issuer, or wrongly bound (or its
+    certificate revoked: `fields` then name the source and the revocation time for the event)."""
+    return GatewayError(
+        "invalid_token", description, 401, reason=reason, challenge=True, detail=detail, fields=fields
+    )
 
 
 def insufficient(reason: str, description: str) -> GatewayError:

@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from certbound.config import ForwardedCertHeader, forwarding_problem, proxy_cidrs
+from certbound.config import (
+    ForwardedCertHeader,
+    RevocationMode,
+    crl_locations,
+    forwarding_problem,
+    proxy_cidrs,
+)
 
 __all__ = [
     "DEFAULT_IDP",
@@ -134,11 +140,39 @@ class ListenerSettings(_Section):
     forwarded_cert_intermediates: Path | None = Field(
         None, description="PEM bundle of intermediates added to forwarded chains."
     )
+    client_cert_revocation: RevocationMode = Field(
+        "ocsp,crl",
+        description="With client_ca: revocation checking of proof-of-possession certificates (as serve's): "
+        "OCSP then CRLs, CRLs only, OCSP only, or off.",
+    )
+    client_cert_revocation_soft_fail: bool = Field(
+        False,
+        description="Accept, with a warning, a certificate whose revocation status cannot be had; false "
+        "refuses it (cert.revocation_unknown).",
+    )
+    client_cert_revocation_max_age: int = Field(
+        86400, ge=60, le=30 * 86400, description="Longest an OCSP answer or a CRL is used (s)."
+    )
+    client_ca_crls: list[str] = Field(
+        default_factory=list,
+        description="CRLs of the client CAs (files or http/https URLs, PEM or DER), for PKIs whose "
+        "certificates name no CRL or OCSP responder.",
+    )
+    outbound_allow_private: bool = Field(
+        False,
+        description="Let the OCSP and CRL URLs that client certificates name reach loopback and private "
+        "addresses (as serve's outbound_allow_private).",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, value: list[str]) -> list[str]:
         return proxy_cidrs(value)
+
+    @field_validator("client_ca_crls")
+    @classmethod
+    def _crls(cls, value: list[str]) -> list[str]:
+        return crl_locations(value)
 
     @field_validator("host")
     @classmethod
@@ -437,6 +471,9 @@ def _consistency_problem(s: GatewaySettings) -> str | None:
         return problem
     if s.auth_request is not None and not s.listener.trusted_proxies:
         return "auth_request: needs listener.trusted_proxies (only a trusted proxy may ask for decisions)"
+    problem = _revocation_problem(s.listener)
+    if problem:
+        return problem
     if s.metrics_port is not None and s.metrics_port == s.listener.port:
         return f"metrics_port and listener.port: both are {s.metrics_port}"
     idps = s.identity_providers()
@@ -452,6 +489,23 @@ def _consistency_problem(s: GatewaySettings) -> str | None:
         if problem:
             return problem
     return _routes_problem(s, idps) or _files_problem(s)
+
+
+def _revocation_problem(listener: ListenerSettings) -> str | None:
+    """CRLs that would never be read: no client_ca (nothing is checked), or a mode without CRLs."""
+    if not listener.client_ca_crls:
+        return None
+    if listener.client_ca is None:
+        return "listener.client_ca_crls: needs listener.client_ca (only chains to it are checked)"
+    if not listener.client_cert_revocation.endswith("crl"):
+        return (
+            f"listener.client_ca_crls and listener.client_cert_revocation: the CRLs are never read with "
+            f"{listener.client_cert_revocation!r}; use 'ocsp,crl' or 'crl', or drop client_ca_crls"
+        )
+    for location in listener.client_ca_crls:
+        if not location.lower().startswith(("http://", "https://")) and not Path(location).is_file():
+            return f"listener.client_ca_crls: no such file: {location}"
+    return None
 
 
 def _idp_problem(idp: IdpSettings, key: str) -> str | None:

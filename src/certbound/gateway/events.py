@@ -16,6 +16,7 @@ configured route names (``unmatched`` for none), three outcomes, catalogued reas
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
 import structlog
@@ -57,6 +58,7 @@ class Record:
         "cert",
         "detail",
         "error",
+        "extra",
         "info",
         "method",
         "mode",
@@ -87,6 +89,7 @@ class Record:
         self.bound = False
         self.upstream: int | None = None
         self.upstream_error: str | None = None
+        self.extra: Mapping[str, str] | None = None
 
     def answered(self, error: GatewayError) -> None:
         """The request ended with `error`'s answer."""
@@ -96,6 +99,7 @@ class Record:
             error.detail,
             error.error,
         )
+        self.extra = error.fields
 
     @property
     def outcome(self) -> str:
@@ -144,5 +148,7 @@ class Record:
             fields["upstream_status"] = self.upstream
         if self.upstream_error is not None:
             fields["upstream_error"] = _clip(self.upstream_error)
+        if self.extra:  # a revocation's source, time and reason (cert.revoked)
+            fields.update((name, _clip(value)) for name, value in self.extra.items() if name not in fields)
         level = "info" if outcome == "allowed" else "warning" if outcome == "refused" else "error"
         emit(_log, level, EVENT, fields)

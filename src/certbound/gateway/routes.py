@@ -60,7 +60,7 @@ class Route:
         token = bearer_token(authorization)
         info, record.cached = await self.validator.validate(token)
         record.info = info
-        record.bound = self.proof.check(info, cert)
+        record.bound = await self.proof.check(info, cert)
         if self.audiences and not self.audiences.met_by(info.values(self.audience_claim)):
             raise insufficient("jwt.bad_audience", "the token is not meant for this API")
         if self.scopes and not self.scopes.met_by(info.values(self.scopes_claim)):

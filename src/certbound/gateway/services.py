@@ -14,10 +14,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from certbound.gateway.config import GatewayConfigError, GatewaySettings, idp_key
+from cryptography import x509
+
+from certbound.certstatus import RevocationChecker, RevocationPolicy, build_checker
+from certbound.gateway.config import GatewayConfigError, GatewaySettings, ListenerSettings, idp_key
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.idp import IdentityProvider
-from certbound.gateway.proof import ProofOfPossession
+from certbound.gateway.proof import CertificateRevocation, ProofOfPossession
 from certbound.gateway.routes import Route, RouteTable
 from certbound.gateway.rules import Requirement
 from certbound.gateway.upstream import Upstream, UpstreamPools
@@ -42,21 +45,52 @@ class GatewayServices:
     upstreams: UpstreamPools
     forwarded: ForwardedCertConfig
     verdicts: VerdictCache | None
+    revocation: RevocationChecker | None = None
 
     async def aclose(self) -> None:
         for idp in self.idps.values():
             await idp.aclose()
         await self.upstreams.aclose()
+        if self.revocation is not None:
+            await self.revocation.aclose()
 
 
-def _client_ca(path: Path | None) -> VerdictCache | None:
+def _client_ca(path: Path | None) -> list[x509.Certificate] | None:
     if path is None:
         return None
     try:
-        anchors = load_certs_file(path)
+        return load_certs_file(path)
     except (OSError, ValueError) as exc:
         raise GatewayConfigError(f"listener.client_ca: {exc}") from None
-    return VerdictCache(ChainVerifier(anchors))
+
+
+def _revocation(
+    listener: ListenerSettings, anchors: list[x509.Certificate], clock: Callable[[], float]
+) -> RevocationChecker | None:
+    """The checker of proof-of-possession chains (issue 16), as serve's: the same settings, the
+    outbound address rules for the URLs certificates name (no issuer of its own: private targets only
+    with ``outbound_allow_private``)."""
+    if listener.client_cert_revocation == "off":
+        return None
+    policy = RevocationPolicy(
+        mode=listener.client_cert_revocation,
+        soft_fail=listener.client_cert_revocation_soft_fail,
+        max_age=float(listener.client_cert_revocation_max_age),
+        crls=tuple(listener.client_ca_crls),
+    )
+    known = list(anchors)
+    if listener.forwarded_cert_intermediates is not None:
+        try:
+            known += load_certs_file(listener.forwarded_cert_intermediates)
+        except (OSError, ValueError) as exc:
+            raise GatewayConfigError(f"listener.forwarded_cert_intermediates: {exc}") from None
+    return build_checker(
+        policy,
+        issuer_url=None,
+        allow_private=listener.outbound_allow_private,
+        known_cas=known,
+        clock=clock,
+    )
 
 
 def _forwarded(settings: GatewaySettings) -> ForwardedCertConfig:
@@ -82,6 +116,7 @@ def _routes(
     idps: Mapping[str, IdentityProvider],
     upstreams: UpstreamPools,
     verdicts: VerdictCache | None,
+    revocation: CertificateRevocation | None,
     clock: Callable[[], float],
 ) -> RouteTable:
     compiled = []
@@ -117,7 +152,7 @@ def _routes(
                 strip_path=route.strip_path,
                 hide_credentials=route.hide_credentials,
                 validator=validator,
-                proof=ProofOfPossession(route.proof_of_possession_mtls, verdicts),
+                proof=ProofOfPossession(route.proof_of_possession_mtls, verdicts, revocation),
                 scopes=Requirement.parse(route.scopes_required),
                 scopes_claim=route.scopes_claim,
                 audiences=Requirement.parse(route.audience_required),
@@ -131,11 +166,14 @@ def _routes(
 def build_services(settings: GatewaySettings, *, clock: Callable[[], float] = time.time) -> GatewayServices:
     """Compile the settings (no network I/O); GatewayConfigError names what cannot be used."""
     forwarded = _forwarded(settings)
-    verdicts = _client_ca(settings.listener.client_ca)
+    anchors = _client_ca(settings.listener.client_ca)
+    verdicts = VerdictCache(ChainVerifier(anchors)) if anchors is not None else None
+    checker = _revocation(settings.listener, anchors, clock) if anchors is not None else None
+    revocation = CertificateRevocation(checker) if checker is not None else None
     idps = _identity_providers(settings, clock)
     upstreams = UpstreamPools()
-    routes = _routes(settings, idps, upstreams, verdicts, clock)
-    return GatewayServices(settings, idps, routes, upstreams, forwarded, verdicts)
+    routes = _routes(settings, idps, upstreams, verdicts, revocation, clock)
+    return GatewayServices(settings, idps, routes, upstreams, forwarded, verdicts, checker)
 
 
 @contextlib.asynccontextmanager
@@ -150,6 +188,8 @@ async def open_services(
             track_cache(f"gateway_introspection:{name}", idp.introspected)
         if services.verdicts is not None:
             track_cache("gateway_certificate_verdicts", services.verdicts)
+        if services.revocation is not None:
+            await services.revocation.start()  # background refreshes; stopped by aclose
         yield services
     finally:
         await services.aclose()

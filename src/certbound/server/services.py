@@ -122,6 +122,7 @@ async def build_services(
         cert_table = CertStatusStore(store.engine)
         certificates = CertificateWatch(cert_table, authenticator.revocation)
         authenticator.observe_certificates(certificates.note)
+        authenticator.deny_revoked(certificates.is_revoked)
         await certificates.start()
         stack.push_async_callback(certificates.aclose)
         expiry = ExpiryMonitor(store, cert_table)
@@ -164,7 +165,13 @@ async def build_services(
             registrar=registrar,
             authenticator=authenticator,
             tokens=tokens,
-            grants=default_grants(tokens.minter, settings, store=store.grants, users=store.users),
+            grants=default_grants(
+                tokens.minter,
+                settings,
+                store=store.grants,
+                users=store.users,
+                revoked_certificates=certificates.is_revoked,
+            ),
             certificates=certificates,
             sessions=SqlSessionStore(store.engine, sealer),
             cookie=login_cookie(sealer),

@@ -139,3 +139,29 @@ async def test_a_restarted_worker_keeps_watching_the_certificates_seen(
     revocation.intermediate.revoke(pki.certs["bound"].leaf)
     restarted = await make()
     await until_inactive(restarted, token)
+
+
+async def test_a_worker_refuses_a_certificate_another_worker_found_revoked(
+    make: Make, rpki: tuple[RevocationPki, Pki]
+) -> None:
+    """The bystander holds a good answer for ten minutes; once the learner finds the certificate revoked
+    (the cert_status table, polled every 2 s), the bystander refuses it at its token endpoint too, not
+    only its tokens at introspection: it does not wait for its own answer to expire."""
+    revocation, pki = rpki
+    revocation.root.validity = revocation.intermediate.validity = timedelta(minutes=10)
+    bystander = await make()
+    await token_for(bystander, "bound")  # a good answer, fresh for ten minutes
+    revocation.root.validity = revocation.intermediate.validity = timedelta(seconds=4)
+    learner = await make()
+    await token_for(learner, "bound")  # a good answer the learner refreshes within seconds
+    revocation.intermediate.revoke(pki.certs["bound"].leaf)
+    form = {"grant_type": "client_credentials", "client_id": "bound"}
+    async with asyncio.timeout(30):
+        while True:
+            answer = await bystander.post("/token", None, form, headers={"x-test-cert": "bound"})
+            if answer.status_code == 401:
+                break
+            assert answer.status_code == 200, answer.text
+            await asyncio.sleep(0.2)
+    assert answer.json()["error"] == "invalid_client"
+    assert learner.services.certificates.is_revoked(pki.certs["bound"].x5t_s256)

@@ -11,6 +11,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from certbound.jose.claims import left_hash
+from certbound.pki.pem import cert_to_pem
+from certbound.store.cert_status import CertificateRecord, CertStatusStore
 from tests.server.endpoints.harness import API, ISSUER, Harness
 from tests.server.login.flow import CB, Browser, query, token_request
 from tests.server.wire.wire import jwt_claims
@@ -240,6 +242,39 @@ async def test_a_public_client_refresh_token_is_bound_to_its_certificate(
         assert refused.json()["error"] == "invalid_grant", cert
     renewed = await token_request(harness, "native", form, cert="svc")  # still usable by its holder
     assert renewed.status_code == 200, renewed.text
+
+
+async def test_a_refresh_token_bound_to_a_certificate_found_revoked_is_refused(
+    browser: Browser, harness: Harness
+) -> None:
+    """Issue 16: once certbound learns a certificate is revoked (here: another node wrote it to the
+    cert_status table, which this worker polls), the refresh tokens bound to it stop working too."""
+    code, _ = await browser.code("native", scope="openid offline_access")
+    tokens = await browser.exchange("native", code, cert="svc")
+    assert tokens.status_code == 200, tokens.text
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.json()["refresh_token"]}
+    leaf = harness.pki.certs["svc"].leaf
+    now = datetime.now(UTC)
+    record = CertificateRecord(
+        x5t_s256=harness.pki.certs["svc"].x5t_s256,
+        client_id=None,
+        subject=leaf.subject.rfc4514_string(),
+        issuer=leaf.issuer.rfc4514_string(),
+        serial=format(leaf.serial_number, "x"),
+        not_after=leaf.not_valid_after_utc,
+        chain_pem=cert_to_pem(leaf).decode("ascii"),
+        first_seen=now,
+        last_seen=now,
+        revoked_at=now,
+        revocation_reason="keyCompromise",
+        revocation_source="ocsp http://ocsp.example/",
+        learned_at=now,
+    )
+    await CertStatusStore(harness.store.engine).record([record])
+    assert await harness.services.certificates.poll() == 1
+    refused = await token_request(harness, "native", form, cert="svc")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == "invalid_grant"
 
 
 async def test_a_bound_public_client_gets_bound_tokens_and_userinfo_wants_the_certificate(

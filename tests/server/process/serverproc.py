@@ -42,7 +42,10 @@ def log_events(
         found = []
         for line in read().splitlines():
             if line.startswith("{"):
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # the last line, still being written by the process
+                    continue
                 if record.get("event") == event and where(record):
                     found.append(record)
         if found or time.monotonic() > deadline:

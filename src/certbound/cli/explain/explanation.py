@@ -208,6 +208,7 @@ def explain_gateway_event(event: Mapping[str, Any]) -> Explanation:
         presented=None,
         detail=_str_or_none(event.get("detail")),
         certificate={"x5t_s256": cert, "source": event.get("cert_source")} if cert else None,
+        revocation={n: event.get(k) for n, k in REVOCATION_FIELDS.items() if event.get(k)} or None,
         advice=advice,
         facts=facts,
         kind="gateway_request",

@@ -34,6 +34,7 @@ def as_json(e: Explanation) -> dict[str, Any]:
             "client_id": e.client_id,
             "detail": e.detail,
             "certificate": e.certificate,
+            "revocation": e.revocation,
             "advice": e.advice,
             "facts": e.facts,
         }
@@ -54,6 +55,20 @@ def as_json(e: Explanation) -> dict[str, Any]:
     }
 
 
+def _revocation_lines(revocation: dict[str, Any] | None) -> list[str]:
+    """A revoked (or unknown-status) certificate: which, when, why, and the OCSP responder or CRL."""
+    if not revocation:
+        return []
+    out = []
+    if revocation.get("revoked_at"):
+        why = f" ({revocation['reason']})" if revocation.get("reason") else ""
+        out.append(f"  revoked:   {revocation.get('certificate')} at {revocation['revoked_at']}{why}")
+    elif revocation.get("certificate"):
+        out.append(f"  status unknown for: {revocation['certificate']}")
+    out.append(f"    said by: {revocation.get('source')}")
+    return out
+
+
 def _gateway_text(e: Explanation) -> str:
     where = f"{e.request or 'a request'} on route {e.route!r}" if e.route else (e.request or "a request")
     answer = " ".join(str(v) for v in (e.status, e.error) if v is not None)
@@ -68,6 +83,7 @@ def _gateway_text(e: Explanation) -> str:
         out.append(f"  reason:    {e.reason}: {e.meaning}")
         if e.detail:
             out.append(f"  detail:    {e.detail}")
+    out += _revocation_lines(e.revocation)
     out += [f"  - {fact}" for fact in e.facts]
     out += [f"  what to do: {item}" for item in e.advice]
     return "\n".join(out)
@@ -103,14 +119,7 @@ def as_text(e: Explanation) -> str:
             out.append(f"    from:      {source_words(cert['source'])}")
         if cert.get("tls_verified") is False and cert.get("tls_error"):
             out.append(f"    TLS layer: {cert['tls_error']} (only logged: the application decides)")
-    if e.revocation:
-        revocation = e.revocation
-        if revocation.get("revoked_at"):
-            why = f" ({revocation['reason']})" if revocation.get("reason") else ""
-            out.append(f"  revoked:   {revocation.get('certificate')} at {revocation['revoked_at']}{why}")
-        elif revocation.get("certificate"):
-            out.append(f"  status unknown for: {revocation['certificate']}")
-        out.append(f"    said by: {revocation.get('source')}")
+    out += _revocation_lines(e.revocation)
     for fact in e.facts:
         out.append(f"  - {fact}")
     for item in e.advice:

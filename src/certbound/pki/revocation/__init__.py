@@ -7,13 +7,14 @@ refreshing are :mod:`certbound.certstatus`'s. See docs/pki.md.
 """
 
 from certbound.pki.revocation.build import Revoked, build_crl, ocsp_answer
-from certbound.pki.revocation.crl import crl_signer, crl_status, load_crl
+from certbound.pki.revocation.crl import CrlMemo, crl_signer, crl_status, load_crl
 from certbound.pki.revocation.ocsp import ocsp_get_url, ocsp_request, ocsp_status
 from certbound.pki.revocation.pointers import RevocationPointers, revocation_pointers
 from certbound.pki.revocation.status import CertStatus, Status, path_keys, reason_name
 
 __all__ = [
     "CertStatus",
+    "CrlMemo",
     "RevocationPointers",
     "Revoked",
     "Status",

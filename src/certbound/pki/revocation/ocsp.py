@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -129,6 +130,10 @@ def _may_respond_for(candidate: x509.Certificate, issuer: x509.Certificate, at: 
 
 
 def _signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: datetime) -> x509.Certificate | None:
+    try:
+        algorithm = response.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError):  # an algorithm cryptography does not know: not verified
+        return None
     issuer_key = spki_der(issuer.public_key())
     candidates = [issuer, *response.certificates]
     for candidate in candidates:
@@ -143,7 +148,7 @@ def _signer(response: ocsp.OCSPResponse, issuer: x509.Certificate, at: datetime)
             candidate.public_key(),
             response.signature,
             response.tbs_response_bytes,
-            response.signature_hash_algorithm,
+            algorithm,
             response.signature_algorithm_oid,
         ):
             return candidate
@@ -167,8 +172,24 @@ def ocsp_status(
     skew: timedelta = timedelta(seconds=30),
     nonce: bytes | None = None,
 ) -> CertStatus:
-    """What the DER OCSP answer says about `cert` (issued by `issuer`) at `at`."""
+    """What the DER OCSP answer says about `cert` (issued by `issuer`) at `at` (``unknown`` when it
+    cannot be read: an answer comes over plain HTTP, from anybody on the path, and is parsed lazily)."""
+    try:
+        return _ocsp_status(response_der, cert, issuer, source=source, at=at, skew=skew, nonce=nonce)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        return CertStatus("unknown", source, f"the answer cannot be read: {exc}")
 
+
+def _ocsp_status(
+    response_der: bytes,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    *,
+    source: str,
+    at: datetime,
+    skew: timedelta,
+    nonce: bytes | None,
+) -> CertStatus:
     def unknown(detail: str, single: ocsp.OCSPSingleResponse | None = None) -> CertStatus:
         if single is None:
             return CertStatus("unknown", source, detail)

@@ -184,9 +184,8 @@ class ClientAuthenticator:
         self.verdicts = verdict_cache if verdict_cache is not None else VerdictCache(chain_verifier)
         self.revocation = revocation
         checker = AssertionChecker(store, max_lifetime=assertion_max_lifetime, clock_skew=clock_skew)
-        self._tls_client_auth = TlsClientAuth(
-            self.verdicts, RevocationGate(revocation) if revocation is not None else None
-        )
+        self._revocation_gate = RevocationGate(revocation) if revocation is not None else None
+        self._tls_client_auth = TlsClientAuth(self.verdicts, self._revocation_gate)
         methods: list[Method] = [
             NoneMethod(),
             ClientSecretBasic(),
@@ -206,6 +205,12 @@ class ClientAuthenticator:
     def observe_certificates(self, observer: CertificateObserver) -> None:
         """Tell `observer` of every chain ``tls_client_auth`` accepts (see `CertificateObserver`)."""
         self._tls_client_auth.observer = observer
+
+    def deny_revoked(self, known_revoked: Callable[[str], bool]) -> None:
+        """Refuse a leaf `known_revoked` names (by x5t#S256: revocations other workers and nodes
+        learned), even while this worker's own answer about it is still good."""
+        if self._revocation_gate is not None:
+            self._revocation_gate.known_revoked = known_revoked
 
     @property
     def methods(self) -> tuple[str, ...]:

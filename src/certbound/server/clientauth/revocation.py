@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import structlog
 from cryptography import x509
@@ -27,9 +26,9 @@ from certbound.certstatus import (
     ChainRevocation,
     RevocationChecker,
     RevocationPolicy,
+    SoftFailWarnings,
     build_checker,
 )
-from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.pem import load_certs_file
 from certbound.server.clientauth.failure import AuthFailure
 
@@ -39,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["RevocationGate", "revocation_checker", "revocation_fields"]
 
 _log = structlog.get_logger("certbound.auth")
-_WARN_EVERY: Final = 60.0
-_MAX_WARNED: Final = 4096
 
 
 def revocation_checker(
@@ -73,22 +70,7 @@ def revocation_checker(
 def revocation_fields(verdict: ChainRevocation) -> dict[str, str]:
     """The event fields of a verdict: which certificate, the source(s), and for a revocation its time
     and reason."""
-    status, cert = verdict.status, verdict.certificate
-    if status is None or cert is None:
-        return {}
-    fields = {"revocation_source": status.source, "revocation_subject": _name(cert)}
-    if status.revoked_at is not None:
-        fields["revoked_at"] = status.revoked_at.isoformat()
-    if status.reason:
-        fields["revocation_reason"] = status.reason
-    return fields
-
-
-def _name(cert: x509.Certificate) -> str:
-    try:
-        return dn_to_rfc4514(cert.subject) or "(empty subject)"
-    except ValueError:
-        return "(undecodable subject)"
+    return verdict.fields()
 
 
 class RevocationGate:
@@ -99,33 +81,25 @@ class RevocationGate:
     ) -> None:
         self.checker = checker
         self._soft_fail = checker.policy.soft_fail
-        self._monotonic = monotonic
-        self._warned: OrderedDict[str, float] = OrderedDict()
+        self._warnings = SoftFailWarnings(_log, monotonic=monotonic)
+        #: Whether another worker or node found a leaf (its x5t#S256) revoked (the server's
+        #: ``CertificateWatch.is_revoked``): this worker's own answer may still be good for a while.
+        self.known_revoked: Callable[[str], bool] | None = None
 
     async def check(self, path: tuple[x509.Certificate, ...], keys: tuple[str, ...], client_id: str) -> None:
         checker = self.checker
         verdict = checker.cached(keys, checker.now()) or await checker.check(path, keys)
-        if verdict is GOOD_CHAIN:
-            return
         if verdict.state == "revoked":
             raise AuthFailure("cert.revoked", verdict.detail, revocation_fields(verdict))
+        known_revoked = self.known_revoked
+        if known_revoked is not None and keys and known_revoked(keys[0]):
+            raise AuthFailure(
+                "cert.revoked",
+                "another worker or node of this server found the certificate revoked (the cert_status "
+                "table names the source and time); this worker's own answer has not caught up yet",
+            )
+        if verdict is GOOD_CHAIN:
+            return
         if not self._soft_fail:
             raise AuthFailure("cert.revocation_unknown", verdict.detail, revocation_fields(verdict))
-        self._warn(keys[0] if keys else "", client_id, verdict)
-
-    def _warn(self, leaf_key: str, client_id: str, verdict: ChainRevocation) -> None:
-        now = self._monotonic()
-        last = self._warned.get(leaf_key)
-        if last is not None and now - last < _WARN_EVERY:
-            return
-        self._warned[leaf_key] = now
-        self._warned.move_to_end(leaf_key)
-        while len(self._warned) > _MAX_WARNED:
-            self._warned.popitem(last=False)
-        _log.warning(
-            "client_cert_soft_fail",
-            client_id=client_id,
-            cert_x5t_s256=leaf_key,
-            detail=verdict.detail,
-            **revocation_fields(verdict),
-        )
+        self._warnings.warn(keys[0] if keys else "", verdict, client_id=client_id)
