@@ -191,6 +191,13 @@ class Settings(BaseSettings):
         description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, direct routes); "
         "false runs the general path, for diagnosis.",
     )
+    wait_for_database: float = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="At start, wait up to this many seconds for an unreachable database (one warning, "
+        "then retries with back-off); 0 stops start-up at once.",
+    )
     max_header_bytes: int = Field(
         96 * 1024,
         ge=8 * 1024,
