@@ -63,6 +63,19 @@ _431: Final = b"".join(
 )
 
 
+_400_BODY: Final = orjson.dumps({"error": "invalid_request", "error_description": "malformed HTTP request"})
+_400: Final = b"".join(
+    [
+        b"HTTP/1.1 400 Bad Request\r\n",
+        b"content-type: application/json\r\n",
+        b"content-length: " + str(len(_400_BODY)).encode("ascii") + b"\r\n",
+        b"cache-control: no-store\r\n",
+        b"connection: close\r\n\r\n",
+        _400_BODY,
+    ]
+)
+
+
 class _HeadersTooLarge(Exception):
     """Raised from a parser callback to stop parsing a request head past the limits."""
 
@@ -227,6 +240,12 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refuses (a control character in a header, a bad request line): the
+        RFC 6749 JSON error every other refusal gets, rather than uvicorn's plain text."""
+        self.transport.write(_400)
+        self.transport.close()
 
     def _check_head(self) -> None:
         if self._head_count > self.max_header_count or self._head_parsed > self.max_header_bytes:
