@@ -46,6 +46,7 @@ STORE_ERRORS: Final[tuple[type[BaseException], ...]] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
     sqlite3.OperationalError,
 )
 
@@ -57,6 +58,8 @@ _DIRECT: Final[tuple[type[BaseException], ...]] = (
     asyncpg.exceptions.OperatorInterventionError,  # 57P01 admin shutdown, 57P02 crash, 57P03 starting
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # the protocol caught mid-statement by the server going away (seen under load at a fast stop)
+    asyncpg.exceptions.InternalClientError,
 )
 _SQLITE_BUSY: Final = ("database is locked", "database is busy", "disk i/o error", "unable to open database")
 
