@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 from cryptography.x509.oid import NameOID
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from tests.faults.sweep import (
@@ -235,7 +235,9 @@ def registration_bodies(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=200))
     if kind == "any":
         return json.dumps(draw(json_values)).encode("utf-8", "surrogatepass")
-    doc = draw(st.dictionaries(st.sampled_from(METADATA_NAMES), json_values, max_size=6))
+    doc = draw(
+        st.dictionaries(st.one_of(st.sampled_from(METADATA_NAMES), hostile_text), json_values, max_size=6)
+    )
     return json.dumps(doc).encode("utf-8", "surrogatepass")
 
 
@@ -245,6 +247,18 @@ def registration_bodies(draw: st.DrawFn) -> bytes:
     content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/json", ""]),
     method=st.sampled_from(["POST", "PUT"]),
 )
+# the reports, always tried: a lone surrogate as a member name, deep nesting
+@example(
+    body=b'{"\\ud800": 1, "grant_types": ["client_credentials"]}',
+    content_type="application/json",
+    method="POST",
+)
+@example(
+    body=b'{"\\ud800": 1, "grant_types": ["client_credentials"]}',
+    content_type="application/json",
+    method="PUT",
+)
+@example(body=b'{"jwks": ' + b"[" * 1000 + b"]" * 1000 + b"}", content_type="application/json", method="POST")
 def test_registration_json(plain: Target, body: bytes, content_type: str, method: str) -> None:
     token = (plain.server.data_dir / "registration-token").read_text().strip()
     path = "/register" if method == "POST" else "/register/demo-client"
