@@ -193,6 +193,26 @@ class Settings(BaseSettings):
         description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, direct routes); "
         "false runs the general path, for diagnosis.",
     )
+    wait_for_database: float = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="At start, wait up to this many seconds for an unreachable database (one warning, "
+        "then retries with back-off); 0 stops start-up at once.",
+    )
+    max_header_bytes: int = Field(
+        96 * 1024,
+        ge=8 * 1024,
+        le=1024 * 1024,
+        description="Largest request line and headers, in bytes; a larger request head is answered 431 "
+        "and its connection closed.",
+    )
+    max_header_count: int = Field(
+        100,
+        ge=16,
+        le=1000,
+        description="Most headers in one request; more are answered 431 and the connection closed.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus metrics listener.")
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Port of the Prometheus metrics listener (plain HTTP); unset: off."

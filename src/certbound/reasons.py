@@ -491,6 +491,20 @@ REQUEST_LOG: Final = Section(
             "look at the server log for the traceback around this request",
         ),
         Reason(
+            "store.unavailable",
+            "the database could not be reached or did not answer in time (the request got 503 "
+            "temporarily_unavailable with Retry-After)",
+            "check that the database is up and reachable from every node (the warning 'store unavailable' "
+            "names the driver's error); certbound reconnects by itself once it answers",
+        ),
+        Reason(
+            "request.headers_too_large",
+            "the request line and headers were larger than max_header_bytes, or more than "
+            "max_header_count headers were sent (answered 431 and the connection closed)",
+            "send fewer or smaller headers; raise max_header_bytes or max_header_count only if a proxy "
+            "in front legitimately adds that much",
+        ),
+        Reason(
             "oauth.<error>",
             "an error answer whose JSON body's OAuth error is named, and no reason was noted",
             "read the error and its description in the answer (RFC 6749 section 5.2)",

@@ -81,6 +81,10 @@ def serve(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./data).")] = None,
     database_url: Annotated[str | None, typer.Option(help="sqlite:///... or postgresql://...")] = None,
+    wait_for_database: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Wait this long for an unreachable database at start."),
+    ] = None,
     registration_token: Annotated[
         str | None, typer.Option(help="Initial access token; registration is closed without one.")
     ] = None,
@@ -132,6 +136,7 @@ def serve(
         "client_ca_crls": client_ca_crl or None,
         "data_dir": data_dir,
         "database_url": database_url,
+        "wait_for_database": wait_for_database,
         "registration_token": registration_token,
         "registration_token_file": registration_token_file,
         "clients_file": clients_file,

@@ -46,6 +46,9 @@ _ACCESS_TOKEN_TYPES: Final = frozenset({"bearer", "access_token"})
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token, the scheme case-insensitive
 _BEARER = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
 _SCHEME = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr](?: |$)")
+#: Longest token sent on to the identity provider: an IdP's request-body limit must not turn a
+#: caller's absurd token into the IdP's 400, answered 502 (oidc-provider parses at most 56 KiB).
+MAX_TOKEN_LENGTH: Final = 16 * 1024
 
 _DESCRIPTIONS: Final = {
     "jws.malformed": "the token is malformed",
@@ -92,7 +95,12 @@ def bearer_token(values: Sequence[bytes]) -> str:
         if _SCHEME.match(value):
             raise bad_request("token.malformed", "the Authorization header is not a valid Bearer credential")
         raise missing_token()  # another scheme: no bearer token at all (RFC 6750 section 3.1)
-    return match.group(1).decode("ascii")
+    token = match.group(1)
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise invalid_token(
+            "jws.malformed", _DESCRIPTIONS["jws.malformed"], f"longer than {MAX_TOKEN_LENGTH} characters"
+        )
+    return token.decode("ascii")
 
 
 class TokenValidator:

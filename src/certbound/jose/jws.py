@@ -38,6 +38,7 @@ from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry, extract_compact
 
 from certbound.jose.errors import JwtError
+from certbound.jsontext import is_text
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -68,11 +69,22 @@ _MODELS: Final = dict(JWSRegistry.algorithms)
 
 def _json(data: bytes) -> Any:
     """``json.loads(data)``, faster for the UTF-8 every JWS uses (json.loads of bytes first guesses
-    among UTF-8/16/32); whatever UTF-8 does not parse gets json's own answer, error included."""
+    among UTF-8/16/32); whatever UTF-8 does not parse gets json's own answer, error included. A string
+    with a lone surrogate (``"\\ud800"``) is refused (ValueError): it is no text, and would fail later
+    where it is stored or logged."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError, JSONDecodeError
-        return json.loads(data)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        value = json.loads(text)
+        if "\\u" in text and not is_text(value):
+            raise ValueError("a string holds a lone UTF-16 surrogate")
+        return value
+    value = json.loads(data)
+    if not is_text(value):
+        raise ValueError("a string holds a lone UTF-16 surrogate")
+    return value
 
 
 def _canonical(segment: str | bytes) -> bool:
@@ -219,6 +231,8 @@ def _parse_with_joserfc(token: str, limits: JwsLimits) -> CompactJws:
         if not isinstance(header, dict):
             raise ValueError("the header is not a JSON object")
         registry.check_header(header)  # crit members we do not understand, bad member types
+        if not is_text(header):
+            raise ValueError("a header string holds a lone UTF-16 surrogate")
         if header.get("b64") is not None or not obj.segments.get("payload"):
             raise ValueError("unencoded or detached payloads are not accepted")
     except (JoseError, ValueError, TypeError, UnicodeError, RecursionError) as exc:

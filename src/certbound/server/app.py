@@ -25,7 +25,7 @@ from certbound.server.endpoints.authorize import AuthorizeEndpoint
 from certbound.server.endpoints.consent import ConsentEndpoint
 from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.endpoints.errors import EXCEPTION_HANDLERS
-from certbound.server.endpoints.health import healthz
+from certbound.server.endpoints.health import ReadinessEndpoint, healthz
 from certbound.server.endpoints.introspection import IntrospectionEndpoint
 from certbound.server.endpoints.jwks import JwksEndpoint
 from certbound.server.endpoints.login import LoginEndpoint
@@ -81,6 +81,7 @@ def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
         paths.REGISTRATION: RegistrationEndpoint(services.registrar, services.watcher),
         paths.CLIENT_CONFIGURATION: ClientConfigurationEndpoint(services.registrar, services.watcher),
         paths.HEALTH: healthz,
+        paths.READINESS: ReadinessEndpoint(store, services.keys),
         paths.METADATA: MetadataEndpoint(document),
         paths.AUTHORIZATION: AuthorizeEndpoint(flow, services.checker),
         paths.PUSHED_AUTHORIZATION: PushedAuthorizationEndpoint(

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +23,14 @@ from certbound.sealing import Sealer, kek_from_text, load_kek, load_or_create_ke
 from certbound.server.clients.file_clients import ClientsFileError, load_clients_file
 from certbound.server.grants.scope import scope_catalogue
 from certbound.server.users.accounts import create_user, set_password
+from certbound.store.availability import is_unavailable
 from certbound.store.interface import ClientExists
-from certbound.store.sql import open_store
+from certbound.store.sql import SqlStore, open_store
+
+log = logging.getLogger("certbound")
+
+#: Back-off of `--wait-for-database`: first pause, factor, longest pause (seconds).
+WAIT_FIRST_S, WAIT_FACTOR, WAIT_LONGEST_S = 0.25, 2.0, 5.0
 
 DEMO_CLIENT_ID = "demo-client"
 #: The public client of the code flow that `--dev` declares, and where its redirect lands.
@@ -133,16 +142,43 @@ def _database_reason(exc: BaseException) -> str:
     return text[0] if text else type(cause).__name__
 
 
-async def initialize(settings: Settings) -> None:
-    """Migrate the store, make sure a signing key exists, and load the clients file."""
-    store = open_store(settings.effective_database_url, fast_paths=settings.fast_paths)
-    try:
+async def _migrate(store: SqlStore, wait_s: float) -> None:
+    """Migrate, waiting up to `wait_s` seconds for a database that cannot be reached yet (it starts
+    with certbound, or restarts): one warning line, then retries with back-off; DatabaseUnavailable
+    once the time is up, or at once for an error that waiting would not cure."""
+    deadline = time.monotonic() + wait_s
+    pause = WAIT_FIRST_S
+    warned = False
+    while True:
         try:
             await store.migrate()
         except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseUnavailable(
-                f"database_url: cannot open the database: {_database_reason(exc)}"
-            ) from None
+            left = deadline - time.monotonic()
+            if not is_unavailable(exc) or left <= 0:
+                waited = f" (waited {wait_s:g} s)" if warned else ""
+                raise DatabaseUnavailable(
+                    f"database_url: cannot open the database: {_database_reason(exc)}{waited}"
+                ) from None
+            if not warned:
+                log.warning(
+                    "database_url: cannot reach the database (%s); retrying for up to %g s "
+                    "(wait_for_database)", _database_reason(exc), wait_s
+                )
+                warned = True
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * WAIT_FACTOR, WAIT_LONGEST_S)
+        else:
+            if warned:
+                log.info("database_url: the database answers; starting")
+            return
+
+
+async def initialize(settings: Settings) -> None:
+    """Migrate the store (waiting `wait_for_database` seconds for it to answer), make sure a signing
+    key exists, and load the clients file."""
+    store = open_store(settings.effective_database_url, fast_paths=settings.fast_paths)
+    try:
+        await _migrate(store, settings.wait_for_database)
         sealer = open_sealer(settings)
         keys = KeyManager(store, sealer, alg=settings.signing_alg, extra_algs=settings.id_token_signing_algs)
         await keys.ensure_keys(datetime.now(UTC))

@@ -28,6 +28,7 @@ __all__ = [
     "METADATA_PATHS",
     "PUSHED_AUTHORIZATION",
     "PUSHED_AUTHORIZATION_PATH",
+    "READINESS",
     "REGISTRATION",
     "REGISTRATION_PATH",
     "REVOCATION",
@@ -73,6 +74,7 @@ CLIENT_CONFIGURATION = EndpointEntry(
     "client_configuration", ("/register/{client_id}",), methods=("GET", "PUT", "DELETE")
 )
 HEALTH = EndpointEntry("health", ("/healthz",), methods=("GET",))
+READINESS = EndpointEntry("readiness", ("/readyz",), methods=("GET",))
 AUTHORIZATION = EndpointEntry(
     "authorization", ("/authorize",), "authorization_endpoint", methods=("GET", "POST")
 )
@@ -102,6 +104,7 @@ ENDPOINTS: tuple[EndpointEntry, ...] = (
     REGISTRATION,
     CLIENT_CONFIGURATION,
     HEALTH,
+    READINESS,
     METADATA,
     PUSHED_AUTHORIZATION,
     USERINFO,

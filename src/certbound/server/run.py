@@ -117,6 +117,8 @@ def worker_for(settings: Settings, listeners: Listeners, tls: TlsFactories) -> W
         log_format=settings.log_format,
         fast_paths=settings.fast_paths,
         sample_metrics=settings.metrics_port is not None,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
     )
 
 

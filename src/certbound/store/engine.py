@@ -16,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from certbound.store.availability import CONNECT_TIMEOUT_S, STATEMENT_TIMEOUT_S
+
 #: Execution option that marks a transaction as a writer (BEGIN IMMEDIATE on SQLite).
 WRITE_OPTION = "certbound_write"
 
@@ -56,8 +58,17 @@ def async_url(database_url: str) -> URL:
 
 
 def create_engine(database_url: str, **engine_options: Any) -> AsyncEngine:
-    """An async engine for `database_url` with the per-dialect connection setup installed."""
+    """An async engine for `database_url` with the per-dialect connection setup installed.
+
+    PostgreSQL connections get a connect timeout and a per-statement timeout, and the pool a checkout
+    timeout (`certbound.store.availability`): during an outage a request waits that long at most,
+    then is answered 503, instead of hanging on the driver's defaults (60 s, or forever).
+    """
     url = async_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        connect_args = {"timeout": CONNECT_TIMEOUT_S, "command_timeout": STATEMENT_TIMEOUT_S}
+        connect_args.update(engine_options.pop("connect_args", {}))
+        engine_options = {"pool_timeout": STATEMENT_TIMEOUT_S, **engine_options, "connect_args": connect_args}
     engine = create_async_engine(url, **engine_options)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)

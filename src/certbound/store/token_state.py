@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
+from certbound.store.availability import STATEMENT_TIMEOUT_S
 from certbound.store.interface import OpaqueToken, TokenState
 from certbound.store.schema import opaque_tokens, revoked_tokens
 from certbound.store.sqlite_commits import CommitMarker
@@ -171,10 +172,11 @@ class PostgresTokenState:
 
     Not an asyncpg pool: its acquire/release machinery (and the reset round trip on release) cost
     several times the read itself (docs/performance.md). A connection that fails is closed and
-    reopened on its next use; the failing read raises (the endpoint answers 500, never "active").
+    reopened on its next use; the failing read raises (the endpoint answers 503 when the database is
+    out of reach, never "active").
     """
 
-    def __init__(self, dsn: str, *, size: int = 4, timeout: float = 10.0) -> None:
+    def __init__(self, dsn: str, *, size: int = 4, timeout: float = STATEMENT_TIMEOUT_S) -> None:
         self._dsn = dsn
         self._timeout = timeout
         self._slots: list[_PreparedConnection | None] = [None] * size

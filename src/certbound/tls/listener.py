@@ -11,7 +11,12 @@ import threading
 from typing import Literal
 
 from certbound.tls.openssl_verify import SelfCheckResult, self_check, self_check_isolated
-from certbound.tls.protocol import HttpToolsTLSProtocol
+from certbound.tls.protocol import (
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADER_COUNT,
+    HttpToolsTLSProtocol,
+    limited,
+)
 
 __all__ = [
     "DEGRADED_MODE_LIMITATIONS",
@@ -37,9 +42,12 @@ _lock = threading.Lock()
 _result: SelfCheckResult | None = None
 
 
-def protocol_class() -> type[HttpToolsTLSProtocol]:
-    """The uvicorn ``http`` protocol class that fills ``scope["extensions"]["tls"]``."""
-    return HttpToolsTLSProtocol
+def protocol_class(
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, max_header_count: int = DEFAULT_MAX_HEADER_COUNT
+) -> type[HttpToolsTLSProtocol]:
+    """The uvicorn ``http`` protocol class that fills ``scope["extensions"]["tls"]`` and refuses request
+    heads past the limits (431)."""
+    return limited(max_header_bytes, max_header_count)
 
 
 def self_check_result() -> SelfCheckResult:

@@ -4,6 +4,12 @@ asyncio and uvloop call ``connection_made`` on the app protocol only after the T
 completed, so the peer's certificates and OpenSSL's verdict are final there. They are read and parsed
 once, then every request on the connection gets the same objects in
 ``scope["extensions"]["tls"]`` (ASGI TLS extension keys, plus ``certbound_client_certificate``).
+
+Request heads are bounded: httptools (llhttp) buffers a header of any size and any number of them.
+A request whose request line and headers exceed `max_header_bytes`, or that has more than
+`max_header_count` headers, is answered 431 with ``Connection: close`` and the connection closed,
+as soon as the limit is passed (a 300 KB value is refused after the first 64 KiB or so arrive, not
+buffered whole). The limits are class attributes set by `limited` (the ``max_header_*`` settings).
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, Final, cast
 
+import httptools
+import orjson
+import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from certbound.tls import openssl_verify
@@ -21,9 +30,54 @@ from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate, PemCh
 from certbound.tls.server_context import server_certificate_pem
 from certbound.tls.write_coalescing import CoalescingTransport
 
-__all__ = ["HttpToolsTLSProtocol", "TLSStats", "stats", "tls_extension"]
+__all__ = [
+    "DEFAULT_MAX_HEADER_BYTES",
+    "DEFAULT_MAX_HEADER_COUNT",
+    "HttpToolsTLSProtocol",
+    "TLSStats",
+    "limited",
+    "stats",
+    "tls_extension",
+]
 
 logger = logging.getLogger("certbound.tls")
+_events = structlog.get_logger("certbound.tls")
+
+#: Request line and headers, in bytes: room for a 64 KiB forwarded certificate chain and the rest.
+DEFAULT_MAX_HEADER_BYTES: Final = 96 * 1024
+#: Headers per request (Apache's LimitRequestFields default).
+DEFAULT_MAX_HEADER_COUNT: Final = 100
+REASON_HEADERS_TOO_LARGE: Final = "request.headers_too_large"
+_431_BODY: Final = orjson.dumps(
+    {"error": "invalid_request", "error_description": "the request header fields are too large"}
+)
+_431: Final = b"".join(
+    [
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        b"content-type: application/json\r\n",
+        b"content-length: " + str(len(_431_BODY)).encode("ascii") + b"\r\n",
+        b"cache-control: no-store\r\n",
+        b"connection: close\r\n\r\n",
+        _431_BODY,
+    ]
+)
+
+
+_400_BODY: Final = orjson.dumps({"error": "invalid_request", "error_description": "malformed HTTP request"})
+_400: Final = b"".join(
+    [
+        b"HTTP/1.1 400 Bad Request\r\n",
+        b"content-type: application/json\r\n",
+        b"content-length: " + str(len(_400_BODY)).encode("ascii") + b"\r\n",
+        b"cache-control: no-store\r\n",
+        b"connection: close\r\n\r\n",
+        _400_BODY,
+    ]
+)
+
+
+class _HeadersTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request head past the limits."""
 
 SOURCE = "tls"
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304, "TLSv1.1": 0x0302, "TLSv1": 0x0301}
@@ -110,9 +164,19 @@ def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
 
 
 class HttpToolsTLSProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that hands each request the connection's ASGI ``tls`` extension."""
+    """``HttpToolsProtocol`` that hands each request the connection's ASGI ``tls`` extension, and
+    refuses request heads past the limits (431)."""
+
+    max_header_bytes: ClassVar[int] = DEFAULT_MAX_HEADER_BYTES
+    max_header_count: ClassVar[int] = DEFAULT_MAX_HEADER_COUNT
 
     _tls: dict[str, Any] | None = None
+    _in_head = False  # between a request's first byte and the end of its headers
+    _began = False  # a request began in the chunk being parsed
+    _head_received = 0  # bytes received while in the head (an upper bound of its size)
+    _head_parsed = 0  # bytes of the URL and headers the parser handed over
+    _head_count = 0
+    _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """After the TLS handshake (asyncio and uvloop call it then): describe the peer, once."""
@@ -124,5 +188,94 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         """A new request: its scope gets its own copy of the connection's ``tls`` dict (cheap)."""
         super().on_message_begin()
+        self._in_head = self._began = True
+        self._head_received = self._head_parsed = self._head_count = 0
         if self._tls is not None:
             self.scope["extensions"] = {"tls": cast("dict[object, object]", dict(self._tls))}
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, with the head limits: counted before parsing (a head already past them is not
+        fed to the parser) and after (a request that began in this chunk)."""
+        if self._refused:
+            return
+        if self._in_head:
+            self._head_received += len(data)
+            if self._head_received > self.max_header_bytes:
+                self._refuse_head()
+                return
+        self._began = False
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._refused:
+                self._refuse_head()
+                return
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if self._began and self._in_head:
+            self._head_received = len(data)  # at most: the head's start is somewhere in this chunk
+            if self._head_received > self.max_header_bytes:
+                self._refuse_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_parsed += len(url)
+        self._check_head()
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_count += 1
+        self._head_parsed += len(name) + len(value) + 4
+        self._check_head()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the parser refuses (a control character in a header, a bad request line): the
+        RFC 6749 JSON error every other refusal gets, rather than uvicorn's plain text."""
+        self.transport.write(_400)
+        self.transport.close()
+
+    def _check_head(self) -> None:
+        if self._head_count > self.max_header_count or self._head_parsed > self.max_header_bytes:
+            self._refused = True
+            raise _HeadersTooLarge
+
+    def _refuse_head(self) -> None:
+        """Answer 431 with Connection: close and close; nothing more is read from this connection."""
+        if self.transport.is_closing():
+            return
+        self._refused = True
+        _events.warning(
+            "request_headers_too_large",
+            reason=REASON_HEADERS_TOO_LARGE,
+            client=f"{self.client[0]}:{self.client[1]}" if self.client else None,
+            header_bytes=max(self._head_received, self._head_parsed),
+            header_count=self._head_count,
+            max_header_bytes=self.max_header_bytes,
+            max_header_count=self.max_header_count,
+        )
+        self.transport.write(_431)
+        self.transport.close()
+
+
+def limited(max_header_bytes: int, max_header_count: int) -> type[HttpToolsTLSProtocol]:
+    """The protocol class with these head limits (made in each worker: classes do not pickle)."""
+    if (max_header_bytes, max_header_count) == (DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT):
+        return HttpToolsTLSProtocol
+    return type(
+        "LimitedHttpToolsTLSProtocol",
+        (HttpToolsTLSProtocol,),
+        {"max_header_bytes": max_header_bytes, "max_header_count": max_header_count},
+    )

@@ -5,6 +5,11 @@
 (a wrong method, a client that went away, the router's 404 and 405, a bug) are made into one here,
 so the hot endpoints' wrapper, the registration endpoints and the app-level handlers all answer
 through that renderer.
+
+An exception that is the store out of reach (`certbound.store.availability.is_unavailable`: a
+PostgreSQL restart, a cut network, a timeout) is not a bug: it is answered 503
+``temporarily_unavailable`` with ``Retry-After``, logged as one warning line without a traceback,
+and the next request tries the database again (the pools reconnect by themselves).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from starlette.responses import Response
 
 from certbound.errors import OAuthError
 from certbound.server.endpoints.responses import oauth_error_response
+from certbound.store.availability import RETRY_AFTER_S, STORE_ERRORS, describe, is_unavailable
 
 __all__ = [
     "EXCEPTION_HANDLERS",
@@ -27,6 +33,8 @@ __all__ = [
     "invalid_request",
     "method_not_allowed",
     "server_error",
+    "temporarily_unavailable",
+    "unexpected_error",
 ]
 
 log = logging.getLogger("certbound")
@@ -56,6 +64,28 @@ def server_error() -> OAuthError:
     return OAuthError("server_error", status=500)
 
 
+def temporarily_unavailable() -> OAuthError:
+    """The store could not be reached in time: the client should retry (RFC 6749 section 4.1.2.1's
+    error code, with the HTTP answer that says so)."""
+    return OAuthError(
+        "temporarily_unavailable",
+        "the service is temporarily unavailable; retry later",
+        status=503,
+        reason="store.unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def unexpected_error(exc: BaseException, method: str, path: str) -> OAuthError:
+    """The answer to an exception nobody handled: 503 for the store out of reach (one warning line),
+    else 500 with the traceback in the log."""
+    if is_unavailable(exc):
+        log.warning("store unavailable on %s %s: %s", method, path, describe(exc))
+        return temporarily_unavailable()
+    log.error("unhandled error on %s %s: %s", method, path, type(exc).__name__, exc_info=exc)
+    return server_error()
+
+
 def from_http_exception(exc: HTTPException) -> OAuthError:
     """The router's 404 and 405 (and any other HTTPException) as JSON rather than Starlette's text."""
     return OAuthError(
@@ -81,9 +111,19 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return oauth_error_response(server_error())
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """The store's exception types, in the exception middleware (so no traceback for an outage);
+    anything of those types that is not an outage goes on to the 500 handler."""
+    if not is_unavailable(exc):
+        raise exc
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, describe(exc))
+    return oauth_error_response(temporarily_unavailable())
+
+
 #: Starlette's ``exception_handlers``, for what reaches the app's exception layers.
 EXCEPTION_HANDLERS: Mapping[Any, Any] = {
     OAuthError: _oauth_error,
     HTTPException: _http_error,
+    **dict.fromkeys(STORE_ERRORS, _store_error),
     Exception: _unhandled,
 }

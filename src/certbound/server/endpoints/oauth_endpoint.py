@@ -2,7 +2,8 @@
 
 Such an endpoint takes every method, so that a wrong one gets its 405 with no-store rather than the
 router's, and answers every failure itself: an `OAuthError` through the one renderer, a client that
-went away as 400, anything else as a logged 500 ``server_error``. It needs no exception layer
+went away as 400, the store out of reach as 503 ``temporarily_unavailable``, anything else as a logged
+500 ``server_error``. It needs no exception layer
 around it, which is what lets `DirectRoutes` call it straight from the middleware stack.
 """
 
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from certbound.errors import OAuthError
-from certbound.server.endpoints.errors import client_disconnected, method_not_allowed, server_error
+from certbound.server.endpoints.errors import client_disconnected, method_not_allowed, unexpected_error
 from certbound.server.endpoints.responses import oauth_error_response
 
 __all__ = ["OAuthEndpoint"]
@@ -43,9 +44,8 @@ class OAuthEndpoint:
             return oauth_error_response(err)
         except ClientDisconnect:
             return oauth_error_response(client_disconnected())
-        except Exception:
-            log.error("unhandled error on %s", request.url.path, exc_info=True)
-            return oauth_error_response(server_error())
+        except Exception as exc:
+            return oauth_error_response(unexpected_error(exc, request.method, request.url.path))
 
     async def handle(self, request: Request) -> Response:
         """The endpoint's own work, for a POST."""

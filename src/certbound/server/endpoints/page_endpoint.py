@@ -1,7 +1,8 @@
 """The wrapper of the pages a browser sees (authorize, login, consent, logout): HTML, never JSON.
 
 A page endpoint answers every failure itself: a malformed form or a client that went away gets the
-error page, and anything unexpected a logged 500 page, so a person never sees a traceback or an OAuth
+error page, the store out of reach a 503 page (with Retry-After), and anything unexpected a
+logged 500 page, so a person never sees a traceback or an OAuth
 JSON body.
 """
 
@@ -14,7 +15,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from certbound.errors import OAuthError
+from certbound.observability.requestlog import note
 from certbound.server.endpoints.login_flow import LoginFlow
+from certbound.store.availability import RETRY_AFTER_S, describe, is_unavailable
 
 __all__ = ["PageEndpoint"]
 
@@ -37,11 +40,20 @@ class PageEndpoint:
             )
         except ClientDisconnect:
             response = Response(status_code=400)
-        except Exception:
-            log.error("unhandled error on %s", request.url.path, exc_info=True)
-            response = self.flow.pages.message(
-                "Something went wrong", "The server could not answer. Try again later.", status=500
-            )
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("store unavailable on %s %s: %s", request.method, request.url.path, describe(exc))
+                note(reason="store.unavailable")
+                response = self.flow.pages.message(
+                    "Temporarily unavailable", "The server cannot answer just now. Try again in a moment.",
+                    status=503,
+                )
+                response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            else:
+                log.error("unhandled error on %s", request.url.path, exc_info=True)
+                response = self.flow.pages.message(
+                    "Something went wrong", "The server could not answer. Try again later.", status=500
+                )
         await response(scope, receive, send)
 
     async def get(self, request: Request) -> Response:

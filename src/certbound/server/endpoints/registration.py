@@ -10,7 +10,6 @@ caller without one learns nothing else.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, NoReturn, Protocol
 
@@ -19,8 +18,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from certbound.errors import OAuthError
+from certbound.jsontext import loads_text
 from certbound.server.clients.registrar import Registrar
+from certbound.server.endpoints.errors import unexpected_error
 from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
+from certbound.store.availability import is_unavailable
 
 __all__ = ["MAX_BODY_BYTES", "ClientConfigurationEndpoint", "RegistrationEndpoint"]
 
@@ -49,6 +51,10 @@ class _RegistrarEndpoint:
         except OAuthError as err:
             log.info("registration refused: %s (%s)", err.error, err.reason or "-")
             response = oauth_error_response(err)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise  # a bug: the app's handlers answer 500 and log the traceback
+            response = oauth_error_response(unexpected_error(exc, scope["method"], scope["path"]))
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
@@ -121,10 +127,11 @@ async def _json_object(request: Request) -> dict[str, Any]:
         if len(body) > MAX_BODY_BYTES:
             _bad_request(f"the request body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
     try:
-        value = json.loads(bytes(body), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        text = bytes(body).decode("utf-8")
+        value = loads_text(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _DuplicateMember as dup:
-        _bad_request(f"the request body has the member {dup.name!r} more than once", "duplicate_member")
-    except (ValueError, RecursionError):  # JSONDecodeError, bad encoding, NaN/Infinity, nesting
+        _bad_request(f"the request body has the member {dup.name[:64]!r} more than once", "duplicate_member")
+    except (ValueError, RecursionError):  # JSONDecodeError, not UTF-8, a lone surrogate, NaN, nesting
         _bad_request("the request body is not valid JSON", "invalid_json")
     if not isinstance(value, dict):
         _bad_request("the request body must be a JSON object", "not_an_object")
