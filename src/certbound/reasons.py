@@ -500,9 +500,11 @@ REQUEST_LOG: Final = Section(
         Reason(
             "request.headers_too_large",
             "the request line and headers were larger than max_header_bytes, or more than "
-            "max_header_count headers were sent (answered 431 and the connection closed)",
-            "send fewer or smaller headers; raise max_header_bytes or max_header_count only if a proxy "
-            "in front legitimately adds that much",
+            "max_header_count headers were sent (answered 431 and the connection closed); at the "
+            "gateway's listener the limits are 64 KiB and 200 fields",
+            "send fewer or smaller headers (large cookies, or many of them, are the usual cause); raise "
+            "max_header_bytes or max_header_count only if a proxy in front legitimately adds that much; "
+            "behind nginx, its own limits (large_client_header_buffers) apply first",
         ),
         Reason(
             "oauth.<error>",
@@ -652,12 +654,6 @@ GATEWAY: Final = Section(
             "the path has a dot segment (. or .., also with ;parameters), an empty segment (//), a NUL, "
             "or is not an absolute path: the gateway and the upstream could read it differently",
             "send the normalized path (no /./, /../, /..;/ or //, also not percent-encoded)",
-        ),
-        Reason(
-            "request.headers_too_large",
-            "the request's header section is over 64 KiB or 200 fields, more than the gateway passes on: 431",
-            "send smaller headers (large cookies, or many of them, are the usual cause); behind nginx, "
-            "its own limits (large_client_header_buffers) apply first",
         ),
         Reason(
             "token.missing",

@@ -138,9 +138,9 @@ def test_oversized_headers_are_refused_not_forwarded(
 ) -> None:
     marker = secrets.token_hex(6)
     token = idps["certbound"].token("jwt")
+    # the listener refuses the head before the app sees it (its warning names no path)
     assert raw_get(two_routes, material, f"/other/{marker}", token, extra) == 431
     assert echo.reached(marker) == []
-    assert two_routes.event_for(marker)["reason"] == "request.headers_too_large"
     usual = "X-Usual: " + "d" * 8000 + "\r\n" + "".join(f"X-F{i}: e\r\n" for i in range(50))
     assert raw_get(two_routes, material, f"/other/{marker}", token, usual) == 200
 

@@ -26,7 +26,6 @@ __all__ = [
     "GatewayError",
     "bad_request",
     "forbidden",
-    "headers_too_large",
     "idp_failure",
     "insufficient",
     "internal_error",
@@ -89,16 +88,6 @@ def idp_failure(reason: str, status: int, description: str, detail: str = "") ->
 def upstream_failure(reason: str, status: int, description: str, detail: str = "") -> GatewayError:
     """502/504: the upstream failed or was too slow."""
     return GatewayError(_FAILURE_ERRORS[status], description, status, reason=reason, detail=detail)
-
-
-def headers_too_large() -> GatewayError:
-    """431 (RFC 6585): the request's header section is larger than the gateway passes on."""
-    return GatewayError(
-        "invalid_request",
-        "the request's headers are too large",
-        431,
-        reason="request.headers_too_large",
-    )
 
 
 def not_found(reason: str, description: str) -> GatewayError:

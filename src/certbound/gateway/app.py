@@ -23,14 +23,13 @@ from certbound.gateway.answers import (
     GatewayError,
     bad_request,
     forbidden,
-    headers_too_large,
     internal_error,
     not_found,
     render,
 )
 from certbound.gateway.config import HEALTH_PATH, AuthRequestSettings
 from certbound.gateway.events import Record
-from certbound.gateway.headers import forwarding_headers, oversized, read_incoming
+from certbound.gateway.headers import forwarding_headers, read_incoming
 from certbound.gateway.routes import Route, RouteTable, check_path
 from certbound.gateway.upstream import ClientGone
 from certbound.tls.client_certificate import client_certificate_from_scope
@@ -124,8 +123,6 @@ class GatewayApp:
         record = Record("proxy", method, path, peer)
         route: Route | None = None
         try:
-            if oversized(scope["headers"]):
-                raise headers_too_large()
             check_path(path)
             route, prefix = self._route(path, record)
             upstream = route.upstream
@@ -191,8 +188,6 @@ class GatewayApp:
         try:
             if not self._forwarded.trusts(peer):
                 raise forbidden("auth_request.untrusted_peer", "decisions are for trusted proxies only")
-            if oversized(scope["headers"]):
-                raise headers_too_large()
             if not uri:
                 raise bad_request("auth_request.missing_uri", "no original URI was given", challenge=False)
             check_path(path)

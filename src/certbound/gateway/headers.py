@@ -33,11 +33,8 @@ from certbound.tls.headers import ALL_HEADERS
 
 __all__ = [
     "HOP_BY_HOP",
-    "MAX_HEADERS",
-    "MAX_HEADER_BYTES",
     "IdentityHeaders",
     "Incoming",
-    "oversized",
     "read_incoming",
     "response_headers",
 ]
@@ -60,20 +57,6 @@ _FORWARDED: Final = frozenset(
 _OWNED: Final = HOP_BY_HOP | _FORWARDED | ALL_HEADERS | {b"authorization", b"host", b"content-length"}
 #: Dropped from the upstream's answer: hop-by-hop, ``date`` and ``server`` (the listener's own).
 _RESPONSE_DROP: Final = HOP_BY_HOP | {b"date", b"server"}
-
-
-#: The most a request's header section may hold (names and values) and how many fields: the listener's
-#: parser sets no limit, and whatever the gateway accepts it forwards to an upstream that may not
-#: (nginx's default is about 32 KiB). Tokens, forwarded certificate chains and cookies fit easily.
-MAX_HEADER_BYTES: Final = 64 * 1024
-MAX_HEADERS: Final = 200
-
-
-def oversized(headers: list[Header]) -> bool:
-    """Whether a request's headers exceed :data:`MAX_HEADER_BYTES` or :data:`MAX_HEADERS`."""
-    if len(headers) > MAX_HEADERS:
-        return True
-    return sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
 
 
 def fold(name: bytes) -> bytes:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from socket import socket
-from typing import Literal
+from typing import Final, Literal
 
 from starlette.types import ASGIApp
 
@@ -38,6 +38,10 @@ class GatewayListeners:
     main: socket
     metrics: socket | None = None
 
+
+#: The listener's head limits at the gateway (431 past them, the connection closed).
+GATEWAY_MAX_HEADER_BYTES: Final = 64 * 1024
+GATEWAY_MAX_HEADER_COUNT: Final = 200
 
 def bind_listeners(settings: GatewaySettings) -> GatewayListeners:
     """Bind in the parent, so a port in use fails start-up naming its key (BindError)."""
@@ -87,6 +91,10 @@ def serve(settings: GatewaySettings, listeners: GatewayListeners) -> int:
         log_level=settings.log_level,
         log_format=settings.log_format,
         sample_metrics=listeners.metrics is not None,
+        # what the gateway accepts it forwards to an upstream that may have a lower limit than
+        # `serve`'s (nginx's default is about 32 KiB): tokens, certificate chains and cookies fit
+        max_header_bytes=GATEWAY_MAX_HEADER_BYTES,
+        max_header_count=GATEWAY_MAX_HEADER_COUNT,
     )
     configure_logging(settings.log_level, settings.log_format)
     # the gateway keeps no data: several workers' counters go under the temporary directory
