@@ -14,6 +14,10 @@
 //   logIntrospection: true to print one JSON line per introspection request on stdout:
 //            {"event": "introspection", "client_id", "cert_x5t_s256", "status"} (the caller's
 //            client_id as the provider authenticated it, and the thumbprint of its TLS certificate)
+//   codeFlow: true for people logging in (the gateway's tests): the development login and consent
+//            pages (any login, any password), the PAR and userinfo mTLS aliases, and one JSON line
+//            per request to the token, revocation and PAR endpoints: {"event": "token" | "revocation"
+//            | "pushed_authorization_request", "grant_type", "client_id", "cert_x5t_s256", "status"}
 //
 // Both listeners bind 127.0.0.1 on a free port. When ready the script prints one JSON line on
 // stdout: {"issuer": "https://127.0.0.1:P", "port": P, "mtlsPort": Q|null}.
@@ -119,10 +123,14 @@ const provider = new Provider(issuer, {
       token_endpoint: `${mtlsBase}/token`,
       introspection_endpoint: `${mtlsBase}/token/introspection`,
       revocation_endpoint: `${mtlsBase}/token/revocation`,
+      ...(config.codeFlow ? {
+        pushed_authorization_request_endpoint: `${mtlsBase}/request`,
+        userinfo_endpoint: `${mtlsBase}/me`,
+      } : {}),
     },
   } : {},
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: config.codeFlow === true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
@@ -147,15 +155,19 @@ const provider = new Provider(issuer, {
     },
   },
 });
-if (config.logIntrospection) {
+const logged = new Set(config.logIntrospection ? ['introspection'] : []);
+if (config.codeFlow) ['token', 'revocation', 'pushed_authorization_request'].forEach((r) => logged.add(r));
+if (logged.size) {
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.oidc && ctx.oidc.route === 'introspection') {
+    if (ctx.oidc && logged.has(ctx.oidc.route)) {
       const cert = peerCertificate(ctx);
       const x5t = cert ? createHash('sha256').update(cert.raw).digest('base64url') : null;
       const clientId = ctx.oidc.client ? ctx.oidc.client.clientId : null;
+      const grantType = ctx.oidc.params ? ctx.oidc.params.grant_type : undefined;
       process.stdout.write(`${JSON.stringify({
-        event: 'introspection', client_id: clientId, cert_x5t_s256: x5t, status: ctx.status,
+        event: ctx.oidc.route, client_id: clientId, cert_x5t_s256: x5t, status: ctx.status,
+        ...(grantType ? { grant_type: grantType } : {}),
       })}\n`);
     }
   });

@@ -31,6 +31,7 @@ NOT_CODES = {
     "http.disconnect": "an ASGI message type",
     "server.crt": "a file name",
     "server.key": "a file name",
+    "session.key": "a file name (the gateway's session sealing key)",
 }
 #: Values at reason sites that are not refusals: success, and the counter's label for an unknown code.
 MARKERS = {OK: "success", "other": "the client_auth counter's label for a code it does not know"}

@@ -14,12 +14,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from certbound.gateway.config import GatewayConfigError, GatewaySettings, idp_key
+from certbound.gateway.config import GatewayConfigError, GatewaySettings, RouteSettings, idp_key
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.idp import IdentityProvider
+from certbound.gateway.login import BrowserLogin
 from certbound.gateway.proof import ProofOfPossession
+from certbound.gateway.relying import RelyingParty
 from certbound.gateway.routes import Route, RouteTable
 from certbound.gateway.rules import Requirement
+from certbound.gateway.session_storage import SessionBackends, open_session_backends, session_sealer
 from certbound.gateway.upstream import Upstream, UpstreamPools
 from certbound.gateway.validation import TokenValidator
 from certbound.net.tls import TLSConfigError
@@ -77,12 +80,37 @@ def _identity_providers(settings: GatewaySettings, clock: Callable[[], float]) -
     return idps
 
 
+def _relying(
+    route: RouteSettings,
+    idp: IdentityProvider,
+    backends: SessionBackends | None,
+    clock: Callable[[], float],
+) -> RelyingParty | None:
+    """A route's part-2 methods; None for a route of part 1 only (or when checking: no store open)."""
+    methods = set(route.auth_methods)
+    if not methods - {"bearer", "introspection"} or backends is None:
+        return None
+    login = None
+    if route.login_enabled():
+        assert backends.sealer is not None
+        sessions = backends.for_route(route.session_storage, route.redis_url)
+        login = BrowserLogin(route, idp, sessions, backends.sealer, clock=clock)
+    return RelyingParty(
+        login,
+        bearer=bool(methods & {"bearer", "introspection"}),
+        upstream_access_token_header=route.upstream_access_token_header,
+        logout_uri_suffix=route.logout_uri_suffix,
+        logout_methods=route.logout_methods,
+    )
+
+
 def _routes(
     settings: GatewaySettings,
     idps: Mapping[str, IdentityProvider],
     upstreams: UpstreamPools,
     verdicts: VerdictCache | None,
     clock: Callable[[], float],
+    backends: SessionBackends | None,
 ) -> RouteTable:
     compiled = []
     identity_names = {name for route in settings.routes for name in route.upstream_headers}
@@ -123,18 +151,27 @@ def _routes(
                 audiences=Requirement.parse(route.audience_required),
                 audience_claim=route.audience_claim,
                 identity=IdentityHeaders.of(route.upstream_headers, identity_names),
+                relying=_relying(route, idps[settings.idp_of(route)], backends, clock),
             )
         )
     return RouteTable(compiled)
 
 
-def build_services(settings: GatewaySettings, *, clock: Callable[[], float] = time.time) -> GatewayServices:
-    """Compile the settings (no network I/O); GatewayConfigError names what cannot be used."""
+def build_services(
+    settings: GatewaySettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    backends: SessionBackends | None = None,
+) -> GatewayServices:
+    """Compile the settings (no network I/O); GatewayConfigError names what cannot be used. Without
+    `backends` (``--check``) the routes' logins are not built: only the sealing key file is read."""
     forwarded = _forwarded(settings)
     verdicts = _client_ca(settings.listener.client_ca)
     idps = _identity_providers(settings, clock)
+    if backends is None and settings.store.session_secret_file is not None:
+        session_sealer(settings.store)
     upstreams = UpstreamPools()
-    routes = _routes(settings, idps, upstreams, verdicts, clock)
+    routes = _routes(settings, idps, upstreams, verdicts, clock, backends)
     return GatewayServices(settings, idps, routes, upstreams, forwarded, verdicts)
 
 
@@ -143,13 +180,20 @@ async def open_services(
     settings: GatewaySettings, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[GatewayServices]:
     """A worker's services, closed (every pool) on exit; their caches reported to the metrics."""
-    services = build_services(settings, clock=clock)
+    async with open_session_backends(settings) as backends:
+        services = build_services(settings, clock=clock, backends=backends)
+        async with _closing(services):
+            yield services
+
+
+@contextlib.asynccontextmanager
+async def _closing(services: GatewayServices) -> AsyncIterator[None]:
     try:
         for name, idp in services.idps.items():
             track_cache(f"gateway_jwt:{name}", idp.verified)
             track_cache(f"gateway_introspection:{name}", idp.introspected)
         if services.verdicts is not None:
             track_cache("gateway_certificate_verdicts", services.verdicts)
-        yield services
+        yield
     finally:
         await services.aclose()
