@@ -14,6 +14,7 @@
 //   logIntrospection: true to print one JSON line per introspection request on stdout:
 //            {"event": "introspection", "client_id", "cert_x5t_s256", "status"} (the caller's
 //            client_id as the provider authenticated it, and the thumbprint of its TLS certificate)
+//   passwordGrant: { username, password }: the resource owner password grant, for that one user
 //   codeFlow: true for people logging in (the gateway's tests): the development login and consent
 //            pages (any login, any password), the PAR and userinfo mTLS aliases, and one JSON line
 //            per request to the token, revocation and PAR endpoints: {"event": "token" | "revocation"
@@ -29,7 +30,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { isIP } from 'node:net';
 
-import Provider from 'oidc-provider';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
@@ -171,6 +172,23 @@ if (logged.size) {
       })}\n`);
     }
   });
+}
+if (config.passwordGrant) {
+  // The resource owner password grant (RFC 6749 section 4.3), which oidc-provider does not ship, for
+  // the gateway's `password` auth method: one user, from the configuration; the token is bound to the
+  // client's certificate as the client_credentials grant's is.
+  provider.registerGrantType('password', async (ctx) => {
+    const { username, password } = ctx.oidc.params;
+    if (username !== config.passwordGrant.username || password !== config.passwordGrant.password) {
+      throw new oidcErrors.InvalidGrant('wrong username or password');
+    }
+    const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: ctx.oidc.params.scope || undefined });
+    const cert = peerCertificate(ctx);
+    if (cert && ctx.oidc.client.tlsClientCertificateBoundAccessTokens) token.setThumbprint('x5t', cert);
+    ctx.body = {
+      access_token: await token.save(), expires_in: token.expiration, token_type: 'Bearer', scope: token.scope,
+    };
+  }, new Set(['username', 'password', 'scope']));
 }
 provider.on('server_error', (ctx, err) => {
   process.stderr.write(`server_error: ${err.stack}\n`);

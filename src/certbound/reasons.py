@@ -773,6 +773,19 @@ GATEWAY_LOGIN: Final = Section(
             "client at the provider",
         ),
         Reason(
+            "credentials.malformed",
+            "client_credentials or password credentials that cannot be read: a Basic header that is not "
+            "Base64 of 'id:secret' (RFC 6749 section 2.3.1), or a form body too long or cut short: 400",
+            "send 'Authorization: Basic base64(urlencode(id):urlencode(secret))', or the form fields "
+            "client_id and client_secret (username and password)",
+        ),
+        Reason(
+            "credentials.refused",
+            "the identity provider refused the caller's client credentials, username and password, or "
+            "refresh token (invalid_client, invalid_grant, ...): 401",
+            "check the credentials at the identity provider; the event's detail has its error",
+        ),
+        Reason(
             "callback.no_id_token",
             "the token endpoint answered the code without an ID token: 502",
             "ask for the openid scope (scopes) and register the gateway's client for OpenID Connect",

@@ -41,6 +41,11 @@ from tests.interop.peers import start_oidc_provider
 from tests.server.process.serverproc import RunningServer, free_port, log_events, start_server
 
 CLIENT_ID = "gateway-web"
+#: A client of its own at both IdPs (client_secret_basic), for the client_credentials auth method; the
+#: secret has characters RFC 6749 section 2.3.1 form-encodes inside the Basic header.
+CALLER_ID, CALLER_SECRET = "caller", "s3cr+t:with/odd=chars & more"
+#: The one user of oidc-provider's password grant.
+USER, USER_PASSWORD = "pat", "pat's pass:word"
 ROUTES = ("app", "fresh", "par")
 IDENTITY = {"X-Subject": "sub", "X-Scope": "scope", "X-Client-Id": "client_id"}
 
@@ -107,8 +112,15 @@ def start_certbound_login_idp(material: Material, base: Path, gateway_url: str, 
         "resource_server_audiences": [issuer],
     }
     base.mkdir(parents=True, exist_ok=True)
+    caller = {
+        "client_id": CALLER_ID,
+        "token_endpoint_auth_method": "client_secret_basic",
+        "client_secret_sha256": hashlib.sha256(CALLER_SECRET.encode()).hexdigest(),
+        "grant_types": ["client_credentials"],
+        "scope": "api:read",
+    }
     clients = base / "clients.toml"
-    clients.write_text(tomli_w.dumps({"client": [client]}))
+    clients.write_text(tomli_w.dumps({"client": [client, caller]}))
     args = [
         "--clients-file",
         str(clients),
@@ -137,14 +149,28 @@ def start_oidc_login_idp(material: Material, base: Path, gateway_url: str, echo:
         "token_endpoint_auth_method": "tls_client_auth",
         "tls_client_auth_subject_dn": material.gateway.subject,
         "tls_client_certificate_bound_access_tokens": True,
-        "grant_types": ["authorization_code", "refresh_token"],
+        "grant_types": ["authorization_code", "refresh_token", "password"],
         "response_types": ["code"],
         "redirect_uris": _redirects(gateway_url, "oidc"),
         "post_logout_redirect_uris": [echo.url + "/bye"],
         "scope": "openid offline_access",
     }
-    provider = start_oidc_provider(material, base, server=material.server, clients=[client], code_flow=True,
-                                   log_introspection=True)  # fmt: skip
+    caller = {
+        "client_id": CALLER_ID,
+        "token_endpoint_auth_method": "client_secret_basic",
+        "client_secret": CALLER_SECRET,
+        "grant_types": ["client_credentials"],
+        "scope": "api:read",
+    }
+    provider = start_oidc_provider(
+        material,
+        base,
+        server=material.server,
+        clients=[client, caller],
+        code_flow=True,
+        log_introspection=True,
+        password_grant={"username": USER, "password": USER_PASSWORD},
+    )
 
     events = {"token": "token", "revocation": "revocation", "par": "pushed_authorization_request"}
 
@@ -184,6 +210,14 @@ def login_routes(idp: LoginIdp, upstream: str) -> list[dict[str, Any]]:
         if name == "par":
             route["use_pushed_authorization_requests"] = True
         routes.append(route)
+    grants: dict[str, Any] = {"upstream": upstream, "idp": idp.name, "upstream_headers": IDENTITY}
+    routes.append({**grants, "name": f"{idp.name}-cc", "paths": [f"/{idp.name}/cc"],
+                   "auth_methods": ["client_credentials"], "scopes": ["api:read"]})  # fmt: skip
+    if idp.name == "oidc":  # certbound's server has no password grant
+        routes.append({**grants, "name": "oidc-pw", "paths": ["/oidc/pw"], "auth_methods": ["password"]})
+        both = {"auth_methods": ["client_credentials", "password"], "scopes": ["api:read"],
+                "client_credentials_param_type": ["header"], "password_param_type": ["body"]}  # fmt: skip
+        routes.append({**grants, **both, "name": "oidc-both", "paths": ["/oidc/both"]})
     return routes
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from certbound.client.auth import ClientAuth
+from certbound.client.auth import ClientAuth, basic_authorization
 from certbound.client.config import ClientConfig
 from certbound.client.discovery import MetadataCache
 from certbound.client.endpoints import Endpoint, EndpointChoice, resolve_endpoint
@@ -199,6 +199,25 @@ class AsyncOAuthClient:
         response, url = await self._post("revocation", form)
         raise_for_error(response, url)
         return RevocationResponse(response.status_code, response.text)
+
+    async def grant_for(
+        self, client_id: str, client_secret: str, grant_type: str, params: Mapping[str, str] | None = None
+    ) -> TokenResponse:
+        """A grant for another client (client_secret_basic with its id and secret) at this server's
+        token endpoint, over the same pools (a gateway obtaining tokens with its callers' credentials)."""
+        metadata = await self.metadata()
+        url, _ = resolve_endpoint(
+            "token", metadata, self.config, with_certificate=self.current_identity() is not None
+        )
+        form: Form = {"grant_type": grant_type, **(params or {})}
+        headers = {"Authorization": basic_authorization(client_id, client_secret)}
+        response = await self._send("POST", url, data=form, headers=headers)
+        body, raw = json_body(response, url)
+        if not isinstance(body.get("access_token"), str):
+            raise UnexpectedResponse(
+                "the token response has no access_token", status=response.status_code, url=url
+            )
+        return TokenResponse(body, raw, self._clock())
 
     # -- the code flow ----------------------------------------------------------------------------
 

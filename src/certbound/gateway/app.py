@@ -27,6 +27,7 @@ from certbound.gateway.answers import (
     not_found,
     render,
 )
+from certbound.gateway.body import BufferedBody
 from certbound.gateway.config import HEALTH_PATH, AuthRequestSettings
 from certbound.gateway.events import Record
 from certbound.gateway.headers import forwarding_headers, read_incoming
@@ -142,8 +143,10 @@ class GatewayApp:
                 scope["headers"], route.identity.stripped, trusted_peer=self._forwarded.trusts(peer)
             )
             decided = None
+            body = BufferedBody(receive)
+            receive = body.receive
             if route.relying is not None:
-                decided = await route.relying.decide(scope, incoming.authorization, record)
+                decided = await route.relying.decide(scope, incoming.authorization, body, record)
             if isinstance(decided, Reply):
                 await _send_reply(send, record, decided)
                 return

@@ -624,8 +624,7 @@ def _routes_problem(s: GatewaySettings, idps: Mapping[str, IdpSettings]) -> str 
 def _login_problem(route: RouteSettings, key: str, idp: IdpSettings, where: str) -> str | None:
     """The part-2 keys of a route: what each method needs, and what contradicts."""
     methods = set(route.auth_methods)
-    needs_client = methods - {"bearer", "client_credentials"}
-    if needs_client - {"introspection"} and idp.client_id is None:
+    if methods - {"bearer", "client_credentials", "introspection", "userinfo"} and idp.client_id is None:
         return f"{where}.client_id: route {route.name!r} gets tokens from the IdP, which needs a client_id"
     if "session" in methods and "authorization_code" not in methods:
         return f"{key}.auth_methods: session needs authorization_code (the login that makes sessions)"
@@ -645,6 +644,10 @@ def _login_problem(route: RouteSettings, key: str, idp: IdpSettings, where: str)
         return f"{key}.redis_url: session_storage = 'redis' needs it"
     if route.redis_url is not None and not route.redis_url.startswith(("redis://", "rediss://")):
         return f"{key}.redis_url: must be a redis:// or rediss:// URL"
+    both = {"client_credentials", "password"} <= methods
+    if both and "header" in route.client_credentials_param_type and "header" in route.password_param_type:
+        return (f"{key}.password_param_type: client_credentials_param_type reads the Basic header too; "
+                "give 'header' to one of them only")  # fmt: skip
     if route.logout_uri_suffix is not None and not route.sessions_used():
         return f"{key}.logout_uri_suffix: only a route with sessions (authorization_code) logs out"
     return None

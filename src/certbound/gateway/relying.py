@@ -16,7 +16,9 @@ from typing import Final
 from starlette.types import Scope
 
 from certbound.gateway.answers import missing_token
+from certbound.gateway.body import BufferedBody
 from certbound.gateway.events import Record
+from certbound.gateway.grants import CallerGrants
 from certbound.gateway.login import BrowserLogin
 from certbound.gateway.replies import Reply, cookie_values
 from certbound.gateway.tokens import TokenInfo
@@ -40,18 +42,20 @@ class Admission:
 class RelyingParty:
     """One route's part-2 methods (see the module docstring)."""
 
-    __slots__ = ("_header", "_logout_methods", "_logout_suffix", "bearer", "login")
+    __slots__ = ("_header", "_logout_methods", "_logout_suffix", "bearer", "grants", "login")
 
     def __init__(
         self,
         login: BrowserLogin | None,
         *,
+        grants: CallerGrants | None = None,
         bearer: bool,
         upstream_access_token_header: str,
         logout_uri_suffix: str | None,
         logout_methods: Sequence[str],
     ) -> None:
         self.login = login
+        self.grants = grants
         self.bearer = bearer  # the route also validates tokens callers send (bearer, introspection)
         name, _, prefix = upstream_access_token_header.partition(":")
         self._header = (name.strip().lower().encode("ascii"), (prefix.strip() + " ").lstrip().encode("ascii"))
@@ -63,15 +67,22 @@ class RelyingParty:
         return name, prefix + token.encode("ascii")
 
     async def decide(
-        self, scope: Scope, authorization: Sequence[bytes], record: Record
+        self, scope: Scope, authorization: Sequence[bytes], body: BufferedBody, record: Record
     ) -> Reply | Admission | None:
-        """A reply the gateway gives itself, an admission by a session, or None: the bearer token
-        decides (part 1). Raises GatewayError for refusals and IdP failures."""
+        """A reply the gateway gives itself, an admission by a token it holds or obtained, or None:
+        the bearer token decides (part 1). Raises GatewayError for refusals and IdP failures."""
         login = self.login
         method: str = scope["method"]
         path: str = scope["path"]
+        if self.grants is not None:
+            obtained = await self.grants.obtain(scope, authorization, body)
+            if obtained is not None:
+                record.info, record.cached = obtained.info, obtained.cached
+                return Admission(obtained.info, self.token_header(obtained.access_token), ())
         if login is None:
-            return None
+            if self.bearer:
+                return None
+            raise missing_token()
         cookies = cookie_values(scope["headers"])
         if path == login.callback_path and method == "GET" and scope.get("query_string"):
             return await login.callback(scope["query_string"].decode("latin-1"), cookies)

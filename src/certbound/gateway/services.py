@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from certbound.gateway.config import GatewayConfigError, GatewaySettings, RouteSettings, idp_key
+from certbound.gateway.grants import CallerGrants
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.idp import IdentityProvider
 from certbound.gateway.login import BrowserLogin
@@ -88,15 +89,31 @@ def _relying(
 ) -> RelyingParty | None:
     """A route's part-2 methods; None for a route of part 1 only (or when checking: no store open)."""
     methods = set(route.auth_methods)
-    if not methods - {"bearer", "introspection"} or backends is None:
+    if not methods - {"bearer", "introspection"}:
         return None
     login = None
     if route.login_enabled():
+        if backends is None:  # checking the file: no store is opened
+            return None
         assert backends.sealer is not None
         sessions = backends.for_route(route.session_storage, route.redis_url)
         login = BrowserLogin(route, idp, sessions, backends.sealer, clock=clock)
+    grants = None
+    if methods & {"client_credentials", "password"}:
+        grants = CallerGrants(
+            idp,
+            methods=route.auth_methods,
+            client_credentials_param_type=route.client_credentials_param_type,
+            password_param_type=route.password_param_type,
+            scope=" ".join(route.scopes) if "scopes" in route.model_fields_set else None,
+            cache_tokens=route.cache_tokens,
+            cache_tokens_leeway=route.cache_tokens_leeway,
+            salt=route.cache_tokens_salt,
+            clock=clock,
+        )
     return RelyingParty(
         login,
+        grants=grants,
         bearer=bool(methods & {"bearer", "introspection"}),
         upstream_access_token_header=route.upstream_access_token_header,
         logout_uri_suffix=route.logout_uri_suffix,
