@@ -786,6 +786,13 @@ GATEWAY_LOGIN: Final = Section(
             "check the credentials at the identity provider; the event's detail has its error",
         ),
         Reason(
+            "userinfo.refused",
+            "the identity provider's userinfo endpoint refused the bearer token (a route with the "
+            "userinfo auth method), or answered without a subject: 401",
+            "obtain a new token; a token bound to the caller's certificate cannot be checked by "
+            "userinfo through the gateway (use bearer or introspection for those)",
+        ),
+        Reason(
             "callback.no_id_token",
             "the token endpoint answered the code without an ID token: 502",
             "ask for the openid scope (scopes) and register the gateway's client for OpenID Connect",

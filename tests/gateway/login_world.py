@@ -213,6 +213,11 @@ def login_routes(idp: LoginIdp, upstream: str) -> list[dict[str, Any]]:
     grants: dict[str, Any] = {"upstream": upstream, "idp": idp.name, "upstream_headers": IDENTITY}
     routes.append({**grants, "name": f"{idp.name}-cc", "paths": [f"/{idp.name}/cc"],
                    "auth_methods": ["client_credentials"], "scopes": ["api:read"]})  # fmt: skip
+    routes.append(
+        {**grants, "name": f"{idp.name}-ui", "paths": [f"/{idp.name}/ui"], "auth_methods": ["userinfo"]}
+    )
+    routes.append({**grants, "name": f"{idp.name}-rt", "paths": [f"/{idp.name}/rt"],
+                   "auth_methods": ["refresh_token"]})  # fmt: skip
     if idp.name == "oidc":  # certbound's server has no password grant
         routes.append({**grants, "name": "oidc-pw", "paths": ["/oidc/pw"], "auth_methods": ["password"]})
         both = {"auth_methods": ["client_credentials", "password"], "scopes": ["api:read"],

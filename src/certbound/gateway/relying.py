@@ -20,6 +20,7 @@ from certbound.gateway.body import BufferedBody
 from certbound.gateway.events import Record
 from certbound.gateway.grants import CallerGrants
 from certbound.gateway.login import BrowserLogin
+from certbound.gateway.presented import RefreshTokens, Userinfo
 from certbound.gateway.replies import Reply, cookie_values
 from certbound.gateway.tokens import TokenInfo
 
@@ -42,13 +43,24 @@ class Admission:
 class RelyingParty:
     """One route's part-2 methods (see the module docstring)."""
 
-    __slots__ = ("_header", "_logout_methods", "_logout_suffix", "bearer", "grants", "login")
+    __slots__ = (
+        "_header",
+        "_logout_methods",
+        "_logout_suffix",
+        "bearer",
+        "grants",
+        "login",
+        "refresh",
+        "userinfo",
+    )
 
     def __init__(
         self,
         login: BrowserLogin | None,
         *,
         grants: CallerGrants | None = None,
+        userinfo: Userinfo | None = None,
+        refresh: RefreshTokens | None = None,
         bearer: bool,
         upstream_access_token_header: str,
         logout_uri_suffix: str | None,
@@ -56,6 +68,8 @@ class RelyingParty:
     ) -> None:
         self.login = login
         self.grants = grants
+        self.userinfo = userinfo
+        self.refresh = refresh
         self.bearer = bearer  # the route also validates tokens callers send (bearer, introspection)
         name, _, prefix = upstream_access_token_header.partition(":")
         self._header = (name.strip().lower().encode("ascii"), (prefix.strip() + " ").lstrip().encode("ascii"))
@@ -79,17 +93,20 @@ class RelyingParty:
             if obtained is not None:
                 record.info, record.cached = obtained.info, obtained.cached
                 return Admission(obtained.info, self.token_header(obtained.access_token), ())
+        if self.refresh is not None:
+            refreshed = await self.refresh.obtain(scope, body)
+            if refreshed is not None:
+                record.info, _, record.cached = refreshed
+                return Admission(refreshed[0], self.token_header(refreshed[1]), ())
         if login is None:
-            if self.bearer:
-                return None
-            raise missing_token()
+            return await self._presented(authorization, record)
         cookies = cookie_values(scope["headers"])
         if path == login.callback_path and method == "GET" and scope.get("query_string"):
             return await login.callback(scope["query_string"].decode("latin-1"), cookies)
         if self._logout_suffix and path.endswith(self._logout_suffix) and method in self._logout_methods:
             return await login.logout(await login.session(cookies))
-        if authorization and self.bearer:
-            return None
+        if authorization:
+            return await self._presented(authorization, record)
         session = await login.session(cookies)
         if session is not None:
             tokens = await login.tokens(session)
@@ -105,6 +122,14 @@ class RelyingParty:
                 reply.set_cookies.append(login.session_cookie.clear())
                 reply.detail = "the identity provider refused the session's refresh: session ended"
             return reply
+        return await self._presented(authorization, record)
+
+    async def _presented(self, authorization: Sequence[bytes], record: Record) -> Admission | None:
+        """The caller's bearer token decides: part 1's methods (None), or the IdP's userinfo."""
         if self.bearer:
             return None
+        if self.userinfo is not None:
+            info, token, record.cached = await self.userinfo.check(authorization)
+            record.info = info
+            return Admission(info, (b"authorization", b"Bearer " + token.encode("ascii")), ())
         raise missing_token()

@@ -19,6 +19,7 @@ from certbound.gateway.grants import CallerGrants
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.idp import IdentityProvider
 from certbound.gateway.login import BrowserLogin
+from certbound.gateway.presented import RefreshTokens, Userinfo
 from certbound.gateway.proof import ProofOfPossession
 from certbound.gateway.relying import RelyingParty
 from certbound.gateway.routes import Route, RouteTable
@@ -111,9 +112,19 @@ def _relying(
             salt=route.cache_tokens_salt,
             clock=clock,
         )
+    userinfo = None
+    if "userinfo" in methods:
+        userinfo = Userinfo(idp, cache_ttl_max=route.cache_ttl_max, clock=clock)
+    refresh = None
+    if "refresh_token" in methods:
+        refresh = RefreshTokens(
+            idp, cache_tokens_leeway=route.cache_tokens_leeway, salt=route.cache_tokens_salt, clock=clock
+        )
     return RelyingParty(
         login,
         grants=grants,
+        userinfo=userinfo,
+        refresh=refresh,
         bearer=bool(methods & {"bearer", "introspection"}),
         upstream_access_token_header=route.upstream_access_token_header,
         logout_uri_suffix=route.logout_uri_suffix,
