@@ -6,7 +6,7 @@ can replay a callback or tamper with an authorization request as an attacker wou
 
 Routes per IdP (``/<idp>/...``): ``app`` (login, session, logout with revocation), ``fresh`` (the
 same, refreshing its access token on every request: ``cache_tokens_leeway`` longer than the token
-lives), ``par`` (pushed authorization requests).
+lives), ``par`` (pushed authorization requests), ``red`` (sessions in Redis).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ CLIENT_ID = "gateway-web"
 CALLER_ID, CALLER_SECRET = "caller", "s3cr+t:with/odd=chars & more"
 #: The one user of oidc-provider's password grant.
 USER, USER_PASSWORD = "pat", "pat's pass:word"
-ROUTES = ("app", "fresh", "par")
+ROUTES = ("app", "fresh", "par", "red")
+REDIS_URL = "redis://127.0.0.1:6379/0"
 IDENTITY = {"X-Subject": "sub", "X-Scope": "scope", "X-Client-Id": "client_id"}
 
 
@@ -209,6 +210,8 @@ def login_routes(idp: LoginIdp, upstream: str) -> list[dict[str, Any]]:
             route["cache_tokens_leeway"] = 3600  # longer than any token lives: refreshed every time
         if name == "par":
             route["use_pushed_authorization_requests"] = True
+        if name == "red":
+            route |= {"session_storage": "redis", "redis_url": REDIS_URL}
         routes.append(route)
     grants: dict[str, Any] = {"upstream": upstream, "idp": idp.name, "upstream_headers": IDENTITY}
     routes.append({**grants, "name": f"{idp.name}-cc", "paths": [f"/{idp.name}/cc"],

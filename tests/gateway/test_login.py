@@ -21,18 +21,22 @@ from certbound.gateway.config import IdpSettings
 from certbound.gateway.idp import IdentityProvider
 from certbound.jose.errors import JwtError
 from certbound.jose.keyring import KeyManager
-from certbound.sealing import Sealer, load_or_create_kek
+from certbound.sealing import Sealer, load_kek, load_or_create_kek
+from certbound.sessions import SessionCookie
+from certbound.sessions.redis_store import RedisSessionStore
 from certbound.store.sql import open_store
 from tests.client.material import Material
 from tests.gateway.echo import Echo
 from tests.gateway.login_world import (
     CLIENT_ID,
+    REDIS_URL,
     Browser,
     LoginIdp,
     World,
     log_in_at_idp,
     query_of,
     start_browser,
+    stored_session,
     world_fixture,
 )
 from tests.server.process.serverproc import RunningServer
@@ -126,6 +130,28 @@ def test_the_session_survives_a_gateway_restart(world: World, idp: LoginIdp, bro
     world.restart_gateway()
     browser.driver.get(f"{world.gateway.url}/{idp.name}/app/after-restart")
     assert browser.json()["target"] == f"/{idp.name}/app/after-restart"  # no login: the store kept it
+
+
+def test_sessions_in_redis_survive_a_gateway_restart(world: World, idp: LoginIdp, browser: Browser) -> None:
+    log_in(world, browser, idp, route="red")
+    session = browser.cookies()[f"__Host-cbgw-{idp.name}-red"]
+    assert stored_session(world, browser, f"{idp.name}-red") is None  # not in the SQL store
+    sealer = Sealer(load_kek(Path(world.config["store"]["data_dir"]) / "session.key"))
+    ticket = SessionCookie(sealer, name=f"cbgw-{idp.name}-red", purpose=f"gateway:{idp.name}-red").open(
+        session["value"]
+    )
+
+    async def in_redis() -> bool:
+        store = RedisSessionStore.from_url(REDIS_URL, sealer)
+        try:
+            return await store.get(ticket.session_id, purpose=f"gateway:{idp.name}-red") is not None
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(in_redis())
+    world.restart_gateway()
+    browser.driver.get(f"{world.gateway.url}/{idp.name}/red/after-restart")
+    assert browser.json()["target"] == f"/{idp.name}/red/after-restart"
 
 
 def test_a_replayed_callback_is_refused_and_the_session_kept(

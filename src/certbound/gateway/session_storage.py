@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from certbound.gateway.config import GatewayConfigError, GatewaySettings, StoreSettings
 from certbound.sealing import Sealer, load_kek, load_or_create_kek
 from certbound.sessions import SessionStore, SqlSessionStore
+from certbound.sessions.redis_store import RedisSessionStore
 from certbound.store.sql import SqlStore, open_store
 
 __all__ = ["SessionBackends", "migrate_session_store", "open_session_backends", "session_sealer"]
@@ -56,7 +57,6 @@ class SessionBackends:
     store: SessionStore | None = None
     redis: dict[str, SessionStore] = field(default_factory=dict)
     _sql: SqlStore | None = None
-    _closers: list[contextlib.AsyncExitStack] = field(default_factory=list)
 
     def for_route(self, storage: str, redis_url: str | None) -> SessionStore:
         if storage == "redis":
@@ -79,6 +79,15 @@ async def open_session_backends(settings: GatewaySettings) -> AsyncIterator[Sess
             sql = open_store(settings.store.effective_database_url())
             stack.push_async_callback(sql.close)
             backends.store = SqlSessionStore(sql.engine, sealer)
-        if any(r.sessions_used() and r.session_storage == "redis" for r in settings.routes):
-            raise GatewayConfigError("routes: session_storage = 'redis' is not available in this build")
+        for route in settings.routes:
+            url = route.redis_url
+            if (
+                route.sessions_used()
+                and route.session_storage == "redis"
+                and url
+                and url not in backends.redis
+            ):
+                redis = RedisSessionStore.from_url(url, sealer)
+                stack.push_async_callback(redis.aclose)
+                backends.redis[url] = redis
         yield backends
