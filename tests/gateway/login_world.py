@@ -6,7 +6,8 @@ can replay a callback or tamper with an authorization request as an attacker wou
 
 Routes per IdP (``/<idp>/...``): ``app`` (login, session, logout with revocation), ``fresh`` (the
 same, refreshing its access token on every request: ``cache_tokens_leeway`` longer than the token
-lives), ``par`` (pushed authorization requests), ``red`` (sessions in Redis).
+lives), ``par`` (pushed authorization requests), ``red`` (sessions in Redis), ``land``
+(``login_action = "redirect"``). ``/dead/app`` logs in at an IdP that is not there.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ CLIENT_ID = "gateway-web"
 CALLER_ID, CALLER_SECRET = "caller", "s3cr+t:with/odd=chars & more"
 #: The one user of oidc-provider's password grant.
 USER, USER_PASSWORD = "pat", "pat's pass:word"
-ROUTES = ("app", "fresh", "par", "red")
+ROUTES = ("app", "fresh", "par", "red", "land")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 IDENTITY = {"X-Subject": "sub", "X-Scope": "scope", "X-Client-Id": "client_id"}
 
@@ -210,6 +211,8 @@ def login_routes(idp: LoginIdp, upstream: str) -> list[dict[str, Any]]:
             route["cache_tokens_leeway"] = 3600  # longer than any token lives: refreshed every time
         if name == "par":
             route["use_pushed_authorization_requests"] = True
+        if name == "land":
+            route |= {"login_action": "redirect", "login_redirect_uri": upstream + "/welcome"}
         if name == "red":
             route |= {"session_storage": "redis", "redis_url": REDIS_URL}
         routes.append(route)
@@ -231,6 +234,16 @@ def login_routes(idp: LoginIdp, upstream: str) -> list[dict[str, Any]]:
 
 def login_gateway_config(material: Material, echo: Echo, idps: dict[str, LoginIdp], data_dir: Path,
                          port: int) -> dict[str, Any]:  # fmt: skip
+    dead = {
+        "issuer": f"https://127.0.0.1:{free_port()}",  # nothing listens there
+        "client_id": CLIENT_ID,
+        "tls_client_auth_cert": str(material.gateway.cert_file),
+        "tls_client_auth_key": str(material.gateway.key_file),
+        "ca_bundle": str(material.ca_file),
+    }
+    dead_route = {"name": "dead-app", "paths": ["/dead/app"], "upstream": echo.url, "idp": "dead",
+                  "auth_methods": ["authorization_code", "session"],
+                  "redirect_uri": f"https://127.0.0.1:{port}/dead/app/callback"}  # fmt: skip
     return {
         "listener": {
             "tls_cert": str(material.server.cert_file),
@@ -248,8 +261,9 @@ def login_gateway_config(material: Material, echo: Echo, idps: dict[str, LoginId
                 "ca_bundle": str(idp.ca_file),
             }
             for name, idp in idps.items()
-        },
-        "routes": [r for idp in idps.values() for r in login_routes(idp, echo.url)],
+        }
+        | {"dead": dead},
+        "routes": [r for idp in idps.values() for r in login_routes(idp, echo.url)] + [dead_route],
     }
 
 
@@ -330,10 +344,10 @@ def _click_and_wait(driver: webdriver.Chrome, selector: str) -> None:
 
 
 def log_in_at_idp(browser: Browser, idp: LoginIdp) -> None:
-    """Play the person at the IdP's pages (login, consent) until the browser is back at the gateway."""
+    """Play the person at the IdP's pages (login, consent) until the browser has left the IdP."""
     driver = browser.driver
     deadline = time.monotonic() + 60
-    while not driver.current_url.startswith(idp.gateway_url):
+    while driver.current_url.startswith(idp.issuer):
         assert time.monotonic() < deadline, f"stuck at {driver.current_url}: {browser.text()[:500]}"
         try:
             _one_step(driver, idp)

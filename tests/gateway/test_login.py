@@ -9,6 +9,7 @@ issuer's ID token are refused and leave no session.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from certbound.gateway.config import IdpSettings
 from certbound.gateway.idp import IdentityProvider
@@ -39,7 +43,7 @@ from tests.gateway.login_world import (
     stored_session,
     world_fixture,
 )
-from tests.server.process.serverproc import RunningServer
+from tests.server.process.serverproc import CERTBOUND, RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -288,3 +292,45 @@ def test_an_id_token_failing_a_check_is_refused(world: World, change: dict[str, 
     assert refused.value.reason == reason
     token = _id_token(idp.server, good)  # and without the change it passes: the refusal is the change's
     asyncio.run(verify())
+
+
+def test_login_action_redirect_sends_the_browser_to_login_redirect_uri(
+    world: World, idp: LoginIdp, browser: Browser
+) -> None:
+    browser.driver.get(f"{world.gateway.url}/{idp.name}/land/deep/page")
+    log_in_at_idp(browser, idp)
+    WebDriverWait(browser.driver, 20).until(expected_conditions.url_contains(world.echo.url))
+    assert browser.driver.current_url == world.echo.url + "/welcome"
+    browser.driver.get(f"{world.gateway.url}/{idp.name}/land/deep/page")  # and the session is there
+    assert browser.json()["target"] == f"/{idp.name}/land/deep/page"
+
+
+def test_a_person_who_denies_the_consent_gets_403_and_no_session(world: World, browser: Browser) -> None:
+    idp = world.idps["certbound"]
+    assert idp.server is not None
+    add = [*CERTBOUND, "users", "add", "dora", "--data-dir", str(idp.server.data_dir), "--password-file", "-"]
+    subprocess.run(add, input="dora's password", text=True, check=True)
+    browser.driver.get(f"{world.gateway.url}/certbound/app/denied")
+    form = browser.driver.find_element(By.CSS_SELECTOR, 'form[method="post"]')  # a new user: asked to consent
+    form.find_element(By.NAME, "username").send_keys("dora")
+    form.find_element(By.NAME, "password").send_keys("dora's password")
+    old = browser.driver.find_element(By.TAG_NAME, "html")
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    WebDriverWait(browser.driver, 20).until(expected_conditions.staleness_of(old))
+    browser.driver.find_element(By.CSS_SELECTOR, 'button[name="decision"][value="deny"]').click()
+    WebDriverWait(browser.driver, 20).until(expected_conditions.url_contains(world.gateway.url))
+    assert browser.json()["error"] == "access_denied"
+    event = world.gateway.events(lambda e: e.get("path") == "/certbound/app/callback" and e["status"] == 403)[
+        -1
+    ]
+    assert event["reason"] == "callback.idp_error"
+    assert "access_denied" in event["detail"]
+    assert "__Host-cbgw-certbound-app" not in browser.cookies()
+
+
+def test_an_idp_that_is_down_is_503_not_a_login(world: World) -> None:
+    with world.gateway.client() as http:
+        answer = http.get(f"{world.gateway.url}/dead/app/page")
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "temporarily_unavailable"
+    assert world.gateway.event_for("/dead/app/page")["reason"] == "idp.unavailable"

@@ -115,7 +115,9 @@ class BrowserLogin:
         self.login_cookie = SessionCookie(sealer, name=f"{base}-login", purpose=self.login_purpose, clock=now)
         self.cookie_names = (self.session_cookie.name, self.login_cookie.name)
         self.redirect_uri = route.redirect_uri
-        self.callback_path = urlsplit(route.redirect_uri).path
+        parts = urlsplit(route.redirect_uri)
+        self.callback_path = parts.path
+        self._origin = f"{parts.scheme}://{parts.netloc}"  # the saved request goes back here, never elsewhere
         self._scope = " ".join(route.scopes)
         self._extra = dict(route.authorization_query_args)
         self._par = route.use_pushed_authorization_requests
@@ -212,7 +214,10 @@ class BrowserLogin:
         if self._login_action == "redirect" and self._login_redirect_uri is not None:
             reply = redirect(self._login_redirect_uri, status=303, detail="logged in")
         else:
-            reply = redirect(str(pending.data.get("return_to") or "/"), status=303, detail="logged in")
+            # the saved path on the gateway's own origin: a path like //elsewhere cannot leave it
+            reply = redirect(
+                self._origin + str(pending.data.get("return_to") or "/"), status=303, detail="logged in"
+            )
         reply.set_cookies += [self.session_cookie.set_cookie(session), self.login_cookie.clear()]
         return reply
 
