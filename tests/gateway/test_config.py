@@ -14,8 +14,14 @@ from typer.testing import CliRunner
 from certbound.auth_methods import METHODS
 from certbound.cli.main import app
 from certbound.gateway.config import (
+    AuthRequestSettings,
     ClientAuthMethod,
     GatewayConfigError,
+    GatewaySettings,
+    IdpSettings,
+    ListenerSettings,
+    RouteSettings,
+    StoreSettings,
     parse_gateway_settings,
 )
 from tests.client.material import Material, make_material
@@ -165,3 +171,17 @@ def test_check_command(files: Material, tmp_path: Path) -> None:
     assert result.output.startswith("certbound gateway: config: ")
     result = CliRunner().invoke(app, ["gateway", "--check", "--config", str(tmp_path / "missing.toml")])
     assert (result.exit_code, result.output.count("\n")) == (1, 1)
+
+
+def test_docs_gateway_md_names_every_key() -> None:
+    """Every key of the file has its row in docs/gateway.md's settings tables."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    models = (GatewaySettings, ListenerSettings, IdpSettings, RouteSettings, StoreSettings, AuthRequestSettings)
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in models
+        for name in model.model_fields
+        if f"`{name}`" not in rows and name not in ("listener", "idp", "idps", "routes", "auth_request", "store")
+    ]
+    assert not missing

@@ -145,15 +145,16 @@ class GatewayApp:
             decided = None
             body = BufferedBody(receive)
             receive = body.receive
-            if route.relying is not None:
-                decided = await route.relying.decide(scope, incoming.authorization, body, record)
+            relying = route.relying
+            if relying is not None:
+                decided = await relying.decide(scope, incoming.authorization, body, record)
+                incoming.kept = strip_cookies(incoming.kept, relying.cookie_names)  # the gateway's own
             if isinstance(decided, Reply):
                 await _send_reply(send, record, decided)
                 return
             if isinstance(decided, Admission):
                 route.check_claims(decided.info)
-                headers = strip_cookies(incoming.kept, decided.strip_cookies)
-                headers = [h for h in headers if h[0] != decided.token_header[0]]
+                headers = [h for h in incoming.kept if h[0] != decided.token_header[0]]
                 headers.append(decided.token_header)
             else:
                 await route.admit(incoming.authorization, cert, record)

@@ -32,12 +32,10 @@ _SAFE: Final = frozenset({"GET", "HEAD"})
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A request let through by a token the gateway holds: who, the header carrying the token up, and
-    the gateway's cookies to take out of what goes up."""
+    """A request let through by a token the gateway holds: who, and the header carrying the token up."""
 
     info: TokenInfo
     token_header: Header
-    strip_cookies: tuple[str, ...]
 
 
 class RelyingParty:
@@ -76,6 +74,11 @@ class RelyingParty:
         self._logout_suffix = logout_uri_suffix
         self._logout_methods = frozenset(logout_methods)
 
+    @property
+    def cookie_names(self) -> tuple[str, ...]:
+        """The gateway's own cookies on this route: never sent upstream, whatever admitted the request."""
+        return self.login.cookie_names if self.login is not None else ()
+
     def token_header(self, token: str) -> Header:
         name, prefix = self._header
         return name, prefix + token.encode("ascii")
@@ -92,12 +95,12 @@ class RelyingParty:
             obtained = await self.grants.obtain(scope, authorization, body)
             if obtained is not None:
                 record.info, record.cached = obtained.info, obtained.cached
-                return Admission(obtained.info, self.token_header(obtained.access_token), ())
+                return Admission(obtained.info, self.token_header(obtained.access_token))
         if self.refresh is not None:
             refreshed = await self.refresh.obtain(scope, body)
             if refreshed is not None:
                 record.info, _, record.cached = refreshed
-                return Admission(refreshed[0], self.token_header(refreshed[1]), ())
+                return Admission(refreshed[0], self.token_header(refreshed[1]))
         if login is None:
             return await self._presented(authorization, record)
         cookies = cookie_values(scope["headers"])
@@ -112,7 +115,7 @@ class RelyingParty:
             tokens = await login.tokens(session)
             if tokens is not None:
                 record.info = tokens.info
-                return Admission(tokens.info, self.token_header(tokens.access_token), login.cookie_names)
+                return Admission(tokens.info, self.token_header(tokens.access_token))
         if method in _SAFE and not authorization:
             raw: bytes = scope.get("raw_path") or path.encode("utf-8")
             query: bytes = scope.get("query_string", b"")
@@ -131,5 +134,5 @@ class RelyingParty:
         if self.userinfo is not None:
             info, token, record.cached = await self.userinfo.check(authorization)
             record.info = info
-            return Admission(info, (b"authorization", b"Bearer " + token.encode("ascii")), ())
+            return Admission(info, (b"authorization", b"Bearer " + token.encode("ascii")))
         raise missing_token()
