@@ -177,11 +177,19 @@ def test_docs_gateway_md_names_every_key() -> None:
     """Every key of the file has its row in docs/gateway.md's settings tables."""
     text = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
     rows = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
-    models = (GatewaySettings, ListenerSettings, IdpSettings, RouteSettings, StoreSettings, AuthRequestSettings)
+    models = (
+        GatewaySettings,
+        ListenerSettings,
+        IdpSettings,
+        RouteSettings,
+        StoreSettings,
+        AuthRequestSettings,
+    )
     missing = [
         f"{model.__name__}.{name}"
         for model in models
         for name in model.model_fields
-        if f"`{name}`" not in rows and name not in ("listener", "idp", "idps", "routes", "auth_request", "store")
+        if f"`{name}`" not in rows
+        and name not in ("listener", "idp", "idps", "routes", "auth_request", "store")
     ]
     assert not missing

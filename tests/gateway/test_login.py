@@ -9,6 +9,7 @@ issuer's ID token are refused and leave no session.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +21,10 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
+from sqlalchemy import text
+from typer.testing import CliRunner
 
+from certbound.cli.main import app
 from certbound.gateway.config import IdpSettings
 from certbound.gateway.idp import IdentityProvider
 from certbound.jose.errors import JwtError
@@ -43,6 +47,7 @@ from tests.gateway.login_world import (
     stored_session,
     world_fixture,
 )
+from tests.pg_helpers import require_postgres, throwaway_database
 from tests.server.process.serverproc import CERTBOUND, RunningServer
 
 pytestmark = pytest.mark.slow
@@ -127,6 +132,8 @@ def test_a_person_logs_in_and_the_upstream_gets_the_token(
     event = world.gateway.event_for(f"/{idp.name}/app/page")
     assert (event["outcome"], event["reason"], event["token_source"], event["sub"]) == (
         "allowed", "ok", "session", answer["sub"])  # fmt: skip
+    explained = CliRunner().invoke(app, ["explain", "--event", "-"], input=json.dumps(event) + "\n").stdout
+    assert "held by the gateway in the browser's session" in explained
 
 
 def test_the_session_survives_a_gateway_restart(world: World, idp: LoginIdp, browser: Browser) -> None:
@@ -334,3 +341,33 @@ def test_an_idp_that_is_down_is_503_not_a_login(world: World) -> None:
     assert answer.status_code == 503
     assert answer.json()["error"] == "temporarily_unavailable"
     assert world.gateway.event_for("/dead/app/page")["reason"] == "idp.unavailable"
+
+
+def test_sessions_in_postgresql_survive_a_gateway_restart(world: World, browser: Browser) -> None:
+    """[store] database_url on PostgreSQL: the gateway migrates it, keeps its sessions there."""
+    require_postgres()
+    idp = world.idps["certbound"]
+    original = world.config
+    with throwaway_database() as url:
+        world.config = {**original, "store": {**original["store"], "database_url": url}}
+        world.restart_gateway()
+        try:
+            log_in(world, browser, idp, path="on-postgres")
+            world.restart_gateway()
+            browser.driver.get(f"{world.gateway.url}/certbound/app/after-restart")
+            assert browser.json()["target"] == "/certbound/app/after-restart"
+
+            async def rows() -> int:
+                store = open_store(url)
+                try:
+                    async with store.engine.connect() as conn:
+                        query = "SELECT count(*) FROM sessions WHERE purpose = 'gateway:certbound-app'"
+                        found = await conn.execute(text(query))
+                        return int(found.scalar_one())
+                finally:
+                    await store.close()
+
+            assert asyncio.run(rows()) == 1
+        finally:
+            world.config = original
+            world.restart_gateway()
