@@ -47,6 +47,8 @@ __all__ = ["BrowserLogin", "LoginRefused", "SessionTokens"]
 log = logging.getLogger("certbound.gateway")
 
 LOGIN_LIFETIME: Final = timedelta(minutes=10)
+#: A session's activity is recorded (its idle deadline moved) at most this often, in seconds.
+TOUCH_EVERY: Final = 60.0
 #: Session data keys.
 _ACCESS, _REFRESH, _ID, _EXP, _CLAIMS, _SCOPE = (
     "access_token",
@@ -62,7 +64,8 @@ _KEPT_CLAIMS: Final = ("sub", "iss", "aud", "auth_time", "acr", "amr", "sid", "n
 
 
 class LoginRefused(GatewayError):
-    """A login flow step the gateway refuses (state, code, ID token): the answer clears the login cookie."""
+    """A login flow step the gateway refuses (state, code, ID token). The login cookie stays: a forged
+    callback must not end the browser's real login, and a used one names nothing any more."""
 
 
 def _refused(reason: str, status: int, description: str, detail: str = "") -> LoginRefused:
@@ -293,8 +296,8 @@ class BrowserLogin:
             if refreshed is None:
                 return None
             session = refreshed
-        else:
-            await self._sessions.touch(session)
+        elif (now - session.last_seen_at.timestamp()) >= TOUCH_EVERY:
+            await self._sessions.touch(session)  # not a write per request: the idle limit is coarse
         data = session.data
         claims = {**data.get(_CLAIMS, {}), "client_id": self._idp.client.config.client_id}
         if data.get(_SCOPE):
@@ -356,17 +359,22 @@ class BrowserLogin:
         send the browser to the IdP's end_session_endpoint when it has one."""
         id_token = None
         revoked: list[str] = []
+        failed: list[str] = []
+        end_session = None
         if session is not None:
             await self._sessions.delete(session.id)
             id_token = session.data.get(_ID)
             for hint, wanted in ((_REFRESH, self._revoke_refresh), (_ACCESS, self._revoke_access)):
                 token = session.data.get(hint)
                 if wanted and isinstance(token, str):
-                    await self._revoke(token, hint)
-                    revoked.append(hint)
+                    (revoked if await self._revoke(token, hint) else failed).append(hint)
+            try:
+                end_session = (await self._idp.metadata()).get("end_session_endpoint")
+            except GatewayError as exc:  # the IdP is away: the logout here still completes
+                failed.append(f"end_session ({exc.reason})")
         detail = f"logged out; revoked: {', '.join(revoked) or 'nothing'}"
-        metadata = await self._idp.metadata() if session is not None else {}
-        end_session = metadata.get("end_session_endpoint")
+        if failed:
+            detail += f"; failed: {', '.join(failed)}"
         if isinstance(end_session, str) and end_session.startswith("https://"):
             query = {"client_id": self._idp.client.config.client_id}
             if isinstance(id_token, str):
@@ -382,9 +390,12 @@ class BrowserLogin:
         reply.set_cookies += [self.session_cookie.clear(), self.login_cookie.clear()]
         return reply
 
-    async def _revoke(self, token: str, hint: str) -> None:
-        """RFC 7009 at the IdP over mTLS; a failure is logged (the session is gone either way)."""
+    async def _revoke(self, token: str, hint: str) -> bool:
+        """RFC 7009 at the IdP over mTLS; a failure is logged and said in the event (the session is
+        gone either way)."""
         try:
             await self._idp.client.revoke(token, token_type_hint=hint)
         except ClientError as exc:
             log.warning("gateway route %s: revoking the %s failed: %s", self.route, hint, exc)
+            return False
+        return True

@@ -8,7 +8,9 @@ the first start: a restarted gateway opens the cookies and sessions of the one b
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,6 +22,10 @@ from certbound.store.sql import SqlStore, open_store
 
 __all__ = ["SessionBackends", "migrate_session_store", "open_session_backends", "session_sealer"]
 
+log = logging.getLogger("certbound.gateway")
+#: Seconds between purges of expired sessions from the store.
+PURGE_EVERY = 300.0
+
 
 def session_sealer(store: StoreSettings) -> Sealer:
     """The sealer of the gateway's cookies and session data (see the module docstring)."""
@@ -30,6 +36,17 @@ def session_sealer(store: StoreSettings) -> Sealer:
         return Sealer(load_or_create_kek(store.data_dir / "session.key"))
     except (OSError, ValueError) as exc:
         raise GatewayConfigError(f"store.session_secret_file: {exc}") from None
+
+
+async def _purge_forever(store: SqlSessionStore) -> None:
+    """Delete sessions and pending logins no longer usable, every PURGE_EVERY seconds (Redis drops
+    them itself): browsers that never finish a login leave nothing behind for long."""
+    while True:
+        await asyncio.sleep(PURGE_EVERY)
+        try:
+            await store.purge_expired()
+        except Exception as exc:  # the database is away for a while: try again next time
+            log.warning("gateway: purging expired sessions failed: %s", exc)
 
 
 def _uses_store(settings: GatewaySettings) -> bool:
@@ -78,7 +95,9 @@ async def open_session_backends(settings: GatewaySettings) -> AsyncIterator[Sess
         if _uses_store(settings):
             sql = open_store(settings.store.effective_database_url())
             stack.push_async_callback(sql.close)
-            backends.store = SqlSessionStore(sql.engine, sealer)
+            backends.store = store = SqlSessionStore(sql.engine, sealer)
+            purging = asyncio.create_task(_purge_forever(store))
+            stack.callback(purging.cancel)
         for route in settings.routes:
             url = route.redis_url
             if (
