@@ -375,14 +375,6 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def thumbprint_of(material: Material) -> str:
-    return material.gateway.thumbprint()
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def world_fixture(material: Material, echo: Echo, base: Path) -> Iterator[World]:
     port = free_port()
     gateway_url = f"https://127.0.0.1:{port}"
