@@ -14,6 +14,11 @@
 //   logIntrospection: true to print one JSON line per introspection request on stdout:
 //            {"event": "introspection", "client_id", "cert_x5t_s256", "status"} (the caller's
 //            client_id as the provider authenticated it, and the thumbprint of its TLS certificate)
+//   passwordGrant: { username, password }: the resource owner password grant, for that one user
+//   codeFlow: true for people logging in (the gateway's tests): the development login and consent
+//            pages (any login, any password), the PAR and userinfo mTLS aliases, and one JSON line
+//            per request to the token, revocation and PAR endpoints: {"event": "token" | "revocation"
+//            | "pushed_authorization_request", "grant_type", "client_id", "cert_x5t_s256", "status"}
 //
 // Both listeners bind 127.0.0.1 on a free port. When ready the script prints one JSON line on
 // stdout: {"issuer": "https://127.0.0.1:P", "port": P, "mtlsPort": Q|null}.
@@ -25,7 +30,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { isIP } from 'node:net';
 
-import Provider from 'oidc-provider';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 
@@ -119,10 +124,14 @@ const provider = new Provider(issuer, {
       token_endpoint: `${mtlsBase}/token`,
       introspection_endpoint: `${mtlsBase}/token/introspection`,
       revocation_endpoint: `${mtlsBase}/token/revocation`,
+      ...(config.codeFlow ? {
+        pushed_authorization_request_endpoint: `${mtlsBase}/request`,
+        userinfo_endpoint: `${mtlsBase}/me`,
+      } : {}),
     },
   } : {},
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: config.codeFlow === true },
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
@@ -147,18 +156,39 @@ const provider = new Provider(issuer, {
     },
   },
 });
-if (config.logIntrospection) {
+const logged = new Set(config.logIntrospection ? ['introspection'] : []);
+if (config.codeFlow) ['token', 'revocation', 'pushed_authorization_request'].forEach((r) => logged.add(r));
+if (logged.size) {
   provider.use(async (ctx, next) => {
     await next();
-    if (ctx.oidc && ctx.oidc.route === 'introspection') {
+    if (ctx.oidc && logged.has(ctx.oidc.route)) {
       const cert = peerCertificate(ctx);
       const x5t = cert ? createHash('sha256').update(cert.raw).digest('base64url') : null;
       const clientId = ctx.oidc.client ? ctx.oidc.client.clientId : null;
+      const grantType = ctx.oidc.params ? ctx.oidc.params.grant_type : undefined;
       process.stdout.write(`${JSON.stringify({
-        event: 'introspection', client_id: clientId, cert_x5t_s256: x5t, status: ctx.status,
+        event: ctx.oidc.route, client_id: clientId, cert_x5t_s256: x5t, status: ctx.status,
+        ...(grantType ? { grant_type: grantType } : {}),
       })}\n`);
     }
   });
+}
+if (config.passwordGrant) {
+  // The resource owner password grant (RFC 6749 section 4.3), which oidc-provider does not ship, for
+  // the gateway's `password` auth method: one user, from the configuration; the token is bound to the
+  // client's certificate as the client_credentials grant's is.
+  provider.registerGrantType('password', async (ctx) => {
+    const { username, password } = ctx.oidc.params;
+    if (username !== config.passwordGrant.username || password !== config.passwordGrant.password) {
+      throw new oidcErrors.InvalidGrant('wrong username or password');
+    }
+    const token = new provider.ClientCredentials({ client: ctx.oidc.client, scope: ctx.oidc.params.scope || undefined });
+    const cert = peerCertificate(ctx);
+    if (cert && ctx.oidc.client.tlsClientCertificateBoundAccessTokens) token.setThumbprint('x5t', cert);
+    ctx.body = {
+      access_token: await token.save(), expires_in: token.expiration, token_type: 'Bearer', scope: token.scope,
+    };
+  }, new Set(['username', 'password', 'scope']));
 }
 provider.on('server_error', (ctx, err) => {
   process.stderr.write(`server_error: ${err.stack}\n`);

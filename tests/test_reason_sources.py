@@ -26,11 +26,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "certbound"
 #: The catalogue itself, and explain, which only reads codes (it would hide a code no longer emitted).
 SKIP = {SRC / "reasons.py"} | set((SRC / "cli" / "explain").glob("*.py"))
 CODE = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
+#: What comes before the variable part of a family's code ("metadata." + name): no text after it, so
+#: a message such as f"store.session_secret_file: {exc}" is not taken for a code.
+FAMILY_PREFIX = re.compile(r"[a-z][a-z0-9_]*\.[a-z0-9_.#]*")
 #: Literals shaped like codes of a catalogued area that are something else.
 NOT_CODES = {
     "http.disconnect": "an ASGI message type",
     "server.crt": "a file name",
     "server.key": "a file name",
+    "session.key": "a file name (the gateway's session sealing key)",
 }
 #: Values at reason sites that are not refusals: success, and the counter's label for an unknown code.
 MARKERS = {OK: "success", "other": "the client_auth counter's label for a code it does not know"}
@@ -270,7 +274,7 @@ def scan(root: Path = SRC) -> Found:
                 area, dot, rest = value.partition(".")
                 if not (dot and area in areas and rest) or value in NOT_CODES:
                     continue  # not shaped like a code of a catalogued area
-                if value.endswith(DYNAMIC) and DYNAMIC not in value[:-1]:
+                if value.endswith(DYNAMIC) and FAMILY_PREFIX.fullmatch(value[:-1]):
                     found.family(area, module.where)
                 elif DYNAMIC not in value and CODE.fullmatch(value):
                     found.code(value, module.where)

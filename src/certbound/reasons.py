@@ -753,6 +753,87 @@ GATEWAY: Final = Section(
         ),
     ),
 )
+GATEWAY_LOGIN: Final = Section(
+    "Gateway logins and tokens obtained for callers",
+    "the `gateway_request` event of a route with `authorization_code`, `session`, "
+    "`client_credentials`, `password`, `userinfo` or `refresh_token`; on the wire a redirect to the "
+    "identity provider's login, a JSON 400 or 403 for a login callback the gateway refuses, 401 "
+    "with `WWW-Authenticate: Bearer` for credentials the identity provider refuses, 502 for an ID "
+    "token that fails a check (with the `jws.*`, `jwt.*` and `id_token.*` codes above)",
+    (
+        Reason(
+            "session.login_required",
+            "a browser without a session (or whose session ended: its refresh was refused) was sent "
+            "to the identity provider's login (302)",
+            "nothing, for a browser: it logs in and comes back; a program calling this route sends a "
+            "bearer token instead",
+        ),
+        Reason(
+            "callback.no_login",
+            "a login callback came without the login cookie of the browser that started the login (a "
+            "callback opened in another browser, or cookies blocked): 400, nothing kept",
+            "start the login again from the route in this browser, with cookies allowed for the "
+            "gateway's host",
+        ),
+        Reason(
+            "callback.state_mismatch",
+            "the callback's state is not the one this browser's login sent (forged, or of another "
+            "login): 400, the code never reaches the identity provider",
+            "start the login again from the route; a link carrying someone else's state is an attack",
+        ),
+        Reason(
+            "callback.state_unknown",
+            "the login the cookie names is gone: completed already (a replayed callback), or expired "
+            "after 10 minutes: 400, the code never reaches the identity provider and the session "
+            "made by the first callback is not touched",
+            "go to the route again (the session of the completed login is already there)",
+        ),
+        Reason(
+            "callback.idp_error",
+            "the identity provider sent the browser back with an error (access_denied, "
+            "login_required, ...): 403",
+            "see the event's detail for the provider's error; the user may have refused the consent",
+        ),
+        Reason(
+            "callback.no_code",
+            "the callback carries neither a code nor an error: 400",
+            "the identity provider must return the code in the query (response_mode query)",
+        ),
+        Reason(
+            "callback.code_refused",
+            "the identity provider's token endpoint refused the login's code (invalid_grant: used, "
+            "expired, or issued to another client or redirect_uri): 403",
+            "start the login again; check that redirect_uri is registered exactly for the gateway's "
+            "client at the provider",
+        ),
+        Reason(
+            "credentials.malformed",
+            "client_credentials or password credentials that cannot be read: a Basic header that is not "
+            "Base64 of 'id:secret' (RFC 6749 section 2.3.1), or a form body too long or cut short: 400",
+            "send 'Authorization: Basic base64(urlencode(id):urlencode(secret))', or the form fields "
+            "client_id and client_secret (username and password)",
+        ),
+        Reason(
+            "credentials.refused",
+            "the identity provider refused the caller's client credentials, username and password, or "
+            "refresh token (invalid_client, invalid_grant, ...): 401",
+            "check the credentials at the identity provider; the event's detail has its error",
+        ),
+        Reason(
+            "userinfo.refused",
+            "the identity provider's userinfo endpoint refused the bearer token (a route with the "
+            "userinfo auth method), or answered without a subject: 401",
+            "obtain a new token; a token bound to the caller's certificate cannot be checked by "
+            "userinfo through the gateway (use bearer or introspection for those)",
+        ),
+        Reason(
+            "callback.no_id_token",
+            "the token endpoint answered the code without an ID token: 502",
+            "ask for the openid scope (scopes) and register the gateway's client for OpenID Connect",
+        ),
+    ),
+)
+
 
 LOGIN: Final = Section(
     "Logins, authorization, codes, refresh tokens, userinfo and logout",
@@ -1020,6 +1101,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
     REQUEST_LOG,
     JWT,
     GATEWAY,
+    GATEWAY_LOGIN,
 )
 
 

@@ -15,8 +15,14 @@ from typer.testing import CliRunner
 from certbound.auth_methods import METHODS
 from certbound.cli.main import app
 from certbound.gateway.config import (
+    AuthRequestSettings,
     ClientAuthMethod,
     GatewayConfigError,
+    GatewaySettings,
+    IdpSettings,
+    ListenerSettings,
+    RouteSettings,
+    StoreSettings,
     parse_gateway_settings,
 )
 from tests.client.material import Material, make_material
@@ -86,7 +92,19 @@ def test_the_seven_methods() -> None:
         (lambda c: c["idp"].update(client_authentication="x"), "idp.client_authentication: unknown key"),
         (lambda c: c["listener"].pop("tls_cert"), "listener.tls_cert: required"),
         (lambda c: c["routes"][0].update(proof_of_possession_mtls="on"), "routes[0].proof_of_possession_mtls: "),
-        (lambda c: c["routes"][0].update(auth_methods=["session"]), "routes[0].auth_methods[0]: "),
+        (lambda c: c["routes"][0].update(auth_methods=["magic"]), "routes[0].auth_methods[0]: "),
+        (lambda c: c["routes"][0].update(auth_methods=["session"]), "routes[0].auth_methods: session needs authorization_code"),
+        (lambda c: c["routes"][0].update(auth_methods=["authorization_code"]), "routes[0].redirect_uri: authorization_code needs"),
+        (lambda c: c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/elsewhere/cb"), "routes[0].redirect_uri: its path '/elsewhere/cb' is not under"),
+        (lambda c: c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb", scopes=["profile"]), "routes[0].scopes: authorization_code logs people in"),
+        (lambda c: c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb", login_action="redirect"), "routes[0].login_redirect_uri: login_action = 'redirect' needs it"),
+        (lambda c: c["routes"][0].update(session_storage="redis", auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb"), "routes[0].redis_url: session_storage = 'redis' needs it"),
+        (lambda c: c["routes"][0].update(logout_uri_suffix="/logout"), "routes[0].logout_uri_suffix: only a route with sessions"),
+        (lambda c: c["routes"][0].update(logout_uri_suffix="logout"), "routes[0].logout_uri_suffix: "),
+        (lambda c: c["routes"][0].update(login_action="upstreams"), "routes[0].login_action: "),
+        (lambda c: c["routes"][0].update(password_param_type=["query"]), "routes[0].password_param_type[0]: "),
+        (lambda c: c["routes"][0].update(redirect_uri="gw/cb"), "routes[0].redirect_uri: must be an absolute"),
+        (lambda c: (c["idp"].pop("client_id"), c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb")), "idp.client_id: route 'api' gets tokens from the IdP"),
         (lambda c: c["routes"][0].update(auth_methods=[]), "routes[0].auth_methods: "),
         (lambda c: c["routes"][0].update(leeway=301), "routes[0].leeway: "),
         (lambda c: c["routes"][0].update(paths=["api"]), "routes[0].paths: 'api' must be an absolute path"),
@@ -232,3 +250,25 @@ async def test_revocation_fetches_follow_the_outbound_address_rules(files: Mater
         assert "outbound_allow_private" not in str(refused.value)
     finally:
         await services.aclose()
+
+
+def test_docs_gateway_md_names_every_key() -> None:
+    """Every key of the file has its row in docs/gateway.md's settings tables."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "gateway.md").read_text()
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    models = (
+        GatewaySettings,
+        ListenerSettings,
+        IdpSettings,
+        RouteSettings,
+        StoreSettings,
+        AuthRequestSettings,
+    )
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in models
+        for name in model.model_fields
+        if f"`{name}`" not in rows
+        and name not in ("listener", "idp", "idps", "routes", "auth_request", "store")
+    ]
+    assert not missing

@@ -109,11 +109,15 @@ def start_oidc_provider(
     clients: list[dict[str, Any]] | None = None,
     short_lived: tuple[str, ...] = (),
     log_introspection: bool = False,
+    code_flow: bool = False,
+    password_grant: dict[str, str] | None = None,
 ) -> OidcProvider:
     """Write the provider's configuration and start it; returns when it prints its address.
 
     `clients`: the registrations (default: the CASES); `short_lived`: client_ids whose tokens live
-    2 s; `log_introspection`: one JSON line per introspection request (`OidcProvider.log`)."""
+    2 s; `log_introspection`: one JSON line per introspection request (`OidcProvider.log`);
+    `code_flow`: the development login pages, and a line per token, revocation and PAR request;
+    `password_grant`: ``{username, password}`` for a resource owner password grant."""
     interop = ensure_node_modules()
     signing = ECKey.generate_key("P-256", private=True).as_dict(private=True)
     signing |= {"kid": "op-key-1", "alg": "ES256", "use": "sig"}
@@ -128,6 +132,8 @@ def start_oidc_provider(
         "clients": clients if clients is not None else client_registrations(material),
         "shortLived": list(short_lived),
         "logIntrospection": log_introspection,
+        "codeFlow": code_flow,
+        **({"passwordGrant": password_grant} if password_grant else {}),
         "resourceServers": {
             RESOURCE: {
                 "scope": "api:read api:write",

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from certbound.client.auth import ClientAuth
+from certbound.client.auth import ClientAuth, basic_authorization
 from certbound.client.config import ClientConfig
 from certbound.client.discovery import MetadataCache
 from certbound.client.endpoints import Endpoint, EndpointChoice, resolve_endpoint
-from certbound.client.errors import ClientTimeout, NetworkError, TLSError, UnexpectedResponse
+from certbound.client.errors import ClientTimeout, DiscoveryError, NetworkError, TLSError, UnexpectedResponse
 from certbound.client.identities import IdentitySelector
 from certbound.client.pools import ConnectionPools
 from certbound.client.responses import (
@@ -204,6 +204,76 @@ class AsyncOAuthClient:
         response, url = await self._post("revocation", form)
         raise_for_error(response, url)
         return RevocationResponse(response.status_code, response.text)
+
+    async def grant_for(
+        self, client_id: str, client_secret: str, grant_type: str, params: Mapping[str, str] | None = None
+    ) -> TokenResponse:
+        """A grant for another client (client_secret_basic with its id and secret) at this server's
+        token endpoint, over the same pools (a gateway obtaining tokens with its callers' credentials)."""
+        metadata = await self.metadata()
+        url, _ = resolve_endpoint(
+            "token", metadata, self.config, with_certificate=self.current_identity() is not None
+        )
+        form: Form = {"grant_type": grant_type, **(params or {})}
+        headers = {"Authorization": basic_authorization(client_id, client_secret)}
+        response = await self._send("POST", url, data=form, headers=headers)
+        body, raw = json_body(response, url)
+        if not isinstance(body.get("access_token"), str):
+            raise UnexpectedResponse(
+                "the token response has no access_token", status=response.status_code, url=url
+            )
+        return TokenResponse(body, raw, self._clock())
+
+    # -- the code flow ----------------------------------------------------------------------------
+
+    async def push_authorization_request(self, params: Mapping[str, str]) -> Mapping[str, Any]:
+        """RFC 9126: push the authorization request's parameters, authenticated as at the token
+        endpoint (over the mTLS alias when there is one); the answer has ``request_uri``."""
+        metadata = await self.metadata()
+        url = self._metadata_url("pushed_authorization_request_endpoint", metadata)
+        issuer = str(metadata.get("issuer", self.config.issuer))
+        auth = self._auth.parts(endpoint_url=url, issuer=issuer, now=self._clock(), endpoint="token")
+        response = await self._send("POST", url, data={**params, **auth.form}, headers=auth.headers)
+        body, _ = json_body(response, url)
+        if not isinstance(body.get("request_uri"), str):
+            raise UnexpectedResponse(
+                "the PAR response has no request_uri", status=response.status_code, url=url
+            )
+        return body
+
+    async def userinfo(self, access_token: str) -> Mapping[str, Any]:
+        """OpenID Connect userinfo for `access_token` (over the mTLS alias, where a bound token must
+        go with its certificate)."""
+        url = self._metadata_url("userinfo_endpoint", await self.metadata())
+        response = await self._send("GET", url, headers={"Authorization": f"Bearer {access_token}"})
+        body, _ = json_body(response, url)
+        return body
+
+    def _metadata_url(self, name: str, metadata: Mapping[str, Any]) -> str:
+        """An endpoint the metadata names: its mTLS alias when the client has a certificate."""
+        if self.current_identity() is not None:
+            aliases = metadata.get("mtls_endpoint_aliases")
+            alias = aliases.get(name) if isinstance(aliases, Mapping) else None
+            if isinstance(alias, str) and alias:
+                return alias
+        url = metadata.get(name)
+        if not isinstance(url, str) or not url:
+            raise DiscoveryError(f"the server's metadata has no {name}", issuer=self.config.issuer)
+        return url
+
+    async def _send(
+        self, method: str, url: str, *, data: Form | None = None, headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        try:
+            response = await self._pools.request(
+                method, url, self.current_identity(), data=data, headers=headers
+            )
+        except (TLSError, NetworkError, ClientTimeout):
+            self._metadata.endpoint_failed()
+            raise
+        if response.status_code in (404, 405) or response.status_code >= 502:
+            self._metadata.endpoint_failed()
+        return response
 
     # -- plumbing ---------------------------------------------------------------------------------
 

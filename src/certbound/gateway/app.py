@@ -27,9 +27,12 @@ from certbound.gateway.answers import (
     not_found,
     render,
 )
+from certbound.gateway.body import BufferedBody
 from certbound.gateway.config import HEALTH_PATH, AuthRequestSettings
 from certbound.gateway.events import Record
 from certbound.gateway.headers import forwarding_headers, read_incoming
+from certbound.gateway.relying import Admission
+from certbound.gateway.replies import Reply, strip_cookies
 from certbound.gateway.routes import Route, RouteTable, check_path
 from certbound.gateway.upstream import ClientGone
 from certbound.tls.client_certificate import client_certificate_from_scope
@@ -50,6 +53,15 @@ async def _send_answer(send: Send, record: Record, error: GatewayError, route: R
     answer = render(error, route.realm if route is not None else DEFAULT_REALM)
     await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
     await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _send_reply(send: Send, record: Record, reply: Reply) -> None:
+    """Send an answer the gateway gives itself (a login redirect, a logout) and note it."""
+    record.status, record.reason = reply.status, reply.reason
+    if reply.detail:
+        record.detail = reply.detail
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.all_headers()})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 def _unexpected(exc: Exception, where: str) -> GatewayError:
@@ -132,11 +144,26 @@ class GatewayApp:
             incoming = read_incoming(
                 scope["headers"], route.identity.stripped, trusted_peer=self._forwarded.trusts(peer)
             )
-            await route.admit(incoming.authorization, cert, record)
+            decided = None
+            body = BufferedBody(receive)
+            receive = body.receive
+            relying = route.relying
+            if relying is not None:
+                decided = await relying.decide(scope, incoming.authorization, body, record)
+                incoming.kept = strip_cookies(incoming.kept, relying.cookie_names)  # the gateway's own
+            if isinstance(decided, Reply):
+                await _send_reply(send, record, decided)
+                return
+            if isinstance(decided, Admission):
+                route.check_claims(decided.info)
+                headers = [h for h in incoming.kept if h[0] != decided.token_header[0]]
+                headers.append(decided.token_header)
+            else:
+                await route.admit(incoming.authorization, cert, record)
+                headers = incoming.kept
+                if not route.hide_credentials:
+                    headers.append((b"authorization", incoming.authorization[0]))
             assert record.info is not None
-            headers = incoming.kept
-            if not route.hide_credentials:
-                headers.append((b"authorization", incoming.authorization[0]))
             headers += forwarding_headers(incoming, peer)
             headers += route.identity.values(record.info, record.bound)
             status, broke = await upstream.forward(

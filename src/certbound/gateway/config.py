@@ -42,6 +42,7 @@ __all__ = [
     "IdpSettings",
     "ListenerSettings",
     "RouteSettings",
+    "StoreSettings",
     "idp_key",
     "load_gateway_settings",
     "parse_gateway_settings",
@@ -63,7 +64,21 @@ RESERVED_HEADERS: Final = frozenset(
     }
 )  # fmt: skip
 
-AuthMethod = Literal["bearer", "introspection"]
+AuthMethod = Literal[
+    "bearer",
+    "introspection",
+    "authorization_code",
+    "session",
+    "client_credentials",
+    "password",
+    "userinfo",
+    "refresh_token",
+]
+#: The methods by which the caller sends a token it has (part 1), and those of a browser's login.
+TOKEN_METHODS: Final = frozenset({"bearer", "introspection", "userinfo"})
+LOGIN_METHODS: Final = frozenset({"authorization_code", "session"})
+ParamType = Literal["header", "body"]
+LogoutMethod = Literal["GET", "POST", "DELETE"]
 #: certbound.auth_methods.METHODS, spelled out for the type (tests/gateway checks they agree).
 ClientAuthMethod = Literal[
     "none",
@@ -75,6 +90,14 @@ ClientAuthMethod = Literal[
     "self_signed_tls_client_auth",
 ]
 ProofMode = Literal["off", "optional", "strict"]
+
+
+def _logout_methods() -> list[LogoutMethod]:
+    return ["POST", "DELETE"]
+
+
+def _param_types() -> list[ParamType]:
+    return ["header", "body"]
 
 
 def _token_methods() -> list[AuthMethod]:
@@ -295,6 +318,89 @@ class RouteSettings(_Section):
     cache_ttl_neg: int = Field(0, ge=0, le=3600, description="How long an inactive answer is cached (s).")
     leeway: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat (s).")
     realm: str | None = Field(None, description="WWW-Authenticate realm; default the route's name.")
+    # -- part 2: the gateway as the relying party (Kong's names) ------------------------------------
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid"], description="Scopes asked for at the IdP (the code flow)."
+    )
+    redirect_uri: str | None = Field(None, description="The gateway's callback URL, under the route's paths.")
+    login_action: Literal["upstream", "redirect"] = Field(
+        "upstream", description="After the callback: the saved request goes on, or to login_redirect_uri."
+    )
+    login_redirect_uri: str | None = Field(
+        None, description="Where login_action = redirect sends the browser."
+    )
+    authorization_query_args: dict[str, str] = Field(
+        default_factory=dict, description="More parameters of the authorization request (prompt, ...)."
+    )
+    use_pushed_authorization_requests: bool = Field(
+        False, description="PAR even when the IdP allows without."
+    )
+    logout_uri_suffix: str | None = Field(None, description="A path ending in it logs out.")
+    logout_methods: list[LogoutMethod] = Field(
+        default_factory=_logout_methods, min_length=1, description="Methods that log out."
+    )
+    logout_revoke: bool = Field(False, description="Revoke the session's tokens at the IdP on logout.")
+    logout_revoke_access_token: bool = Field(True, description="With logout_revoke: the access token.")
+    logout_revoke_refresh_token: bool = Field(True, description="With logout_revoke: the refresh token.")
+    logout_redirect_uri: str | None = Field(
+        None, description="post_logout_redirect_uri at the IdP; without end_session_endpoint, where to go."
+    )
+    session_storage: Literal["store", "redis"] = Field("store", description="Where sessions live.")
+    redis_url: str | None = Field(None, description="redis://host:port/db for session_storage = redis.")
+    session_absolute_timeout: int = Field(86400, ge=60, le=31 * 86400, description="Longest session (s).")
+    session_idle_timeout: int = Field(3600, ge=0, le=31 * 86400, description="Idle limit (s); 0: none.")
+    upstream_access_token_header: str = Field(
+        "Authorization:Bearer", description="Header (and prefix) carrying the obtained token upstream."
+    )
+    client_credentials_param_type: list[ParamType] = Field(
+        default_factory=_param_types, min_length=1, description="Where client credentials come."
+    )
+    password_param_type: list[ParamType] = Field(
+        default_factory=_param_types, min_length=1, description="Where username/password come."
+    )
+    cache_tokens: bool = Field(True, description="Cache tokens obtained with caller credentials.")
+    cache_tokens_leeway: int = Field(
+        30, ge=0, le=3600, description="Stop using a cached token this early (s)."
+    )
+    cache_tokens_salt: str | None = Field(None, description="Salt of the credential hash; default random.")
+
+    @field_validator("redirect_uri", "login_redirect_uri", "logout_redirect_uri")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+            raise ValueError("must be an absolute http(s) URL without a fragment")
+        return value
+
+    @field_validator("upstream_access_token_header")
+    @classmethod
+    def _token_header(cls, value: str) -> str:
+        name = value.split(":", 1)[0]
+        if not _HEADER_TOKEN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str]) -> list[str]:
+        if not all(_SCOPE_TOKEN.fullmatch(v) for v in value):
+            raise ValueError("each scope is one value of printable ASCII")
+        return value
+
+    @field_validator("logout_uri_suffix")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "?" in value or not value.isprintable()):
+            raise ValueError("must be a path suffix starting with '/'")
+        return value
+
+    def login_enabled(self) -> bool:
+        return "authorization_code" in self.auth_methods
+
+    def sessions_used(self) -> bool:
+        return bool(LOGIN_METHODS & set(self.auth_methods))
 
     @field_validator("name")
     @classmethod
@@ -376,6 +482,20 @@ class AuthRequestSettings(_Section):
         return value
 
 
+class StoreSettings(_Section):
+    """``[store]``: where the gateway's sessions live, as ``serve``'s store (SQLite in data_dir, or
+    PostgreSQL), and the key that seals session cookies and tokens at rest."""
+
+    data_dir: Path = Field(Path("data"), description="SQLite database and the sealing key go here.")
+    database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default data_dir.")
+    session_secret_file: Path | None = Field(
+        None, description="The 32-byte key sealing cookies and sessions; default data_dir/session.key."
+    )
+
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'certbound.db').resolve()}"
+
+
 class GatewaySettings(_Section):
     """The whole file."""
 
@@ -384,6 +504,7 @@ class GatewaySettings(_Section):
     idps: dict[str, IdpSettings] = Field(default_factory=dict, description="More, by name.")
     routes: list[RouteSettings] = Field(min_length=1)
     auth_request: AuthRequestSettings | None = Field(None, description="The nginx decision endpoint.")
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Where sessions live.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes sharing the listening socket.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["json", "console"] = Field("json", description="json or console.")
@@ -564,6 +685,41 @@ def _routes_problem(s: GatewaySettings, idps: Mapping[str, IdpSettings]) -> str 
             return f"{key}.upstream_ca_bundle: only for an https:// upstream"
         if route.cache_ttl_neg and not route.cache_introspection:
             return f"{key}.cache_ttl_neg: needs cache_introspection = true"
+        problem = _login_problem(route, key, idp, idp_key(s, idp_name))
+        if problem:
+            return problem
+    return None
+
+
+def _login_problem(route: RouteSettings, key: str, idp: IdpSettings, where: str) -> str | None:
+    """The part-2 keys of a route: what each method needs, and what contradicts."""
+    methods = set(route.auth_methods)
+    if methods - {"bearer", "client_credentials", "introspection", "userinfo"} and idp.client_id is None:
+        return f"{where}.client_id: route {route.name!r} gets tokens from the IdP, which needs a client_id"
+    if "session" in methods and "authorization_code" not in methods:
+        return f"{key}.auth_methods: session needs authorization_code (the login that makes sessions)"
+    if route.login_enabled():
+        if route.redirect_uri is None:
+            return f"{key}.redirect_uri: authorization_code needs the gateway's callback URL"
+        path = urlsplit(route.redirect_uri).path
+        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in route.paths):
+            return f"{key}.redirect_uri: its path {path!r} is not under the route's paths"
+        if "openid" not in route.scopes:
+            return f"{key}.scopes: authorization_code logs people in with OpenID Connect: include 'openid'"
+        if route.upstream is None:
+            return f"{key}.upstream: authorization_code needs an upstream (auth_request has no browser)"
+    if route.login_action == "redirect" and route.login_redirect_uri is None and route.login_enabled():
+        return f"{key}.login_redirect_uri: login_action = 'redirect' needs it"
+    if route.session_storage == "redis" and route.redis_url is None:
+        return f"{key}.redis_url: session_storage = 'redis' needs it"
+    if route.redis_url is not None and not route.redis_url.startswith(("redis://", "rediss://")):
+        return f"{key}.redis_url: must be a redis:// or rediss:// URL"
+    both = {"client_credentials", "password"} <= methods
+    if both and "header" in route.client_credentials_param_type and "header" in route.password_param_type:
+        return (f"{key}.password_param_type: client_credentials_param_type reads the Basic header too; "
+                "give 'header' to one of them only")  # fmt: skip
+    if route.logout_uri_suffix is not None and not route.sessions_used():
+        return f"{key}.logout_uri_suffix: only a route with sessions (authorization_code) logs out"
     return None
 
 

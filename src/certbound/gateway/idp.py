@@ -38,7 +38,7 @@ from certbound.gateway.answers import GatewayError, idp_failure, internal_error
 from certbound.gateway.config import GatewayConfigError, IdpSettings
 from certbound.gateway.tokens import Inactive, TokenInfo
 from certbound.jose.algorithms import ASYMMETRIC_ALGS
-from certbound.jose.claims import AccessTokenProfile
+from certbound.jose.claims import AccessTokenProfile, IdTokenProfile
 from certbound.jose.remote_jwks import RemoteJwks
 from certbound.jose.verified_cache import VerifiedCache
 from certbound.jose.verify import ACCESS_TOKEN_TYPES, JwtVerifier
@@ -59,6 +59,8 @@ _NO_CLIENT: Final = "certbound-gateway"
 #: OAuth errors by which the IdP says the gateway itself is not accepted.
 _REFUSALS: Final = frozenset({"invalid_client", "unauthorized_client", "access_denied"})
 ACCESS_TOKEN_HINT: Final = "access_token"  # noqa: S105 - RFC 7662 token_type_hint
+#: An ID token's ``typ``: ``JWT`` or none (OpenID Connect names no other); ``at+jwt`` never passes as one.
+ID_TOKEN_TYPES: Final[frozenset[str | None]] = frozenset({"JWT", None})
 
 
 def _read_jwk(path: Path, key: str, alg: str | None) -> dict[str, Any]:
@@ -267,6 +269,22 @@ class IdentityProvider:
         log.info("identity provider %s moved its jwks_uri to %s", self.name, metadata.get("jwks_uri"))
         self._verifiers.clear()
         return await self.load_verifier(leeway)
+
+    async def verify_id_token(
+        self, id_token: str, *, nonce: str, leeway: float, now: float
+    ) -> dict[str, Any]:
+        """The claims of an ID token of this IdP for the gateway's client: signature with the IdP's
+        JWKS, ``iss``, ``aud``/``azp``, ``exp``/``iat``, ``nonce`` (OpenID Connect Core 3.1.3.7).
+        Raises JwtError (a refusal), or GatewayError when the keys cannot be had."""
+        jwks, issuer = await self._key_source()
+        verifier = JwtVerifier(
+            jwks,
+            algorithms=ASYMMETRIC_ALGS,
+            profile=IdTokenProfile(issuer=issuer, client_id=self.client.config.client_id, nonce=nonce),
+            typ=ID_TOKEN_TYPES,
+            leeway=leeway,
+        )
+        return (await verifier.verify(id_token, now)).claims
 
     async def _key_source(self) -> tuple[RemoteJwks, str]:
         """The IdP's JWKS and its issuer as its metadata spells it (what ``iss`` must equal)."""

@@ -21,7 +21,9 @@ from certbound.gateway.answers import bad_request, insufficient
 from certbound.gateway.events import Record
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.proof import ProofOfPossession
+from certbound.gateway.relying import RelyingParty
 from certbound.gateway.rules import Requirement
+from certbound.gateway.tokens import TokenInfo
 from certbound.gateway.upstream import Upstream
 from certbound.gateway.validation import TokenValidator, bearer_token
 from certbound.tls.client_certificate import ClientCertificate
@@ -50,6 +52,14 @@ class Route:
     audiences: Requirement
     audience_claim: str
     identity: IdentityHeaders
+    relying: RelyingParty | None = None  # part 2: the gateway logs people in, holds their tokens
+
+    def check_claims(self, info: TokenInfo) -> None:
+        """`audience_required` and `scopes_required` against a validated token (403 when not met)."""
+        if self.audiences and not self.audiences.met_by(info.values(self.audience_claim)):
+            raise insufficient("jwt.bad_audience", "the token is not meant for this API")
+        if self.scopes and not self.scopes.met_by(info.values(self.scopes_claim)):
+            raise insufficient("scope.insufficient", f"the route requires the scope {self.scopes.describe()}")
 
     async def admit(
         self, authorization: Sequence[bytes], cert: ClientCertificate | None, record: Record
@@ -61,10 +71,7 @@ class Route:
         info, record.cached = await self.validator.validate(token)
         record.info = info
         record.bound = await self.proof.check(info, cert)
-        if self.audiences and not self.audiences.met_by(info.values(self.audience_claim)):
-            raise insufficient("jwt.bad_audience", "the token is not meant for this API")
-        if self.scopes and not self.scopes.met_by(info.values(self.scopes_claim)):
-            raise insufficient("scope.insufficient", f"the route requires the scope {self.scopes.describe()}")
+        self.check_claims(info)
 
 
 def check_path(path: str) -> None:

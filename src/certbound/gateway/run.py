@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 from certbound.gateway.app import create_app
 from certbound.gateway.config import GatewaySettings
 from certbound.gateway.services import open_services
+from certbound.gateway.session_storage import migrate_session_store
 from certbound.observability.logs import configure_logging
 from certbound.tls.listener import tls_mode
 from certbound.tls.server_context import ServerContextFactory
@@ -97,6 +98,7 @@ def serve(settings: GatewaySettings, listeners: GatewayListeners) -> int:
         max_header_count=GATEWAY_MAX_HEADER_COUNT,
     )
     configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(migrate_session_store(settings))  # once, before the workers open the store
     # the gateway keeps no data: several workers' counters go under the temporary directory
     metrics_dir = Path(tempfile.gettempdir()) / "certbound-gateway"
     return run(worker, settings.workers, metrics=listeners.metrics, metrics_dir=metrics_dir)

@@ -17,12 +17,23 @@ from pathlib import Path
 from cryptography import x509
 
 from certbound.certstatus import RevocationChecker, RevocationPolicy, build_checker
-from certbound.gateway.config import GatewayConfigError, GatewaySettings, ListenerSettings, idp_key
+from certbound.gateway.config import (
+    GatewayConfigError,
+    GatewaySettings,
+    ListenerSettings,
+    RouteSettings,
+    idp_key,
+)
+from certbound.gateway.grants import CallerGrants
 from certbound.gateway.headers import IdentityHeaders
 from certbound.gateway.idp import IdentityProvider
+from certbound.gateway.login import BrowserLogin
+from certbound.gateway.presented import RefreshTokens, Userinfo
 from certbound.gateway.proof import CertificateRevocation, ProofOfPossession
+from certbound.gateway.relying import RelyingParty
 from certbound.gateway.routes import Route, RouteTable
 from certbound.gateway.rules import Requirement
+from certbound.gateway.session_storage import SessionBackends, open_session_backends, session_sealer
 from certbound.gateway.upstream import Upstream, UpstreamPools
 from certbound.gateway.validation import TokenValidator
 from certbound.net.tls import TLSConfigError
@@ -111,6 +122,56 @@ def _identity_providers(settings: GatewaySettings, clock: Callable[[], float]) -
     return idps
 
 
+def _relying(
+    route: RouteSettings,
+    idp: IdentityProvider,
+    backends: SessionBackends | None,
+    clock: Callable[[], float],
+) -> RelyingParty | None:
+    """A route's part-2 methods; None for a route of part 1 only (or when checking: no store open)."""
+    methods = set(route.auth_methods)
+    if not methods - {"bearer", "introspection"}:
+        return None
+    login = None
+    if route.login_enabled():
+        if backends is None:  # checking the file: no store is opened
+            return None
+        assert backends.sealer is not None
+        sessions = backends.for_route(route.session_storage, route.redis_url)
+        login = BrowserLogin(route, idp, sessions, backends.sealer, clock=clock)
+    grants = None
+    if methods & {"client_credentials", "password"}:
+        grants = CallerGrants(
+            idp,
+            methods=route.auth_methods,
+            client_credentials_param_type=route.client_credentials_param_type,
+            password_param_type=route.password_param_type,
+            scope=" ".join(route.scopes) if "scopes" in route.model_fields_set else None,
+            cache_tokens=route.cache_tokens,
+            cache_tokens_leeway=route.cache_tokens_leeway,
+            salt=route.cache_tokens_salt,
+            clock=clock,
+        )
+    userinfo = None
+    if "userinfo" in methods:
+        userinfo = Userinfo(idp, cache_ttl_max=route.cache_ttl_max, clock=clock)
+    refresh = None
+    if "refresh_token" in methods:
+        refresh = RefreshTokens(
+            idp, cache_tokens_leeway=route.cache_tokens_leeway, salt=route.cache_tokens_salt, clock=clock
+        )
+    return RelyingParty(
+        login,
+        grants=grants,
+        userinfo=userinfo,
+        refresh=refresh,
+        bearer=bool(methods & {"bearer", "introspection"}),
+        upstream_access_token_header=route.upstream_access_token_header,
+        logout_uri_suffix=route.logout_uri_suffix,
+        logout_methods=route.logout_methods,
+    )
+
+
 def _routes(
     settings: GatewaySettings,
     idps: Mapping[str, IdentityProvider],
@@ -118,6 +179,7 @@ def _routes(
     verdicts: VerdictCache | None,
     revocation: CertificateRevocation | None,
     clock: Callable[[], float],
+    backends: SessionBackends | None,
 ) -> RouteTable:
     compiled = []
     identity_names = {name for route in settings.routes for name in route.upstream_headers}
@@ -158,21 +220,30 @@ def _routes(
                 audiences=Requirement.parse(route.audience_required),
                 audience_claim=route.audience_claim,
                 identity=IdentityHeaders.of(route.upstream_headers, identity_names),
+                relying=_relying(route, idps[settings.idp_of(route)], backends, clock),
             )
         )
     return RouteTable(compiled)
 
 
-def build_services(settings: GatewaySettings, *, clock: Callable[[], float] = time.time) -> GatewayServices:
-    """Compile the settings (no network I/O); GatewayConfigError names what cannot be used."""
+def build_services(
+    settings: GatewaySettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    backends: SessionBackends | None = None,
+) -> GatewayServices:
+    """Compile the settings (no network I/O); GatewayConfigError names what cannot be used. Without
+    `backends` (``--check``) the routes' logins are not built: only the sealing key file is read."""
     forwarded = _forwarded(settings)
     anchors = _client_ca(settings.listener.client_ca)
     verdicts = VerdictCache(ChainVerifier(anchors)) if anchors is not None else None
     checker = _revocation(settings.listener, anchors, clock) if anchors is not None else None
     revocation = CertificateRevocation(checker) if checker is not None else None
     idps = _identity_providers(settings, clock)
+    if backends is None and settings.store.session_secret_file is not None:
+        session_sealer(settings.store)
     upstreams = UpstreamPools()
-    routes = _routes(settings, idps, upstreams, verdicts, revocation, clock)
+    routes = _routes(settings, idps, upstreams, verdicts, revocation, clock, backends)
     return GatewayServices(settings, idps, routes, upstreams, forwarded, verdicts, checker)
 
 
@@ -181,7 +252,14 @@ async def open_services(
     settings: GatewaySettings, *, clock: Callable[[], float] = time.time
 ) -> AsyncIterator[GatewayServices]:
     """A worker's services, closed (every pool) on exit; their caches reported to the metrics."""
-    services = build_services(settings, clock=clock)
+    async with open_session_backends(settings) as backends:
+        services = build_services(settings, clock=clock, backends=backends)
+        async with _closing(services):
+            yield services
+
+
+@contextlib.asynccontextmanager
+async def _closing(services: GatewayServices) -> AsyncIterator[None]:
     try:
         for name, idp in services.idps.items():
             track_cache(f"gateway_jwt:{name}", idp.verified)
@@ -190,6 +268,6 @@ async def open_services(
             track_cache("gateway_certificate_verdicts", services.verdicts)
         if services.revocation is not None:
             await services.revocation.start()  # background refreshes; stopped by aclose
-        yield services
+        yield
     finally:
         await services.aclose()

@@ -20,7 +20,9 @@ from certbound.jose.binding import bound_thumbprint
 
 __all__ = ["Inactive", "TokenInfo", "header_value", "token_digest"]
 
-Source = Literal["jwt", "introspection"]
+Source = Literal[
+    "jwt", "introspection", "session", "client_credentials", "password", "userinfo", "refresh_token"
+]
 _MAX_HEADER_VALUE: Final = 4096
 
 

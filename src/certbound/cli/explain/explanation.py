@@ -161,6 +161,18 @@ def source_words(source: Any) -> str:
     return text or "an unknown source"
 
 
+#: How the gateway came by the token of a ``gateway_request`` event (its ``token_source``).
+_TOKEN_SOURCES = {
+    "jwt": "verified as a JWT",
+    "introspection": "introspected at the identity provider",
+    "session": "held by the gateway in the browser's session (a login through the gateway)",
+    "client_credentials": "obtained by the gateway with the caller's client credentials",
+    "password": "obtained by the gateway with the caller's username and password",
+    "userinfo": "checked at the identity provider's userinfo endpoint",
+    "refresh_token": "obtained by the gateway with the caller's refresh token",
+}
+
+
 def explain_gateway_event(event: Mapping[str, Any]) -> Explanation:
     """Plain words for one ``gateway_request`` event of ``certbound gateway``."""
     outcome = str(event.get("outcome") or "unknown")
@@ -172,7 +184,7 @@ def explain_gateway_event(event: Mapping[str, Any]) -> Explanation:
     facts: list[str] = []
     source = event.get("token_source")
     if source:
-        how = {"jwt": "verified as a JWT"}.get(str(source), "introspected at the identity provider")
+        how = _TOKEN_SOURCES.get(str(source), "introspected at the identity provider")
         cached = " (a cached verdict)" if event.get("cached") else ""
         who = f"client {event.get('client_id')!r}, subject {event.get('sub')!r}"
         facts.append(f"the token: {who}, {how}{cached}")

@@ -1,0 +1,142 @@
+"""Tokens a caller presents that the gateway checks or uses at the IdP itself (Kong's ``userinfo`` and
+``refresh_token`` auth methods), every call over mTLS with the gateway's certificate:
+
+* ``userinfo``: the bearer token is good when the IdP's userinfo endpoint answers for it (the claims
+  it returns are the identity); answers are cached by the token's SHA-256 for ``cache_ttl_max``. A
+  token bound to the *caller's* certificate cannot pass this way (the gateway presents its own): use
+  ``bearer`` or ``introspection`` for those.
+* ``refresh_token``: the caller sends a refresh token issued to the gateway's client (header
+  ``X-Refresh-Token``, or the form field ``refresh_token``); the gateway refreshes it with its own
+  client authentication and forwards the request with the new access token, cached by a salted hash
+  of the refresh token until ``cache_tokens_leeway`` before it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+from starlette.types import Scope
+
+from certbound.client import ClientError, OAuthServerError
+from certbound.client.responses import unverified_jwt_claims
+from certbound.gateway.answers import invalid_token
+from certbound.gateway.body import BufferedBody
+from certbound.gateway.grants import MAX_FORM
+from certbound.gateway.idp import IdentityProvider, idp_error
+from certbound.gateway.tokens import TokenInfo, token_digest
+from certbound.gateway.validation import bearer_token
+
+__all__ = ["REFRESH_TOKEN_HEADER", "RefreshTokens", "Userinfo"]
+
+REFRESH_TOKEN_HEADER: Final = b"x-refresh-token"
+_FORM_TYPE: Final = b"application/x-www-form-urlencoded"
+_MAX_CACHED: Final = 10_000
+
+
+class Userinfo:
+    """Validate bearer tokens by the IdP's userinfo endpoint (see the module docstring)."""
+
+    def __init__(
+        self, idp: IdentityProvider, *, cache_ttl_max: float, clock: Callable[[], float] = time.time
+    ):
+        self._idp = idp
+        self._ttl = cache_ttl_max
+        self._clock = clock
+        self._cache: dict[bytes, tuple[float, dict[str, Any]]] = {}
+        self.calls = 0
+
+    async def check(self, authorization: Sequence[bytes]) -> tuple[TokenInfo, str, bool]:
+        """(who, the token, from the cache); GatewayError 401 when the IdP does not answer for it."""
+        token = bearer_token(authorization)
+        digest, now = token_digest(token), self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and now < cached[0]:
+            return TokenInfo(cached[1], "userinfo", now), token, True
+        self.calls += 1
+        try:
+            claims = dict(await self._idp.client.userinfo(token))
+        except OAuthServerError as exc:
+            if exc.status in (400, 401, 403):
+                raise invalid_token("userinfo.refused", "the identity provider's userinfo refused the token",
+                                    str(exc)) from None  # fmt: skip
+            raise idp_error(exc) from None
+        except ClientError as exc:
+            raise idp_error(exc) from None
+        if not isinstance(claims.get("sub"), str):
+            raise invalid_token("userinfo.refused", "the identity provider's userinfo names no subject")
+        if self._ttl > 0:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (now + self._ttl, claims)
+        return TokenInfo(claims, "userinfo", now), token, False
+
+
+class RefreshTokens:
+    """Access tokens for refresh tokens callers send (see the module docstring)."""
+
+    def __init__(
+        self,
+        idp: IdentityProvider,
+        *,
+        cache_tokens_leeway: float,
+        salt: str | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._idp = idp
+        self._leeway = cache_tokens_leeway
+        self._salt = (salt or secrets.token_hex(16)).encode("utf-8")
+        self._clock = clock
+        self._cache: dict[bytes, tuple[float, str, dict[str, Any]]] = {}
+        self._locks: dict[bytes, asyncio.Lock] = {}
+        self.refreshes = 0
+
+    async def obtain(self, scope: Scope, body: BufferedBody) -> tuple[TokenInfo, str, bool] | None:
+        """(who, the new access token, from the cache), or None when the request carries no refresh
+        token; GatewayError 401 when the IdP refuses it."""
+        refresh = await _presented(scope, body)
+        if refresh is None:
+            return None
+        key = hashlib.sha256(self._salt + refresh.encode("utf-8")).digest()
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            now = self._clock()
+            cached = self._cache.get(key)
+            if cached is not None and now < cached[0]:
+                return TokenInfo(cached[2], "refresh_token", now), cached[1], True
+            self.refreshes += 1
+            try:
+                response = await self._idp.client.refresh_token(refresh)
+            except OAuthServerError as exc:
+                if exc.error in ("invalid_grant", "unauthorized_client", "invalid_scope"):
+                    why = "the identity provider refused the refresh token"
+                    raise invalid_token("credentials.refused", why, str(exc)) from None
+                raise idp_error(exc) from None
+            except ClientError as exc:
+                raise idp_error(exc) from None
+            claims = unverified_jwt_claims(response.access_token) or {
+                "client_id": self._idp.client.config.client_id
+            }
+            if response.scope and "scope" not in claims:
+                claims["scope"] = response.scope
+            if response.expires_at is not None:
+                if len(self._cache) >= _MAX_CACHED:
+                    self._cache.clear()
+                    self._locks.clear()
+                self._cache[key] = (response.expires_at - self._leeway, response.access_token, claims)
+            return TokenInfo(claims, "refresh_token", now), response.access_token, False
+
+
+async def _presented(scope: Scope, body: BufferedBody) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REFRESH_TOKEN_HEADER:
+            return value.decode("latin-1").strip() or None
+    content_type = next((v for n, v in scope["headers"] if n == b"content-type"), b"")
+    if scope["method"] == "POST" and content_type.split(b";")[0].strip().lower() == _FORM_TYPE:
+        form = dict(parse_qsl((await body.read(MAX_FORM)).decode("utf-8", "replace")))
+        return form.get("refresh_token") or None
+    return None
