@@ -214,7 +214,7 @@ class LoginFlow:
     async def proceed(self, session: Session | None, ticket: Ticket, client: ClientModel) -> Response:
         request = ticket.request
         user = await self.user(session)
-        if user is None or self._needs_login(session, ticket):
+        if user is None or self.needs_login(session, ticket):
             if "none" in request.prompt:
                 return self.error_redirect(request, "login_required", "the user is not logged in",
                                            "authorize.login_required")  # fmt: skip
@@ -227,7 +227,9 @@ class LoginFlow:
             return await self._to_page(session, ticket, CONSENT.path)
         return await self.answer(session, ticket, user)
 
-    def _needs_login(self, session: Session | None, ticket: Ticket) -> bool:
+    def needs_login(self, session: Session | None, ticket: Ticket) -> bool:
+        """Whether `ticket` still waits for the password (nobody logged in for it, ``prompt=login``,
+        or a login older than ``max_age``)."""
         if ticket.logged_in:
             return False
         if "login" in ticket.request.prompt:
