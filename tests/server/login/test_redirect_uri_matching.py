@@ -50,7 +50,7 @@ async def test_anything_but_a_registered_uri_is_an_error_page(
     "uri", ["http://127.0.0.1:53123/cb", "http://127.0.0.1/cb", "http://127.0.0.1:9000/cb"]
 )
 async def test_a_loopback_redirect_uri_may_name_any_port(browser: Browser, uri: str) -> None:
-    code, answer = await browser.code("native", redirect_uri=uri, scope="openid")
+    code, _ = await browser.code("native", redirect_uri=uri, scope="openid")
     exchanged = await browser.exchange("native", code, redirect_uri=uri)
     assert exchanged.status_code == 200, exchanged.text
 

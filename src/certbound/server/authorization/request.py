@@ -10,8 +10,9 @@ redirector. Every other problem goes back to the client's redirect URI with ``er
 Rules: ``response_type=code`` only; ``redirect_uri`` required (OpenID Connect requires it; one rule
 for every client) and compared exactly, but for the port of a loopback http one (RFC 8252 section
 7.3); PKCE with S256 required of public clients and, with the ``require_pkce`` setting (the default),
-of every client; ``plain`` refused; ``prompt`` one of ``none``, ``login``, ``consent`` (``none`` alone); ``response_mode`` query only; request objects not
-supported. ``scope``: the registered scope, plus the OpenID scopes any code-flow client may ask for.
+of every client; ``plain`` refused; ``prompt`` one of ``none``, ``login``, ``consent`` (``none``
+alone); ``response_mode`` query only; request objects not supported. ``scope``: the registered
+scope, plus the OpenID scopes any code-flow client may ask for.
 """
 
 from __future__ import annotations
