@@ -57,7 +57,12 @@ async def read_pairs(request: Request) -> list[tuple[str, str]]:
     """A page's form body (``application/x-www-form-urlencoded``, at most 16 KiB) as pairs; the
     query's for a GET."""
     if request.method in ("GET", "HEAD"):
-        return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=64)
+        try:
+            return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=64)
+        except ValueError:  # more than 64 fields
+            raise OAuthError(
+                "invalid_request", "the request has too many parameters", reason="authorize.malformed"
+            ) from None
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the form must be application/x-www-form-urlencoded",
