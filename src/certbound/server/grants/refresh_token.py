@@ -4,7 +4,7 @@
 The token must be this client's (a confidential client has authenticated as itself; another client's
 token is ``invalid_grant``), its grant alive, and, when it is bound to a certificate, presented over
 a connection with that certificate: another certificate or none is ``invalid_grant``, and the token
-stays usable by its holder. These checks come before the rotation, so a failed attempt rotates
+stays usable by its holder; a certificate known to be revoked (issue 16) ends it. These checks come before the rotation, so a failed attempt rotates
 nothing. Every use rotates: the token is exchanged for a new one in the transaction that issues it;
 a token already exchanged is reuse, which revokes the whole grant. A narrower ``scope`` may be asked
 for (never a wider one); the new access token is bound to the certificate presented now, as the
@@ -45,10 +45,12 @@ class RefreshTokenGrant:
         tokens: UserTokens,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        revoked_certificates: Callable[[str], bool] | None = None,
     ) -> None:
         self._store = store
         self._tokens = tokens
         self._clock = clock
+        self._revoked_certificates = revoked_certificates
 
     async def handle(self, request: GrantRequest) -> TokenSet:
         client, params = request.client, request.params
@@ -81,6 +83,12 @@ class RefreshTokenGrant:
                 raise invalid_grant(
                     "this refresh token is bound to another client certificate",
                     "refresh.certificate_mismatch",
+                )
+            revoked = self._revoked_certificates
+            if revoked is not None and revoked(bound):
+                raise invalid_grant(
+                    "the client certificate this refresh token is bound to is revoked",
+                    "refresh.certificate_revoked",
                 )
         scope = _narrowed(tuple(grant.data["scope"]), params.get("scope"))
         await self._tokens.active_user(grant.subject, "refresh.revoked")

@@ -9,7 +9,7 @@ may use none: registration always fills it in, so its absence means something is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from certbound.config import Settings
@@ -68,6 +68,7 @@ def default_grants(
     *,
     store: LoginStore | None = None,
     users: UserLookup | None = None,
+    revoked_certificates: Callable[[str], bool] | None = None,
 ) -> GrantRegistry:
     """Every grant type certbound implements, wired to `minter`; the login grants (authorization_code,
     refresh_token) when the `store` of their codes and grants and the `users` are given."""
@@ -76,6 +77,6 @@ def default_grants(
         tokens = UserTokens(minter, store, users)
         grants += [
             AuthorizationCodeGrant(store, tokens, grant_lifetime=settings.refresh_token_lifetime),
-            RefreshTokenGrant(store, tokens),
+            RefreshTokenGrant(store, tokens, revoked_certificates=revoked_certificates),
         ]
     return GrantRegistry(grants)
