@@ -1,15 +1,15 @@
 """The refresh_token grant (RFC 6749 section 6), with rotation and reuse detection (RFC 9700 section
 4.14) and certificate-bound refresh tokens for public clients (RFC 8705 section 4).
 
-The token must be this client's (a confidential client has authenticated as itself; another client's
-token is ``invalid_grant``), its grant alive, and, when it is bound to a certificate, presented over
-a connection with that certificate: another certificate or none is ``invalid_grant``, and the token
-stays usable by its holder; a certificate known to be revoked (issue 16) ends it. These checks come before the rotation, so a failed attempt rotates
-nothing. Every use rotates: the token is exchanged for a new one in the transaction that issues it;
-a token already exchanged is reuse, which revokes the whole grant. A narrower ``scope`` may be asked
-for (never a wider one); the new access token is bound to the certificate presented now, as the
-client's registration says, and an OpenID grant gets a new ID token (without ``nonce``, OpenID Connect
-Core section 12.2).
+The token must be this client's (a confidential client has authenticated as itself; another client's token is
+``invalid_grant``), its grant alive, and, when it is bound to a certificate, presented over a connection with
+that certificate: another certificate or none is ``invalid_grant``, and the token stays usable by its holder;
+a certificate known to be revoked (issue 16) ends it. These checks come before the rotation, so a failed
+attempt rotates nothing. Every use rotates: the token is exchanged for a new one in the transaction that
+issues it; a token already exchanged is reuse, which revokes the whole grant. A narrower ``scope`` may be
+asked for (never a wider one); the new access token is bound to the certificate presented now, as the client's
+registration says, and an OpenID grant gets a new ID token (without ``nonce``, OpenID Connect Core section
+12.2).
 """
 
 from __future__ import annotations
