@@ -92,7 +92,13 @@ def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
         ),
         paths.CONSENT: ConsentEndpoint(flow),
         paths.END_SESSION: LogoutEndpoint(flow, tokens.keys),
-        paths.USERINFO: UserinfoEndpoint(tokens.verifier, store.users),
+        paths.USERINFO: UserinfoEndpoint(
+            tokens.verifier,
+            store.users,
+            clients=services.checker.clients,
+            keys=tokens.keys,
+            issuer=settings.issuer_url,
+        ),
     }
     missing = [entry.name for entry in ENDPOINTS if entry not in built]
     if missing:
