@@ -283,7 +283,9 @@ def delete(
     settings = where.settings()
 
     async def work(store: SqlStore) -> tuple[User, tuple[int, int]]:
-        user = await store.users.get_by_username(username)
+        # disabled first: a code exchange racing the deletion then issues nothing (the issuing
+        # transaction reads the user), rather than writing a grant the deletion would drop unrevoked
+        user = await store.users.update(username, enabled=False)
         if user is None:
             raise _Refused(f"no user named {username!r}")
         ended = await store.grants.revoke_subject(user.sub, session_purpose=PURPOSE)
