@@ -120,6 +120,8 @@ def _new_password(password_file: Path | None) -> str:
         )
     except OSError as exc:
         _fail(f"--password-file: cannot read {password_file}: {exc.strerror}")
+    except UnicodeDecodeError:
+        _fail(f"--password-file: {password_file} is not UTF-8 text")
     try:
         check_password_policy(password)
     except ValueError as exc:
