@@ -1056,6 +1056,11 @@ LOGIN: Final = Section(
             "present the certificate of the code exchange",
         ),
         Reason(
+            "refresh.certificate_revoked",
+            "the refresh token is bound to a certificate known to be revoked",
+            "nothing the client can fix with this token: start a new authorization with a valid certificate",
+        ),
+        Reason(
             "userinfo.missing_token",
             "no Bearer access token was sent to /userinfo",
             "send 'Authorization: Bearer <access token>'",

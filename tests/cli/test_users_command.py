@@ -129,3 +129,15 @@ def test_usernames_are_checked(data: Path) -> None:
     result = users(data, "add", "has space", "--password-file", "-", input="long enough password")
     assert result.exit_code == 1
     assert "a username is 1-128" in result.stderr
+
+
+def test_a_password_file_that_is_not_utf8_is_one_line_not_a_traceback(data: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "pw.bin"
+    binary.write_bytes(b"\xff\xfe not text\n")
+    result = users(data, "add", "zed", "--password-file", str(binary))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"certbound users: --password-file: {binary} is not UTF-8 text"
+    from_stdin = runner.invoke(app, ["users", "add", "zed", "--data-dir", str(data), "--password-file", "-"],
+                               input=b"\xff\xfe not text")  # fmt: skip
+    assert from_stdin.exit_code == 2, from_stdin.output
+    assert "Traceback" not in from_stdin.output

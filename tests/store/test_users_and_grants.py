@@ -20,7 +20,7 @@ from certbound.store.records import (
     RefreshToken,
     User,
 )
-from certbound.store.schema import consents, grants, refresh_tokens
+from certbound.store.schema import consents, grants, refresh_tokens, sessions
 from certbound.store.sql import SqlStore
 from certbound.store.users import UserExists
 
@@ -155,9 +155,44 @@ async def test_revoking_a_subject_revokes_every_grant(store: SqlStore) -> None:
     await _setup(store)
     await store.grants.issue(Issue("g1", _access("j1"), grant=_grant("g1")))
     await store.grants.issue(Issue("g2", _access("j2"), grant=_grant("g2")))
-    assert await store.grants.revoke_subject("sub-1") == 2
+    assert await store.grants.revoke_subject("sub-1") == (2, 0)
     assert await store.is_revoked("j1")
     assert await store.is_revoked("j2")
+
+
+async def test_nothing_is_issued_for_a_user_disabled_or_deleted_meanwhile(store: SqlStore) -> None:
+    """The user is read in the issuing transaction, so an issue racing `users disable/delete` loses."""
+    await _setup(store)
+    assert (
+        await store.grants.issue(Issue("g1", _access("j1"), grant=_grant(), refresh_token=_refresh("r1")))
+        == "issued"
+    )
+    await store.users.update("alice", enabled=False)
+    assert await store.grants.issue(Issue("g2", _access("j2"), grant=_grant("g2"))) == "user_gone"
+    refresh = Issue("g1", _access("j3"), rotate="r1", refresh_token=_refresh("r3"))
+    assert await store.grants.issue(refresh) == "user_gone"
+    await store.users.delete("alice")
+    assert await store.grants.issue(Issue("g4", _access("j4"), grant=_grant("g4"))) == "user_gone"
+    async with store.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(grants))).scalar_one() == 0
+
+
+async def test_revoking_a_subject_ends_their_sessions_of_that_purpose(store: SqlStore) -> None:
+    await _setup(store)
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        {"id_sha256": name, "purpose": purpose, "subject": subject, "created_at": now, "expires_at": LATER,
+         "last_seen_at": now, "valid_until": LATER, "data_sealed": "x"}
+        for name, purpose, subject in (
+            ("a", "as-login", "sub-1"), ("b", "gateway", "sub-1"), ("c", "as-login", "sub-2")
+        )
+    ]  # fmt: skip
+    async with store.engine.begin() as conn:
+        await conn.execute(sessions.insert(), rows)
+    assert await store.grants.revoke_subject("sub-1", session_purpose="as-login") == (0, 1)
+    async with store.engine.connect() as conn:
+        left = (await conn.execute(select(sessions.c.id_sha256).order_by(sessions.c.id_sha256))).scalars()
+        assert list(left) == ["b", "c"]
 
 
 async def test_consent_is_remembered_per_scope(store: SqlStore) -> None:

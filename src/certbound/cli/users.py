@@ -4,8 +4,9 @@ The store is found exactly as `certbound serve` finds it (``--config``, ``--data
 ``--database-url``, ``CERTBOUND_*``) and migrated if needed, so users can be added before the first
 start. A running server reads users from the store at every login, so a change counts at once in
 every worker. Disabling or deleting a user revokes every grant they gave (refresh tokens and the access
-tokens issued under them). Errors end in one line on stderr: exit status 1 when the command is refused
-(a username taken or unknown, a password the policy refuses), 2 for a usage or configuration problem.
+tokens issued under them) and ends their login sessions, so enabling them again needs a new login.
+Errors end in one line on stderr: exit status 1 when the command is refused (a username taken or
+unknown, a password the policy refuses), 2 for a usage or configuration problem.
 Every command takes ``--json`` for one JSON document on stdout.
 """
 
@@ -24,6 +25,7 @@ import typer
 from certbound.cli.option_groups import with_option_groups
 from certbound.cli.store_options import ConfigOpt, DatabaseOpt, DataDirOpt
 from certbound.config import Settings, SettingsError, load_settings
+from certbound.server.login_cookie import PURPOSE
 from certbound.server.users.accounts import create_user, set_password
 from certbound.server.users.login import USERNAME
 from certbound.server.users.passwords import check_password_policy
@@ -118,6 +120,8 @@ def _new_password(password_file: Path | None) -> str:
         )
     except OSError as exc:
         _fail(f"--password-file: cannot read {password_file}: {exc.strerror}")
+    except UnicodeDecodeError:
+        _fail(f"--password-file: {password_file} is not UTF-8 text")
     try:
         check_password_policy(password)
     except ValueError as exc:
@@ -234,20 +238,21 @@ def passwd(
 def _set_enabled(username: str, enabled: bool, where: Where) -> None:
     settings = where.settings()
 
-    async def work(store: SqlStore) -> tuple[User, int]:
+    async def work(store: SqlStore) -> tuple[User, tuple[int, int]]:
         user = await store.users.update(username, enabled=enabled)
         if user is None:
             raise _Refused(f"no user named {username!r}")
-        revoked = 0 if enabled else await store.grants.revoke_subject(user.sub)
-        return user, revoked
+        ended = (0, 0) if enabled else await store.grants.revoke_subject(user.sub, session_purpose=PURPOSE)
+        return user, ended
 
-    user, revoked = _run(settings, work)
+    user, (revoked, sessions) = _run(settings, work)
     if where.as_json:
-        typer.echo(json.dumps(_describe(user) | {"grants_revoked": revoked}))
+        typer.echo(json.dumps(_describe(user) | {"grants_revoked": revoked, "sessions_ended": sessions}))
     elif enabled:
         typer.echo(f"enabled {user.username}: they can log in again")
     else:
-        typer.echo(f"disabled {user.username}: they cannot log in; {revoked} grant(s) revoked")
+        typer.echo(f"disabled {user.username}: they cannot log in; {revoked} grant(s) revoked, "
+                   f"{sessions} login session(s) ended")  # fmt: skip
 
 
 @app.command()
@@ -279,17 +284,20 @@ def delete(
     """Delete a user: their grants are revoked first, their consent goes with them."""
     settings = where.settings()
 
-    async def work(store: SqlStore) -> tuple[User, int]:
-        user = await store.users.get_by_username(username)
+    async def work(store: SqlStore) -> tuple[User, tuple[int, int]]:
+        # disabled first: a code exchange racing the deletion then issues nothing (the issuing
+        # transaction reads the user), rather than writing a grant the deletion would drop unrevoked
+        user = await store.users.update(username, enabled=False)
         if user is None:
             raise _Refused(f"no user named {username!r}")
-        revoked = await store.grants.revoke_subject(user.sub)
+        ended = await store.grants.revoke_subject(user.sub, session_purpose=PURPOSE)
         if await store.users.delete(username) is None:
             raise _Refused(f"no user named {username!r}")
-        return user, revoked
+        return user, ended
 
-    user, revoked = _run(settings, work)
+    user, (revoked, sessions) = _run(settings, work)
     if where.as_json:
-        typer.echo(json.dumps(_describe(user) | {"deleted": True, "grants_revoked": revoked}))
+        extra = {"deleted": True, "grants_revoked": revoked, "sessions_ended": sessions}
+        typer.echo(json.dumps(_describe(user) | extra))
     else:
-        typer.echo(f"deleted {user.username}; {revoked} grant(s) revoked")
+        typer.echo(f"deleted {user.username}; {revoked} grant(s) revoked, {sessions} login session(s) ended")

@@ -9,6 +9,7 @@ is looked up by name at request time. Errors that reach the app's exception laye
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -87,10 +88,18 @@ def build_endpoints(services: Services) -> Mapping[EndpointEntry, Endpoint]:
         paths.PUSHED_AUTHORIZATION: PushedAuthorizationEndpoint(
             authenticator, services.checker, services.pushed, audiences(paths.PUSHED_AUTHORIZATION)
         ),
-        paths.LOGIN: LoginEndpoint(flow, services.logins),
+        paths.LOGIN: LoginEndpoint(
+            flow, services.logins, tuple(ipaddress.ip_network(c) for c in settings.trusted_proxies)
+        ),
         paths.CONSENT: ConsentEndpoint(flow),
         paths.END_SESSION: LogoutEndpoint(flow, tokens.keys),
-        paths.USERINFO: UserinfoEndpoint(tokens.verifier, store.users),
+        paths.USERINFO: UserinfoEndpoint(
+            tokens.verifier,
+            store.users,
+            clients=services.checker.clients,
+            keys=tokens.keys,
+            issuer=settings.issuer_url,
+        ),
     }
     missing = [entry.name for entry in ENDPOINTS if entry not in built]
     if missing:

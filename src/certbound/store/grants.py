@@ -46,12 +46,14 @@ from certbound.store.schema import (
     pushed_requests,
     refresh_tokens,
     revoked_tokens,
+    sessions,
+    users,
 )
 
 __all__ = ["Issue", "IssueOutcome", "Redemption", "SqlGrantStore"]
 
 Clock = Callable[[], datetime]
-IssueOutcome = Literal["issued", "revoked", "reused"]
+IssueOutcome = Literal["issued", "revoked", "reused", "user_gone"]
 
 
 def _utcnow() -> datetime:
@@ -133,7 +135,8 @@ class SqlGrantStore:
         """Write a token response's records in one transaction (see the module docstring).
 
         ``revoked``: the grant is revoked or expired (or a replay revoked it first); ``reused``: the
-        refresh token being exchanged was exchanged already. Nothing is written unless ``issued``.
+        refresh token being exchanged was exchanged already; ``user_gone``: the user was disabled or
+        deleted meanwhile. Nothing is written unless ``issued``.
         """
         now = self._clock()
         async with self._writer.connect() as conn:
@@ -146,6 +149,8 @@ class SqlGrantStore:
 
     async def _issue(self, conn: AsyncConnection, issue: Issue, now: datetime) -> IssueOutcome:
         if issue.grant is not None:
+            if not await _user_enabled(conn, issue.grant.subject):
+                return "user_gone"
             inserted = await conn.execute(
                 self._insert(grants)
                 .values(_grant_values(issue.grant))
@@ -154,17 +159,21 @@ class SqlGrantStore:
             if inserted.rowcount != 1:  # a replay of the code marked it revoked first
                 return "revoked"
         else:
-            live = await conn.execute(
-                select(grants.c.grant_id)
-                .where(
-                    grants.c.grant_id == issue.grant_id,
-                    grants.c.revoked_at.is_(None),
-                    grants.c.expires_at > now,
+            live = (
+                await conn.execute(
+                    select(grants.c.subject)
+                    .where(
+                        grants.c.grant_id == issue.grant_id,
+                        grants.c.revoked_at.is_(None),
+                        grants.c.expires_at > now,
+                    )
+                    .with_for_update()
                 )
-                .with_for_update()
-            )
-            if live.first() is None:
+            ).first()
+            if live is None:
                 return "revoked"
+            if not await _user_enabled(conn, live.subject):
+                return "user_gone"
         if issue.rotate is not None:
             rotated = await conn.execute(
                 update(refresh_tokens)
@@ -250,9 +259,12 @@ class SqlGrantStore:
             await _deny_list(conn, grants.c.grant_id == grant_id, self._insert)
         return revoked
 
-    async def revoke_subject(self, subject: str) -> int:
-        """Revoke every grant of `subject` (a user disabled or deleted); returns how many."""
+    async def revoke_subject(self, subject: str, *, session_purpose: str | None = None) -> tuple[int, int]:
+        """Revoke every grant of `subject` (a user disabled or deleted) and, with `session_purpose`,
+        end their sessions of that purpose, in one transaction; returns (grants revoked, sessions
+        ended). Ending the sessions matters: a user enabled again must log in again."""
         now = self._clock()
+        ended = 0
         async with self._writer.begin() as conn:
             result = await conn.execute(
                 update(grants)
@@ -260,7 +272,14 @@ class SqlGrantStore:
                 .values(revoked_at=now)
             )
             await _deny_list(conn, grants.c.subject == subject, self._insert)
-        return result.rowcount
+            if session_purpose is not None:
+                gone = await conn.execute(
+                    delete(sessions).where(
+                        sessions.c.subject == subject, sessions.c.purpose == session_purpose
+                    )
+                )
+                ended = gone.rowcount
+        return result.rowcount, ended
 
     # -- consent ---------------------------------------------------------------------------------
 
@@ -326,6 +345,17 @@ class SqlGrantStore:
                 result = await conn.execute(delete(table).where(table.c.expires_at <= now))
                 removed += result.rowcount
         return removed
+
+
+async def _user_enabled(conn: AsyncConnection, subject: str) -> bool:
+    """Whether `subject` may still get tokens, read in the issuing transaction with the user's row
+    locked (PostgreSQL ``FOR SHARE``; SQLite's write lock does it): ``certbound users disable`` or
+    ``delete`` waits for an issue under way, and an issue after it finds the user gone, so no token
+    escapes the command's revocation (the check before minting is not enough on its own)."""
+    row = (
+        await conn.execute(select(users.c.enabled).where(users.c.sub == subject).with_for_update(read=True))
+    ).first()
+    return row is not None and bool(row.enabled)
 
 
 async def _deny_list(conn: AsyncConnection, which: Any, insert: Any) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "REASON_UNTRUSTED_PEER",
     "ForwardedCertConfig",
     "ForwardedCertificateMiddleware",
+    "client_address",
     "load_intermediates",
 ]
 
@@ -111,6 +112,29 @@ def _trusted(networks: tuple[Network, ...], host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return any(address in network for network in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]
+) -> str | None:
+    """The address of the client behind the proxies: `peer` (the TCP peer) unless it is a trusted
+    proxy, else the rightmost ``X-Forwarded-For`` entry that is not a trusted proxy (each proxy appends
+    the address it saw, so entries to the left of that one were written by the client and prove
+    nothing). From any other peer the header is ignored: a client must not choose its address (the
+    login throttle counts failures by it). An unusable entry ends the walk at the peer."""
+    if not peer or not trusted or not _trusted(trusted, peer):
+        return peer
+    entries = [e.strip() for value in forwarded_for for e in value.split(",")]
+    found = peer
+    for entry in reversed(entries):
+        try:
+            address = ipaddress.ip_address(entry)
+        except ValueError:
+            return peer
+        found = str(address)
+        if not _trusted(trusted, found):
+            return found
+    return found
 
 
 @dataclass(frozen=True, slots=True)

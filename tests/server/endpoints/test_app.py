@@ -34,26 +34,27 @@ METADATA = (
     b't_types_supported":["client_credentials","authorization_code","refresh_token"],"response_types_suppo'
     b'rted":["code"],"response_modes_supported":["query"],"scopes_supported":["openid","profile","email","'
     b'offline_access","read","write"],"subject_types_supported":["public"],"id_token_signing_alg_values_su'
-    b'pported":["RS256","ES256"],"claims_supported":["sub","iss","aud","exp","iat","auth_time","nonce","at'
-    b'_hash","sid","name","given_name","family_name","preferred_username","email","email_verified"],"promp'
-    b't_values_supported":["none","login","consent"],"authorization_response_iss_parameter_supported":true'
-    b',"require_pushed_authorization_requests":false,"request_parameter_supported":false,"request_uri_para'
-    b'meter_supported":false,"claims_parameter_supported":false,"token_endpoint_auth_methods_supported":["'
-    b'none","client_secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_a'
-    b'uth","self_signed_tls_client_auth"],"token_endpoint_auth_signing_alg_values_supported":["ES256","ES3'
-    b'84","ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"],"intros'
-    b'pection_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post","client_'
-    b'secret_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"introspection_endpoi'
-    b'nt_auth_signing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256","RS38'
-    b'4","RS512","EdDSA","HS256","HS384","HS512"],"revocation_endpoint_auth_methods_supported":["none","cl'
-    b'ient_secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_auth","sel'
-    b'f_signed_tls_client_auth"],"revocation_endpoint_auth_signing_alg_values_supported":["ES256","ES384",'
-    b'"ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"],"introspect'
-    b'ion_signing_alg_values_supported":["ES256"],"tls_client_certificate_bound_access_tokens":true,"mtls_'
-    b'endpoint_aliases":{"token_endpoint":"https://mtls.as.example/token","introspection_endpoint":"https:'
-    b'//mtls.as.example/introspect","revocation_endpoint":"https://mtls.as.example/revoke","pushed_authori'
-    b'zation_request_endpoint":"https://mtls.as.example/par","userinfo_endpoint":"https://mtls.as.example/'
-    b'userinfo"},"code_challenge_methods_supported":["S256"]}'
+    b'pported":["RS256","ES256"],"userinfo_signing_alg_values_supported":["RS256","ES256"],"claims_support'
+    b'ed":["sub","iss","aud","exp","iat","auth_time","nonce","at_hash","sid","name","given_name","family_n'
+    b'ame","preferred_username","email","email_verified"],"prompt_values_supported":["none","login","conse'
+    b'nt"],"authorization_response_iss_parameter_supported":true,"require_pushed_authorization_requests":f'
+    b'alse,"request_parameter_supported":false,"request_uri_parameter_supported":false,"claims_parameter_s'
+    b'upported":false,"token_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret'
+    b'_post","client_secret_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"token'
+    b'_endpoint_auth_signing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256'
+    b'","RS384","RS512","EdDSA","HS256","HS384","HS512"],"introspection_endpoint_auth_methods_supported":['
+    b'"none","client_secret_basic","client_secret_post","client_secret_jwt","private_key_jwt","tls_client_'
+    b'auth","self_signed_tls_client_auth"],"introspection_endpoint_auth_signing_alg_values_supported":["ES'
+    b'256","ES384","ES512","PS256","PS384","PS512","RS256","RS384","RS512","EdDSA","HS256","HS384","HS512"'
+    b'],"revocation_endpoint_auth_methods_supported":["none","client_secret_basic","client_secret_post","c'
+    b'lient_secret_jwt","private_key_jwt","tls_client_auth","self_signed_tls_client_auth"],"revocation_end'
+    b'point_auth_signing_alg_values_supported":["ES256","ES384","ES512","PS256","PS384","PS512","RS256","R'
+    b'S384","RS512","EdDSA","HS256","HS384","HS512"],"introspection_signing_alg_values_supported":["ES256"'
+    b'],"tls_client_certificate_bound_access_tokens":true,"mtls_endpoint_aliases":{"token_endpoint":"https'
+    b'://mtls.as.example/token","introspection_endpoint":"https://mtls.as.example/introspect","revocation_'
+    b'endpoint":"https://mtls.as.example/revoke","pushed_authorization_request_endpoint":"https://mtls.as.'
+    b'example/par","userinfo_endpoint":"https://mtls.as.example/userinfo"},"code_challenge_methods_support'
+    b'ed":["S256"]}'
 )
 
 
@@ -76,7 +77,7 @@ async def test_metadata_document_is_what_it_was(scoped: Harness, path: str) -> N
     assert response.content == METADATA
     assert response.headers.raw == [
         (b"cache-control", b"public, max-age=300"),
-        (b"content-length", b"2755"),
+        (b"content-length", b"2813"),
         (b"content-type", b"application/json"),
     ]
 

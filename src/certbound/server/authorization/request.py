@@ -8,10 +8,11 @@ redirector. Every other problem goes back to the client's redirect URI with ``er
 ``iss`` (RFC 6749 section 4.1.2.1, RFC 9207).
 
 Rules: ``response_type=code`` only; ``redirect_uri`` required (OpenID Connect requires it; one rule
-for every client) and compared exactly; PKCE with S256 required of public clients and, with the
-``require_pkce`` setting (the default), of every client; ``plain`` refused; ``prompt`` one of
-``none``, ``login``, ``consent`` (``none`` alone); ``response_mode`` query only; request objects not
-supported. ``scope``: the registered scope, plus the OpenID scopes any code-flow client may ask for.
+for every client) and compared exactly, but for the port of a loopback http one (RFC 8252 section
+7.3); PKCE with S256 required of public clients and, with the ``require_pkce`` setting (the default),
+of every client; ``plain`` refused; ``prompt`` one of ``none``, ``login``, ``consent`` (``none``
+alone); ``response_mode`` query only; request objects not supported. ``scope``: the registered
+scope, plus the OpenID scopes any code-flow client may ask for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from certbound.errors import OAuthError
 from certbound.server.authorization.pkce import CHALLENGE
+from certbound.server.authorization.redirects import redirect_uri_registered
 from certbound.server.clients.model import ClientModel
 from certbound.server.grants.resource import audience_for
 from certbound.server.grants.scope import granted_login_scope
@@ -156,7 +158,7 @@ class RequestChecker:
         redirect_uri = params.get("redirect_uri")
         if redirect_uri is None:
             raise _page_error("redirect_uri is required", "authorize.redirect_uri")
-        if redirect_uri not in client.redirect_uris:
+        if not redirect_uri_registered(client.redirect_uris, redirect_uri):
             raise _page_error(
                 "redirect_uri is not one of the redirect URIs this client registered",
                 "authorize.redirect_uri",

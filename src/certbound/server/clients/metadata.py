@@ -635,11 +635,10 @@ def _check_login_fields(md: dict[str, Any], id_token_algs: Collection[str]) -> N
     for name in _LOGIN_FLAGS:
         if name in md and not isinstance(md[name], bool):
             _fail(name, "must be true or false")
-    if "id_token_signed_response_alg" in md:
-        alg = md["id_token_signed_response_alg"]
-        if alg not in id_token_algs:
+    for name in ("id_token_signed_response_alg", "userinfo_signed_response_alg"):
+        if name in md and md[name] not in id_token_algs:
             offered = ", ".join(id_token_algs)
-            _fail("id_token_signed_response_alg", f"{alg!r} is not offered; use one of {offered}")
+            _fail(name, f"{md[name]!r} is not offered; use one of {offered}")
     if "subject_type" in md and md["subject_type"] != "public":
         _fail("subject_type", 'only "public" subject identifiers are offered')
 

@@ -69,6 +69,7 @@ class ClientModel:
     response_types: frozenset[str] = frozenset()
     client_name: str | None = None
     id_token_signed_response_alg: str = DEFAULT_ID_TOKEN_ALG
+    userinfo_signed_response_alg: str | None = None  # None: plain JSON (OpenID Connect Registration)
     consent_required: bool = True
     require_pushed_authorization_requests: bool = False
 
@@ -121,6 +122,7 @@ def client_model(client: Client) -> ClientModel:
         client_name=_non_empty(md.get("client_name")),
         id_token_signed_response_alg=_non_empty(md.get("id_token_signed_response_alg"))
         or DEFAULT_ID_TOKEN_ALG,
+        userinfo_signed_response_alg=_non_empty(md.get("userinfo_signed_response_alg")),
         consent_required=md.get("consent_required") is not False,
         require_pushed_authorization_requests=md.get("require_pushed_authorization_requests") is True,
     )

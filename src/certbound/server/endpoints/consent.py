@@ -2,7 +2,8 @@
 
 Contract for automated clients: one form whose submit button ``name="decision" value="approve"``
 approves (``value="deny"`` declines: the client gets ``access_denied``). Consent is remembered per
-user, client and scope value.
+user, client and scope value. A request that still needs a login (``prompt=login``, ``max_age``) is
+sent to the login page from here too: the consent form cannot stand in for the password.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class ConsentEndpoint(PageEndpoint):
         client = await self.flow.client_of(ticket) if ticket is not None else None
         if session is None or ticket is None or client is None or user is None:
             return self.flow.expired()
+        if self.flow.needs_login(session, ticket):
+            return await self.flow.proceed(session, ticket, client)
         return self.flow.pages.render(
             "consent-form.html",
             title="Allow access?",
@@ -61,6 +64,8 @@ class ConsentEndpoint(PageEndpoint):
             return self.flow.expired()
         if not self.flow.csrf_ok(session, form.get("csrf_token")):
             return self.flow.forged()
+        if self.flow.needs_login(session, ticket):  # prompt=login or max_age: the login page first
+            return await self.flow.proceed(session, ticket, client)
         if form.get("decision") != "approve":
             return self.flow.error_redirect(ticket.request, "access_denied", "the user declined",
                                             "authorize.access_denied")  # fmt: skip

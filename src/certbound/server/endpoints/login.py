@@ -4,7 +4,8 @@ Contract for automated clients: one ``<form method="post">`` with inputs named `
 ``password`` (and the hidden ``csrf_token`` and ``ticket``). A wrong username or password shows the
 form again with the error tied to the fields (401); a lock-out says how long to wait (429 with
 ``Retry-After``). A form without this browser's CSRF token is refused (403) before anything is
-checked.
+checked. Failures count against the client's address: the TCP peer's, or behind a proxy of
+``trusted_proxies`` the one that proxy put in ``X-Forwarded-For`` (`certbound.tls.forwarded.client_address`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from certbound.server.endpoints.page_endpoint import PageEndpoint
 from certbound.server.paths import LOGIN
 from certbound.server.users.login import LoginRefused, Logins
 from certbound.sessions import Session
+from certbound.tls.forwarded import Network, client_address
 
 __all__ = ["LoginEndpoint"]
 
 
 class LoginEndpoint(PageEndpoint):
-    def __init__(self, flow: LoginFlow, logins: Logins) -> None:
+    def __init__(self, flow: LoginFlow, logins: Logins, trusted_proxies: tuple[Network, ...] = ()) -> None:
         super().__init__(flow)
         self._logins = logins
+        self._trusted_proxies = trusted_proxies
 
     def _form(
         self, session: Session, ticket: Ticket, client_name: str, *, username: str = "", error: str = "",
@@ -65,7 +68,8 @@ class LoginEndpoint(PageEndpoint):
             return self.flow.forged()
         username = form.get("username", "")
         name = client.client_name or client.client_id
-        address = request.client.host if request.client is not None else None
+        peer = request.client.host if request.client is not None else None
+        address = client_address(peer, request.headers.getlist("x-forwarded-for"), self._trusted_proxies)
         try:
             user = await self._logins.login(username, form.get("password", ""), address)
         except LoginRefused as refused:

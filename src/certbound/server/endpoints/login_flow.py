@@ -57,7 +57,12 @@ async def read_pairs(request: Request) -> list[tuple[str, str]]:
     """A page's form body (``application/x-www-form-urlencoded``, at most 16 KiB) as pairs; the
     query's for a GET."""
     if request.method in ("GET", "HEAD"):
-        return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=64)
+        try:
+            return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=64)
+        except ValueError:  # more than 64 fields
+            raise OAuthError(
+                "invalid_request", "the request has too many parameters", reason="authorize.malformed"
+            ) from None
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the form must be application/x-www-form-urlencoded",
@@ -214,7 +219,7 @@ class LoginFlow:
     async def proceed(self, session: Session | None, ticket: Ticket, client: ClientModel) -> Response:
         request = ticket.request
         user = await self.user(session)
-        if user is None or self._needs_login(session, ticket):
+        if user is None or self.needs_login(session, ticket):
             if "none" in request.prompt:
                 return self.error_redirect(request, "login_required", "the user is not logged in",
                                            "authorize.login_required")  # fmt: skip
@@ -227,7 +232,9 @@ class LoginFlow:
             return await self._to_page(session, ticket, CONSENT.path)
         return await self.answer(session, ticket, user)
 
-    def _needs_login(self, session: Session | None, ticket: Ticket) -> bool:
+    def needs_login(self, session: Session | None, ticket: Ticket) -> bool:
+        """Whether `ticket` still waits for the password (nobody logged in for it, ``prompt=login``,
+        or a login older than ``max_age``)."""
         if ticket.logged_in:
             return False
         if "login" in ticket.request.prompt:

@@ -51,6 +51,7 @@ def build_metadata(
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": list(settings.id_token_signing_algs),
+        "userinfo_signing_alg_values_supported": list(settings.id_token_signing_algs),
         "claims_supported": list(CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,

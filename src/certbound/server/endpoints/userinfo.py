@@ -7,10 +7,15 @@ presents that certificate (RFC 8705 section 3): without it, or with another, it 
 ``profile``, ``email`` and ``email_verified`` for ``email``. A user disabled or deleted since is
 ``invalid_token`` too. Errors are RFC 6750: 401 with ``WWW-Authenticate: Bearer``, 403
 ``insufficient_scope``.
+
+The claims are JSON, or, for a client registered with ``userinfo_signed_response_alg`` (OpenID
+Connect Registration section 2), a JWT (``application/jwt``) signed with that algorithm's key, with
+``iss`` and ``aud`` (the client) added (OpenID Connect Core section 5.3.2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
@@ -20,12 +25,18 @@ from starlette.types import Receive, Scope, Send
 from certbound.errors import OAuthError
 from certbound.jose.binding import check_binding
 from certbound.jose.errors import JwtError
-from certbound.server.endpoints.responses import json_response, oauth_error_response
+from certbound.server.clients.model import ClientModel
+from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
+from certbound.server.tokens.access_token import CurrentKeys
+from certbound.server.tokens.minter import ID_TOKEN_TYP
 from certbound.server.tokens.verifier import AccessTokenVerifier
 from certbound.store.records import User
 from certbound.tls.client_certificate import client_certificate_from_scope
 
-__all__ = ["PROFILE_CLAIMS", "UserinfoEndpoint", "userinfo_claims"]
+__all__ = ["PROFILE_CLAIMS", "USERINFO_JWT_TYP", "UserinfoEndpoint", "userinfo_claims"]
+
+#: The ``typ`` of a signed UserInfo response (a JWT, as the ID token's).
+USERINFO_JWT_TYP = ID_TOKEN_TYP
 
 #: OpenID Connect Core section 5.4: the claims the profile scope releases.
 PROFILE_CLAIMS = (
@@ -36,6 +47,9 @@ PROFILE_CLAIMS = (
 
 class UserReader(Protocol):
     async def get(self, sub: str) -> User | None: ...
+
+
+ClientModels = Callable[[str], Awaitable[ClientModel | None]]
 
 
 def _bearer_error(status: int, error: str | None, description: str, reason: str) -> OAuthError:
@@ -59,9 +73,20 @@ def userinfo_claims(user: User, scope: frozenset[str]) -> dict[str, Any]:
 
 
 class UserinfoEndpoint:
-    def __init__(self, verifier: AccessTokenVerifier, users: UserReader) -> None:
+    def __init__(
+        self,
+        verifier: AccessTokenVerifier,
+        users: UserReader,
+        *,
+        clients: ClientModels,
+        keys: CurrentKeys,
+        issuer: str,
+    ) -> None:
         self._verifier = verifier
         self._users = users
+        self._clients = clients
+        self._keys = keys
+        self._issuer = issuer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -99,4 +124,16 @@ class UserinfoEndpoint:
             raise _bearer_error(
                 401, "invalid_token", "the access token's user is gone", "userinfo.invalid_token"
             )
-        return json_response(userinfo_claims(user, granted))
+        claims = userinfo_claims(user, granted)
+        alg = await self._signing_alg(active.client_id)
+        if alg is None:
+            return json_response(claims)
+        signed = (await self._keys.ring()).active(alg).sign(
+            claims | {"iss": self._issuer, "aud": active.client_id}, typ=USERINFO_JWT_TYP
+        )
+        return Response(signed, media_type="application/jwt", headers=NO_STORE)
+
+    async def _signing_alg(self, client_id: str) -> str | None:
+        """The client's registered ``userinfo_signed_response_alg``; None for plain JSON."""
+        client = await self._clients(client_id)
+        return client.userinfo_signed_response_alg if client is not None else None

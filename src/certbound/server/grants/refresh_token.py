@@ -85,9 +85,10 @@ class RefreshTokenGrant:
                     "refresh.certificate_mismatch",
                 )
             revoked = self._revoked_certificates
-            if revoked is not None and revoked(bound):  # issue 16: dead with its certificate
+            if revoked is not None and revoked(bound):
                 raise invalid_grant(
-                    "the client certificate this refresh token is bound to is revoked", "refresh.revoked"
+                    "the client certificate this refresh token is bound to is revoked",
+                    "refresh.certificate_revoked",
                 )
         scope = _narrowed(tuple(grant.data["scope"]), params.get("scope"))
         await self._tokens.active_user(grant.subject, "refresh.revoked")

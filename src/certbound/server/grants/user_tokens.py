@@ -116,6 +116,11 @@ class UserTokens:
                 "refresh token reused: grant %s of client %s revoked", grant.grant_id, client.client_id
             )
             raise invalid_grant("the refresh token was used already; its grant is revoked", "refresh.reused")
+        if outcome == "user_gone":
+            raise invalid_grant(
+                "the user this grant is for can no longer log in",
+                "code.user_gone" if new else "refresh.revoked",
+            )
         if outcome == "revoked":
             if new:
                 raise invalid_grant("the authorization code was used already", "code.replayed")

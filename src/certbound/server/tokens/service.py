@@ -87,7 +87,14 @@ class TokenService:
             clock=clock,
             revoked_certificates=revoked_certificates,
         )
-        self.introspector = Introspector(self.verifier, issuer=issuer, keys=current, clock=clock)
+        self.introspector = Introspector(
+            self.verifier,
+            issuer=issuer,
+            keys=current,
+            clock=clock,
+            refresh_tokens=grants,
+            revoked_certificates=revoked_certificates,
+        )
         self.revoker = Revoker(self.verifier, store, grants)
 
     async def close(self) -> None:

@@ -53,7 +53,7 @@ class Logins:
     async def login(self, username: str, password: str, address: str | None) -> User:
         """The user, if the password is theirs and they may log in; `LoginRefused` otherwise."""
         name = username if USERNAME.fullmatch(username) else "-"
-        locked = await self._throttle.locked_for(name, address)
+        locked = await self._throttle.begin(name, address)
         if locked is not None:
             log.warning("login", outcome="refused", reason="login.locked", username=name, address=address,
                         retry_after=math.ceil(locked.total_seconds()))  # fmt: skip
