@@ -108,7 +108,8 @@ def test_an_authorized_crl_signer_of_the_same_name_is_believed(
     ca: CertAndKey, leaf: x509.Certificate
 ) -> None:
     # the CA certifies a second key of its own name for signing CRLs (RFC 5280 6.3.3 f)
-    crl_signer, crl_key = create_ca(ca[0].subject, issuer=ca)
+    # valid at NOW (taken at import): the suite may reach this test long after
+    crl_signer, crl_key = create_ca(ca[0].subject, issuer=ca, not_before=NOW - HOUR)
     data = crl_of(ca, Revoked(leaf.serial_number, NOW), key=crl_key)
     assert status_from_crl(data, leaf, ca).startswith("unknown")  # the signer is not known...
     assert status_from_crl(data, leaf, ca, candidates=[crl_signer]) == "revoked"  # ...now it is
@@ -220,7 +221,7 @@ def test_ocsp_good_revoked_and_unknown(ca: CertAndKey, leaf: x509.Certificate) -
 def test_a_delegated_responder_needs_the_ocsp_signing_usage_and_the_issuer(
     ca: CertAndKey, leaf: x509.Certificate
 ) -> None:
-    delegated = issue_ocsp_responder_cert(*ca)
+    delegated = issue_ocsp_responder_cert(*ca, not_before=NOW - HOUR)  # valid at NOW, however late
     assert status_from_ocsp(answer(leaf, ca, signer=delegated), leaf, ca) == "good"
     no_eku = issue_ocsp_responder_cert(*ca, eku=ExtendedKeyUsageOID.CLIENT_AUTH)
     assert "not signed by the issuer" in status_from_ocsp(answer(leaf, ca, signer=no_eku), leaf, ca)
