@@ -90,3 +90,17 @@ def test_the_limits_are_settings(tmp_path: Path) -> None:
             assert response.status == 200
     finally:
         s.stop()
+
+
+def test_body_bytes_read_with_the_end_of_the_head_do_not_count(server: RunningServer) -> None:
+    body = b"grant_type=client_credentials&pad=" + b"x" * 150_000
+    form = [("Content-Type", "application/x-www-form-urlencoded")]
+    head = request("POST", "/token", "127.0.0.1", form, body)
+    split = head.index(b"Content-Type")
+    with RawConnection(server.url, _ca(server)) as conn:
+        assert conn.send(head[:split])  # the head begins...
+        assert conn.send(head[split:])  # ...and ends in the same write as 150 KB of body
+        response = conn.response()
+        assert response is not None
+        assert response.status == 400  # the form's own limit (64 KiB), not the head's
+        assert json.loads(response.body)["error"] == "invalid_request"

@@ -194,15 +194,13 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             self.scope["extensions"] = {"tls": cast("dict[object, object]", dict(self._tls))}
 
     def data_received(self, data: bytes) -> None:
-        """uvicorn's, with the head limits: counted before parsing (a head already past them is not
-        fed to the parser) and after (a request that began in this chunk)."""
+        """uvicorn's, with the head limits. After each chunk is parsed: a head still incomplete counts
+        the whole chunk (or all of it, when the request began in it: an upper bound), so the parser
+        never buffers more than the limit and one read; a head that completed in the chunk was
+        measured by the callbacks, and the body bytes after it never count."""
         if self._refused:
             return
-        if self._in_head:
-            self._head_received += len(data)
-            if self._head_received > self.max_header_bytes:
-                self._refuse_head()
-                return
+        was_in_head = self._in_head
         self._began = False
         self._unset_keepalive_if_required()
         try:
@@ -221,8 +219,11 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        if self._began and self._in_head:
-            self._head_received = len(data)  # at most: the head's start is somewhere in this chunk
+        if self._in_head:
+            if self._began:
+                self._head_received = len(data)
+            elif was_in_head:
+                self._head_received += len(data)
             if self._head_received > self.max_header_bytes:
                 self._refuse_head()
 

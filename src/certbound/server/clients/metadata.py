@@ -192,6 +192,8 @@ def validate_client_metadata(
     for name, value in raw.items():
         if not isinstance(name, str):
             _fail("client metadata", "member names must be strings")
+        # a member name that is no text (a lone surrogate) would reach the store, whose driver fails
+        _check_text("client metadata", "a member name", name)
         if name in SERVER_SET_FIELDS or name in _DROPPED_FIELDS or value is None:
             continue
         _check_plain_json(name, name, value, 0)

@@ -10,6 +10,7 @@ caller without one learns nothing else.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, NoReturn, Protocol
 
@@ -18,7 +19,6 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from certbound.errors import OAuthError
-from certbound.jsontext import loads_text
 from certbound.server.clients.registrar import Registrar
 from certbound.server.endpoints.errors import unexpected_error
 from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
@@ -127,11 +127,10 @@ async def _json_object(request: Request) -> dict[str, Any]:
         if len(body) > MAX_BODY_BYTES:
             _bad_request(f"the request body is larger than {MAX_BODY_BYTES} bytes", "body_too_large")
     try:
-        text = bytes(body).decode("utf-8")
-        value = loads_text(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(bytes(body), object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _DuplicateMember as dup:
         _bad_request(f"the request body has the member {dup.name[:64]!r} more than once", "duplicate_member")
-    except (ValueError, RecursionError):  # JSONDecodeError, not UTF-8, a lone surrogate, NaN, nesting
+    except (ValueError, RecursionError):  # JSONDecodeError, bad encoding, NaN/Infinity, nesting
         _bad_request("the request body is not valid JSON", "invalid_json")
     if not isinstance(value, dict):
         _bad_request("the request body must be a JSON object", "not_an_object")
