@@ -31,8 +31,10 @@ from certbound.store.token_state import SqliteTokenState
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 #: How long the loop may go without running other tasks while a write waits for a lock. The design
-#: bound is one failed try (microseconds); this leaves room for a loaded CI machine.
-LOOP_STALL_BOUND = 0.05
+#: bound is one failed try (microseconds); a write that blocked would stall it for the whole lock
+#: wait (300 ms and more in these tests), so half of that still tells the two apart, with room for a
+#: machine loaded by other suites (66 ms seen with 50 ms as the bound).
+LOOP_STALL_BOUND = 0.15
 
 
 @pytest.fixture
