@@ -101,8 +101,7 @@ class GenerationListener:
             conn.add_termination_listener(lambda *_: lost.set())
             await conn.add_listener(CHANNEL, notified)
             self._connected = listened[0] = True
-            if failing:
-                log.info("generation notifications back")
+            log.info("generation notifications %s (LISTEN %s)", "back" if failing else "on", CHANNEL)
             on_change()  # whatever changed while nobody listened
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
