@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +69,7 @@ def nginx_values(nodes: list[Node], port: int, pki: Path) -> dict[str, str]:
     }
 
 
-def start_balanced(base: Path, database_url: str, *, workers: int = 1) -> Iterator[Balanced]:
+def start_balanced(base: Path, database_url: str, *, workers: int = 1) -> Generator[Balanced, None, None]:
     """Two nodes (each with `workers`) on `database_url` behind nginx; everything stopped afterwards."""
     find_nginx()  # skip (or fail under CI) before starting anything
     port = free_port()
