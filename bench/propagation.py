@@ -8,7 +8,7 @@ clock starts when A answered (the change is committed by then); for the key rota
 `certbound keys rotate` in another process, when the new key is first seen in the database.
 B is asked every `STEP_S` seconds, over a kept-alive connection.
 
-    python -m bench.propagation --rounds 20 [--database-url postgresql://...]
+    python -m bench.propagation --rounds 20 [--database-url postgresql://...] [--poll-only]
 
 The tests (tests/nodes/test_propagation.py) run one round and assert only that each change arrives.
 """
@@ -65,6 +65,11 @@ class Pair:
     def close(self) -> None:
         self._loop.run_until_complete(self._db.close())
         self._loop.close()
+
+    def drop_notifications(self) -> None:
+        """Remove the trigger of migration 0005: the nodes are left with their poll (a baseline)."""
+        drop = "DROP TRIGGER certbound_generation_notify ON store_generation"
+        self._loop.run_until_complete(self._db.execute(drop))
 
     def _keys(self) -> dict[str, str]:
         rows = self._loop.run_until_complete(self._db.fetch("SELECT kid, state FROM signing_keys"))
@@ -133,9 +138,11 @@ class Pair:
             time.sleep(STEP_S)
             after = self._keys()
         committed = time.monotonic()
-        out = proc.communicate(timeout=60)[0].decode(errors="replace")
-        if proc.returncode != 0 or after == before:
-            raise RuntimeError(f"keys rotate: {proc.returncode} {out}")
+        if after == before:
+            proc.kill()
+            raise RuntimeError(
+                f"keys rotate changed nothing: {proc.communicate()[0].decode(errors='replace')}"
+            )
         added = set(after) - set(before)
         activated = {kid for kid, state in after.items() if state == "active" and before.get(kid) != "active"}
 
@@ -146,7 +153,11 @@ class Pair:
             token = self.cb.post("/token", data=form).json()["access_token"]
             return _kid(token) in activated
 
-        return until(acted, committed)
+        took = until(acted, committed)  # before waiting for the command to exit: that is not propagation
+        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"keys rotate: {proc.returncode} {out}")
+        return took
 
 
 def _kid(jwt: str) -> str:
@@ -172,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", help="an empty database (default: a throwaway one on :5432)")
+    parser.add_argument(
+        "--poll-only",
+        action="store_true",
+        help="drop migration 0005's trigger first: the baseline, polling alone",
+    )
     args = parser.parse_args(argv)
     from tests.pg_helpers import create_database, drop_database
 
@@ -182,11 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     b = start_node("b", base / "data", url, issuer)
     try:
         pair = Pair(a, b, url)
+        if args.poll_only:
+            pair.drop_notifications()
         results: dict[str, list[float | None]] = {kind: [] for kind in KINDS}
         for _ in range(args.rounds):
             for kind, value in measure_round(pair).items():
                 results[kind].append(value)
-        print(f"{args.rounds} rounds, 2 nodes x 1 worker, PostgreSQL; ms from A's answer to B acting on it")
+        how = "poll only (no trigger)" if args.poll_only else "LISTEN/NOTIFY + poll"
+        print(
+            f"{args.rounds} rounds, 2 nodes x 1 worker, PostgreSQL, {how}; "
+            "ms from A's answer to B acting on it"
+        )
         print(f"{'change':<14}{'median':>9}{'p90':>9}{'max':>9}{'lost':>6}")
         for kind, values in results.items():
             got = sorted(v * 1000 for v in values if v is not None)
