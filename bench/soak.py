@@ -5,9 +5,11 @@
 Starts two nodes (`bench.nodes`, `serve --dev` on a throwaway database of the server on :5432 unless
 `--database-url` is given), registers clients, measures the peak (`--peak-seconds` of closed-loop
 load at `--concurrency`), then drives both nodes round robin at `--load` (default 0.8) of that peak
-for `--minutes`, with the mix of `bench.traffic.MIX` (token, introspection, revocation,
-registration). Every `--window` seconds it prints the operations, errors and p99 latency of the
-window, and the resident memory of every node process. At the end: the errors by kind, the RSS
+for `--minutes`, with at most `--concurrency` requests in flight (an operation due when that many
+are still running is counted as shed: the nodes, or the machine, could not keep up), with the mix
+of `bench.traffic.MIX` (token, introspection, revocation, registration). Every `--window` seconds
+it prints the operations per second, errors and p99 latency of the window, and the resident memory
+of every node process. At the end: the errors by kind, the RSS
 growth per process (last window's against the first's, so start-up allocations do not count), and
 `verify()`, asking both nodes about every acknowledged write. The exit status is 1 when there were
 errors or a verification problem.
@@ -71,7 +73,7 @@ async def soak(nodes: list[Node], args: argparse.Namespace) -> dict[str, Any]:
             if seconds < 1:
                 break
             mark = len(traffic.samples)
-            shed_total += await traffic.open_loop(seconds, rate)
+            shed_total += await traffic.open_loop(seconds, rate, max_inflight=args.concurrency)
             window = traffic.samples[mark:]
             rss = {name: rss_bytes(pid) for name, pid in procs.items()}
             if not first_rss:
@@ -90,7 +92,7 @@ async def soak(nodes: list[Node], args: argparse.Namespace) -> dict[str, Any]:
             }
             report["windows"].append(entry)
             rss_text = " ".join(f"{k}={v / 2**20:.0f}MB" for k, v in rss.items() if v)
-            print(f"t={report['windows'][-1]['at_s']:>7.0f}s ops={len(window):>6} errors={errors:>3} "
+            print(f"t={at:>7.0f}s ops/s={len(window) / seconds:>6.1f} errors={errors:>3} "
                   f"p99={p99:7.1f}ms {rss_text}", flush=True)  # fmt: skip
         verdict = await traffic.verify(urls)
     growth = {

@@ -15,6 +15,8 @@ A write whose answer was lost may or may not have happened; it is not in the led
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import random
 import ssl
 import time
@@ -29,6 +31,8 @@ __all__ = ["MIX", "Registered", "Traffic", "Verdict"]
 
 #: The share of each operation (token, introspect, revoke, register).
 MIX = {"token": 0.45, "introspect": 0.40, "revoke": 0.10, "register": 0.05}
+#: Tokens this close to their ``exp`` (seconds) are not judged by `verify` (the server's clock skew leeway).
+EXPIRY_MARGIN_S = 60.0
 #: At most this many live tokens are kept for introspection and revocation (the oldest are only verified).
 WORKING_SET = 2000
 
@@ -266,11 +270,17 @@ class Traffic:
         failed = [s.at for s in self.samples if not s.ok]
         return (min(failed), max(failed)) if failed else None
 
-    async def verify(self, urls: Sequence[str], *, concurrency: int = 16) -> Verdict:
-        """Ask every URL about every acknowledged write (see the module docstring)."""
+    async def verify(self, urls: Sequence[str], *, concurrency: int = 32) -> Verdict:
+        """Ask every URL about every acknowledged write (see the module docstring).
+
+        A token is expected active until its ``exp`` and inactive after it; the ones within
+        `EXPIRY_MARGIN_S` of their ``exp`` (the server's clock skew leeway) are not judged.
+        """
+        now = time.time()
         revoked = {i.token for i in self.revoked}
         live = [i for i in self.tokens if i.token not in revoked and i.token not in self._pending_revocation]
-        verdict = Verdict(len(live), len(self.revoked), len(self.registered))
+        judged = [(i, _exp(i.token) > now) for i in live if abs(_exp(i.token) - now) > EXPIRY_MARGIN_S]
+        verdict = Verdict(len(judged), len(self.revoked), len(self.registered))
         gate = asyncio.Semaphore(concurrency)
 
         async def introspect(http: httpx.AsyncClient, issued: Issued, expected: bool) -> None:
@@ -294,14 +304,23 @@ class Traffic:
                     f"{http.base_url}: registered client {client.client_id} got {response.status_code}"
                 )
 
-        for url in urls:
-            async with httpx.AsyncClient(base_url=url, verify=self._ctx, timeout=30) as http:
+        async def ask(url: str) -> None:
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            async with httpx.AsyncClient(base_url=url, verify=self._ctx, timeout=30, limits=limits) as http:
                 await asyncio.gather(
-                    *(introspect(http, i, True) for i in live),
+                    *(introspect(http, i, active) for i, active in judged),
                     *(introspect(http, i, False) for i in self.revoked),
                     *(can_get_token(http, c) for c in self.registered),
                 )
+
+        await asyncio.gather(*(ask(url) for url in urls))
         return verdict
+
+
+def _exp(jwt: str) -> float:
+    """The ``exp`` of a JWT access token (the ledger's own tokens: no verification needed here)."""
+    payload = jwt.split(".")[1]
+    return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
 
 
 async def _retrying(call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
