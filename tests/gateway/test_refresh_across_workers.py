@@ -8,13 +8,17 @@ is sent to both processes at once, many times."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from certbound.store.schema import sessions
+from certbound.store.sql import open_store
 from tests.client.material import Material
 from tests.gateway.echo import Echo
 from tests.gateway.gatewayproc import RunningGateway, start_gateway
@@ -42,6 +46,10 @@ def second(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     """Another gateway process on the same store and key (the redirect_uris stay the first's)."""
     config = copy.deepcopy(world.config)
     config["listener"]["port"] = free_port()
+    app = next(r for r in config["routes"] if r["name"] == "certbound-app")
+    callback = f"https://127.0.0.1:{config['listener']['port']}/flood/cb"
+    config["routes"].append({**app, "name": "flood", "paths": ["/flood"], "login_starts_per_second": 0.1,
+                             "redirect_uri": callback})  # fmt: skip
     gateway = start_gateway(config, tmp_path_factory.mktemp("second-gateway"), ca_file=world.material.ca_file)
     try:
         yield gateway
@@ -93,3 +101,34 @@ def test_two_processes_refreshing_one_session_keep_it(
     assert data is not None  # the session is still there
     with idp.oauth() as oauth:  # and its tokens are alive at the IdP: no refresh token was used twice
         assert oauth.introspect(data["access_token"]).data["active"] is True
+
+
+def test_a_flood_of_requests_without_a_session_writes_a_bounded_number_of_logins(
+    world: World, second: RunningGateway
+) -> None:
+    """Each GET without a session writes a pending login: past login_starts_per_second (a burst of
+    ten seconds' worth: one at 0.1/s) the gateway answers 503 and writes nothing."""
+
+    def pending() -> int:
+        async def count() -> int:
+            store = open_store(f"sqlite:///{Path(world.config['store']['data_dir']) / 'certbound.db'}")
+            try:
+                async with store.engine.connect() as conn:
+                    query = select(func.count()).where(sessions.c.purpose == "gateway-login:flood")
+                    return int(await conn.scalar(query) or 0)
+            finally:
+                await store.close()
+
+        return asyncio.run(count())
+
+    with second.client() as client:
+        statuses = [
+            client.get(f"{second.url}/flood/p{i}", follow_redirects=False).status_code for i in range(12)
+        ]
+    started = statuses.count(302)
+    assert 1 <= started < 12, statuses
+    assert set(statuses) == {302, 503}, statuses
+    assert pending() == started  # the refused ones wrote nothing
+    refused = second.events(lambda e: e.get("path", "").startswith("/flood/") and e["status"] == 503)
+    assert refused
+    assert {e["reason"] for e in refused} == {"session.login_busy"}

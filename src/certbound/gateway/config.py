@@ -345,6 +345,9 @@ class RouteSettings(_Section):
     logout_redirect_uri: str | None = Field(
         None, description="post_logout_redirect_uri at the IdP; without end_session_endpoint, where to go."
     )
+    login_starts_per_second: float = Field(
+        20.0, gt=0, le=10_000, description="Logins begun per second per worker (a burst of 10 s' worth)."
+    )
     session_storage: Literal["store", "redis"] = Field("store", description="Where sessions live.")
     redis_url: str | None = Field(None, description="redis://host:port/db for session_storage = redis.")
     session_absolute_timeout: int = Field(86400, ge=60, le=31 * 86400, description="Longest session (s).")

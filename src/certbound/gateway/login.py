@@ -49,6 +49,8 @@ log = logging.getLogger("certbound.gateway")
 LOGIN_LIFETIME: Final = timedelta(minutes=10)
 #: A session's activity is recorded (its idle deadline moved) at most this often, in seconds.
 TOUCH_EVERY: Final = 60.0
+#: The longest path and query a pending login keeps to go back to.
+MAX_RETURN_TO: Final = 2048
 #: Seconds between looks at a session another worker is refreshing.
 LEASE_POLL: Final = 0.05
 #: Session data keys.
@@ -63,6 +65,25 @@ _ACCESS, _REFRESH, _ID, _EXP, _CLAIMS, _SCOPE = (
 #: ID token claims kept in the session (for identity headers): the rest is not needed.
 _KEPT_CLAIMS: Final = ("sub", "iss", "aud", "auth_time", "acr", "amr", "sid", "name", "email",
                        "preferred_username", "email_verified")  # fmt: skip
+
+
+class _Bucket:
+    """A token bucket on the monotonic clock: `rate` a second, at most `burst` saved up."""
+
+    __slots__ = ("_at", "_burst", "_level", "_rate")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate, self._burst = rate, max(1.0, burst)
+        self._level, self._at = self._burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._level = min(self._burst, self._level + (now - self._at) * self._rate)
+        self._at = now
+        if self._level < 1.0:
+            return False
+        self._level -= 1.0
+        return True
 
 
 class LoginRefused(GatewayError):
@@ -138,13 +159,22 @@ class BrowserLogin:
         self._revoke_refresh = route.logout_revoke and route.logout_revoke_refresh_token
         self._logout_redirect_uri = route.logout_redirect_uri
         self._refreshing: dict[str, asyncio.Future[Session | None]] = {}
+        self._starts = _Bucket(route.login_starts_per_second, 10 * route.login_starts_per_second)
         # longer than a refresh can take (the IdP's timeout), so that a lease never ends mid-refresh
         self._lease_seconds = int(idp.client.config.timeout) + 5
 
     # -- login ------------------------------------------------------------------------------------
 
     async def start(self, return_to: str) -> Reply:
-        """Send the browser to the IdP's login; `return_to` is the path and query to come back to."""
+        """Send the browser to the IdP's login; `return_to` is the path and query to come back to.
+        Each start writes a pending login to the store: at most ``login_starts_per_second`` (a burst
+        of ten seconds' worth) in this worker, so a flood of requests without cookies cannot fill it."""
+        if not self._starts.take():
+            raise idp_failure("session.login_busy", 503, "too many logins are being started; try again soon",
+                              "login_starts_per_second reached")  # fmt: skip
+        if len(return_to) > MAX_RETURN_TO:  # kept in the store: the path alone, or the origin's root
+            path = return_to.partition("?")[0]
+            return_to = path if len(path) <= MAX_RETURN_TO else "/"
         state, nonce, verifier = (
             secrets.token_urlsafe(32),
             secrets.token_urlsafe(32),
