@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -86,8 +87,14 @@ def test_refresh_token_gets_an_access_token_over_mtls(
         bogus = http.get(
             f"{world.gateway.url}/{idp.name}/rt/three", headers={"X-Refresh-Token": "not-a-token"}
         )
+        form = http.post(f"{world.gateway.url}/{idp.name}/rt/form",
+                         content=urlencode({"refresh_token": tokens["refresh_token"], "keep": "1"}),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert form.status_code == 200, form.text
+    assert form.json()["body_length"] == len(b"keep=1")  # the refresh token stays at the gateway
     assert first.status_code == 200, first.text
     seen = {n.lower(): v for n, v in first.json()["headers"]}
+    assert "x-refresh-token" not in seen  # review 14: the caller's refresh token stays at the gateway
     new_token = seen["authorization"].removeprefix("Bearer ")
     assert new_token != tokens["access_token"]
     assert {n.lower(): v for n, v in second.json()["headers"]}["authorization"] == seen[

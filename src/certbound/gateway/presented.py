@@ -27,7 +27,7 @@ from certbound.client import ClientError, OAuthServerError
 from certbound.client.responses import unverified_jwt_claims
 from certbound.gateway.answers import invalid_token
 from certbound.gateway.body import BufferedBody
-from certbound.gateway.grants import MAX_FORM
+from certbound.gateway.grants import MAX_FORM, without_fields
 from certbound.gateway.idp import IdentityProvider, idp_error
 from certbound.gateway.tokens import TokenInfo, token_digest
 from certbound.gateway.validation import bearer_token
@@ -137,6 +137,9 @@ async def _presented(scope: Scope, body: BufferedBody) -> str | None:
             return value.decode("latin-1").strip() or None
     content_type = next((v for n, v in scope["headers"] if n == b"content-type"), b"")
     if scope["method"] == "POST" and content_type.split(b";")[0].strip().lower() == _FORM_TYPE:
-        form = dict(parse_qsl((await body.read(MAX_FORM)).decode("utf-8", "replace")))
-        return form.get("refresh_token") or None
+        pairs = parse_qsl((await body.read(MAX_FORM)).decode("utf-8", "replace"), keep_blank_values=True)
+        found = dict(pairs).get("refresh_token") or None
+        if found is not None:  # the refresh token does not go upstream: the access token does
+            body.replace(without_fields(pairs, ("refresh_token",)))
+        return found
     return None

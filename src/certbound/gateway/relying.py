@@ -20,7 +20,7 @@ from certbound.gateway.body import BufferedBody
 from certbound.gateway.events import Record
 from certbound.gateway.grants import CallerGrants
 from certbound.gateway.login import BrowserLogin
-from certbound.gateway.presented import RefreshTokens, Userinfo
+from certbound.gateway.presented import REFRESH_TOKEN_HEADER, RefreshTokens, Userinfo
 from certbound.gateway.replies import Reply, cookie_values
 from certbound.gateway.tokens import TokenInfo
 
@@ -73,6 +73,11 @@ class RelyingParty:
         self._header = (name.strip().lower().encode("ascii"), (prefix.strip() + " ").lstrip().encode("ascii"))
         self._logout_suffix = logout_uri_suffix
         self._logout_methods = frozenset(logout_methods)
+
+    @property
+    def private_headers(self) -> frozenset[bytes]:
+        """Request headers carrying credentials for the gateway (never sent upstream)."""
+        return frozenset({REFRESH_TOKEN_HEADER}) if self.refresh is not None else frozenset()
 
     @property
     def cookie_names(self) -> tuple[str, ...]:
