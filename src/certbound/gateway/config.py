@@ -352,6 +352,9 @@ class RouteSettings(_Section):
     redis_url: str | None = Field(None, description="redis://host:port/db for session_storage = redis.")
     session_absolute_timeout: int = Field(86400, ge=60, le=31 * 86400, description="Longest session (s).")
     session_idle_timeout: int = Field(3600, ge=0, le=31 * 86400, description="Idle limit (s); 0: none.")
+    downstream_refresh_token_header: str | None = Field(
+        "X-Refresh-Token", description="Response header handing a rotated refresh token back (refresh_token)."
+    )
     upstream_access_token_header: str = Field(
         "Authorization:Bearer", description="Header (and prefix) carrying the obtained token upstream."
     )
@@ -375,6 +378,15 @@ class RouteSettings(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
             raise ValueError("must be an absolute http(s) URL without a fragment")
+        return value
+
+    @field_validator("downstream_refresh_token_header")
+    @classmethod
+    def _downstream_header(cls, value: str | None) -> str | None:
+        if value == "":
+            return None  # TOML has no null: "" says never
+        if value is not None and not _HEADER_TOKEN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a header name")
         return value
 
     @field_validator("upstream_access_token_header")
