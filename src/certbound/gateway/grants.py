@@ -162,12 +162,17 @@ class CallerGrants:
             cached = self._tokens.get(key)
             if cached is not None and now < cached.use_until:
                 return TokenInfo(cached.claims, kind, now), cached.access_token, True
-            response = await self._request(kind, name, secret)
+            try:
+                response = await self._request(kind, name, secret)
+            finally:
+                if key not in self._tokens:  # refused or uncached: no lock kept per wrong password
+                    self._locks.pop(key, None)
             claims = _claims(response, kind, name)
             if self._cache and response.expires_at is not None:
                 self._remember(
                     key, _Cached(response.access_token, claims, response.expires_at - self._leeway)
                 )
+                self._locks.setdefault(key, asyncio.Lock())
             return TokenInfo(claims, kind, now), response.access_token, False
 
     def _remember(self, key: bytes, entry: _Cached) -> None:
