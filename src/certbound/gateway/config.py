@@ -679,6 +679,11 @@ def _routes_problem(s: GatewaySettings, idps: Mapping[str, IdpSettings]) -> str 
         if route.name in names:
             return f"{key}.name: {route.name!r} is the name of another route"
         names.add(route.name)
+        if route.login_enabled() and route.name.endswith("-login"):
+            other = route.name.removesuffix("-login")
+            if any(r.name == other and r.login_enabled() for r in s.routes):
+                # __Host-cbgw-<name>-login is the other route's login cookie: each would end the other's
+                return f"{key}.name: {route.name!r} is the name of route {other!r}'s login cookie; rename it"
         for path in route.paths:
             if path in prefixes:
                 return f"{key}.paths: {path!r} is already a path of route {prefixes[path]!r}"
