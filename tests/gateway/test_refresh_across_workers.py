@@ -132,3 +132,21 @@ def test_a_flood_of_requests_without_a_session_writes_a_bounded_number_of_logins
     refused = second.events(lambda e: e.get("path", "").startswith("/flood/") and e["status"] == 503)
     assert refused
     assert {e["reason"] for e in refused} == {"session.login_busy"}
+
+
+def test_a_session_of_one_route_does_not_work_on_another(world: World, browser: Browser) -> None:
+    """One session cookie per route: route app's session, under its own cookie name or under route
+    par's (same IdP, same store), does not let a request through on par."""
+    idp = world.idps["certbound"]
+    browser.driver.get(f"{world.gateway.url}/certbound/app/mine")
+    log_in_at_idp(browser, idp)
+    value = browser.cookies()["__Host-cbgw-certbound-app"]["value"]
+    with world.gateway.client() as http:
+        own = http.get(f"{world.gateway.url}/certbound/app/ok",
+                       headers={"cookie": f"__Host-cbgw-certbound-app={value}"})  # fmt: skip
+        assert own.status_code == 200
+        for name in ("__Host-cbgw-certbound-app", "__Host-cbgw-certbound-par"):
+            other = http.get(f"{world.gateway.url}/certbound/par/x", headers={"cookie": f"{name}={value}"},
+                             follow_redirects=False)  # fmt: skip
+            assert other.status_code == 302, (name, other.text)
+            assert other.headers["location"].startswith(idp.issuer)  # sent to log in
