@@ -171,11 +171,10 @@ class GatewayApp:
             assert record.info is not None
             headers += forwarding_headers(incoming, peer)
             headers += route.identity.values(record.info, record.bound)
-            answer_headers = decided.answer_headers if isinstance(decided, Admission) else ()
+            extra = {"answer_headers": decided.answer_headers} if isinstance(decided, Admission) else {}
             status, broke = await upstream.forward(
-                method, _target(scope, route, prefix), headers, incoming.has_body, receive, send,
-                answer_headers,
-            )  # fmt: skip
+                method, _target(scope, route, prefix), headers, incoming.has_body, receive, send, **extra
+            )
             record.status = record.upstream = status
             record.upstream_error = broke
         except GatewayError as error:
