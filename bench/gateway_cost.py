@@ -46,7 +46,7 @@ class _AtOnce:
     """An upstream that answers 200 without I/O."""
 
     async def forward(self, method: str, target: bytes, headers: Any, has_body: bool, receive: Receive,
-                      send: Send) -> tuple[int, None]:  # fmt: skip
+                      send: Send, answer_headers: Any = ()) -> tuple[int, None]:  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return 200, None

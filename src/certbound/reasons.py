@@ -769,6 +769,19 @@ GATEWAY_LOGIN: Final = Section(
             "bearer token instead",
         ),
         Reason(
+            "session.refresh_busy",
+            "another gateway worker or host kept refreshing the session's tokens longer than the "
+            "identity provider's timeout allows (it may have died mid-refresh): 503, the session is kept",
+            "try again; the lease on the refresh runs out after the IdP's timeout plus 5 seconds",
+        ),
+        Reason(
+            "session.login_busy",
+            "more logins were begun on the route than login_starts_per_second allows in this worker "
+            "(each writes a pending login to the session store): 503, nothing written",
+            "try again in a moment; a flood of requests without a session cookie is what this stops, "
+            "and a route with many real logins a second raises login_starts_per_second",
+        ),
+        Reason(
             "callback.no_login",
             "a login callback came without the login cookie of the browser that started the login (a "
             "callback opened in another browser, or cookies blocked): 400, nothing kept",

@@ -78,15 +78,28 @@ def test_client_credentials_one_token_request_for_many_calls(world: World, idp: 
     assert {e["token_source"] for e in events} == {"client_credentials"}
 
 
-def test_client_credentials_from_the_form_body_and_the_body_goes_up_whole(
+def test_client_credentials_from_the_form_body_and_the_body_goes_up_without_them(
     world: World, idp: LoginIdp
 ) -> None:
+    """Review 14: the form went upstream whole, the caller's client_secret with it."""
     body = urlencode({"client_id": CALLER_ID, "client_secret": CALLER_SECRET, "note": "kept"}).encode()
     with world.gateway.client() as http:
         answer = http.post(f"{world.gateway.url}/{idp.name}/cc/form", content=body,
                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert upstream_saw(answer)["authorization"].startswith("Bearer ")
-    assert answer.json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+    rest = urlencode({"note": "kept"}).encode()  # the rest of the form goes on, its length told right
+    assert (answer.json()["body_length"], answer.json()["body_sha256"]) == (
+        len(rest), hashlib.sha256(rest).hexdigest())  # fmt: skip
+    assert int(upstream_saw(answer)["content-length"]) == len(rest)
+
+
+def test_a_password_in_the_form_body_does_not_go_upstream(world: World) -> None:
+    body = urlencode({"username": USER, "password": USER_PASSWORD}).encode()
+    with world.gateway.client() as http:
+        answer = http.post(f"{world.gateway.url}/oidc/both/pw-form", content=body,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert upstream_saw(answer)["x-subject"] == USER
+    assert answer.json()["body_length"] == 0
 
 
 @pytest.mark.parametrize(

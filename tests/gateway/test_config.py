@@ -116,6 +116,7 @@ def test_the_seven_methods() -> None:
         (lambda c: c["routes"][0].update(upstream_headers={"X A": "sub"}), "routes[0].upstream_headers: 'X A' is not a header name"),
         (lambda c: c["routes"][0].update(realm='a"b'), "routes[0].realm: "),
         (lambda c: c["routes"].append(dict(c["routes"][0])), "routes[1].name: 'api' is the name of another route"),
+        (lambda c: (c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb"), c["routes"].insert(0, {**c["routes"][0], "name": "api-login", "paths": ["/b"], "redirect_uri": "https://gw/b/cb"})), "routes[0].name: 'api-login' is the name of route 'api''s login cookie"),
         (lambda c: c["routes"].append({**c["routes"][0], "name": "b"}), "routes[1].paths: '/api' is already a path of route 'api'"),
         (lambda c: c["routes"][0].update(paths=["/healthz"]), "routes[0].paths: '/healthz' is answered by the gateway"),
         (lambda c: c["routes"][0].update(idp="other"), "routes[0].idp: no [idps.other]"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -86,8 +87,24 @@ def test_refresh_token_gets_an_access_token_over_mtls(
         bogus = http.get(
             f"{world.gateway.url}/{idp.name}/rt/three", headers={"X-Refresh-Token": "not-a-token"}
         )
+        form = http.post(f"{world.gateway.url}/{idp.name}/rt/form",
+                         content=urlencode({"refresh_token": tokens["refresh_token"], "keep": "1"}),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    # review 14: the rotated refresh token comes back to the caller (the one it sent is spent), the
+    # same to a request that got the cached access token
+    rotated = first.headers.get("x-refresh-token")
+    if idp.name == "certbound":  # certbound's IdP rotates on every use
+        assert rotated
+        assert rotated != tokens["refresh_token"]
+    assert second.headers.get("x-refresh-token") == rotated
+    assert form.headers.get("x-refresh-token") == rotated
+    if rotated is not None:
+        assert not idp.refresh_refused(rotated)  # the IdP honours it
+    assert form.status_code == 200, form.text
+    assert form.json()["body_length"] == len(b"keep=1")  # the refresh token stays at the gateway
     assert first.status_code == 200, first.text
     seen = {n.lower(): v for n, v in first.json()["headers"]}
+    assert "x-refresh-token" not in seen  # review 14: the caller's refresh token stays at the gateway
     new_token = seen["authorization"].removeprefix("Bearer ")
     assert new_token != tokens["access_token"]
     assert {n.lower(): v for n, v in second.json()["headers"]}["authorization"] == seen[

@@ -20,6 +20,7 @@ from tests.sessions.conftest import OTHER_KEK, FakeClock
 
 # the SQL store's tests that need nothing but a `sessions` fixture: they run here on Redis
 from tests.sessions.test_sql_store import (  # noqa: F401
+    test_a_lease_has_one_holder_at_a_time,
     test_a_pending_login_has_no_subject,
     test_bad_subjects_and_naive_times_are_refused,
     test_create_then_get_returns_the_same_session,

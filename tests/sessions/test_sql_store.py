@@ -384,3 +384,26 @@ async def test_sessions_are_not_part_of_the_store_generation(
     assert await store.generation() == before
     async with store.engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM sessions"))).scalar() == 0
+
+
+async def test_a_lease_has_one_holder_at_a_time(sessions: SqlSessionStore) -> None:
+    """Review 14: the gateway's cross-worker refresh lock. Of many concurrent takers exactly one gets
+    it; released, it can be taken again; it is not a session any get() could find."""
+    taken = await asyncio.gather(*(sessions.lease("refresh:abc", 30) for _ in range(8)))
+    assert taken.count(True) == 1
+    assert not await sessions.lease("refresh:abc", 30)
+    assert await sessions.lease("refresh:other", 30)  # another name, another lease
+    await sessions.release("refresh:abc")
+    assert await sessions.lease("refresh:abc", 30)
+    await sessions.release("refresh:abc")
+    await sessions.release("refresh:abc")  # releasing what is not held is nothing
+
+
+async def test_a_lease_whose_holder_died_runs_out(sessions: SqlSessionStore, clock: FakeClock) -> None:
+    assert await sessions.lease("refresh:dead", 30)
+    clock.advance(29)
+    assert not await sessions.lease("refresh:dead", 30)
+    clock.advance(2)
+    assert await sessions.lease("refresh:dead", 30)
+    clock.advance(31)
+    assert await sessions.purge_expired() == 1  # the purge removes run-out leases too

@@ -151,6 +151,8 @@ class GatewayApp:
             if relying is not None:
                 decided = await relying.decide(scope, incoming.authorization, body, record)
                 incoming.kept = strip_cookies(incoming.kept, relying.cookie_names)  # the gateway's own
+                private = relying.private_headers
+                incoming.kept = [h for h in incoming.kept if h[0] not in private]
             if isinstance(decided, Reply):
                 await _send_reply(send, record, decided)
                 return
@@ -158,6 +160,9 @@ class GatewayApp:
                 route.check_claims(decided.info)
                 headers = [h for h in incoming.kept if h[0] != decided.token_header[0]]
                 headers.append(decided.token_header)
+                if body.replaced:  # the form went on without the caller's credentials
+                    headers = [h for h in headers if h[0] != b"content-length"]
+                    headers.append((b"content-length", str(body.length()).encode("ascii")))
             else:
                 await route.admit(incoming.authorization, cert, record)
                 headers = incoming.kept
@@ -166,8 +171,9 @@ class GatewayApp:
             assert record.info is not None
             headers += forwarding_headers(incoming, peer)
             headers += route.identity.values(record.info, record.bound)
+            extra = {"answer_headers": decided.answer_headers} if isinstance(decided, Admission) else {}
             status, broke = await upstream.forward(
-                method, _target(scope, route, prefix), headers, incoming.has_body, receive, send
+                method, _target(scope, route, prefix), headers, incoming.has_body, receive, send, **extra
             )
             record.status = record.upstream = status
             record.upstream_error = broke

@@ -1,5 +1,5 @@
 """A request body the gateway may read before forwarding it (credentials in a form): read once,
-whole and bounded, then handed to the upstream as if it had not been touched."""
+whole and bounded, then handed to the upstream, without the fields that carried credentials."""
 
 from __future__ import annotations
 
@@ -14,12 +14,21 @@ class BufferedBody:
     """Wraps ASGI `receive`: :meth:`read` takes the whole body (at most `limit` bytes); afterwards
     :meth:`receive` gives it again, in one message, then passes on to the real `receive`."""
 
-    __slots__ = ("_body", "_receive", "_replayed")
+    __slots__ = ("_body", "_receive", "_replayed", "replaced")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self._body: bytes | None = None
         self._replayed = False
+        self.replaced = False  # the body going upstream is not the one received (its length changed)
+
+    def replace(self, body: bytes) -> None:
+        """What goes upstream instead of the body read (the form without the caller's credentials)."""
+        self._body = body
+        self.replaced = True
+
+    def length(self) -> int:
+        return len(self._body or b"")
 
     async def read(self, limit: int) -> bytes:
         if self._body is not None:

@@ -345,10 +345,16 @@ class RouteSettings(_Section):
     logout_redirect_uri: str | None = Field(
         None, description="post_logout_redirect_uri at the IdP; without end_session_endpoint, where to go."
     )
+    login_starts_per_second: float = Field(
+        20.0, gt=0, le=10_000, description="Logins begun per second per worker (a burst of 10 s' worth)."
+    )
     session_storage: Literal["store", "redis"] = Field("store", description="Where sessions live.")
     redis_url: str | None = Field(None, description="redis://host:port/db for session_storage = redis.")
     session_absolute_timeout: int = Field(86400, ge=60, le=31 * 86400, description="Longest session (s).")
     session_idle_timeout: int = Field(3600, ge=0, le=31 * 86400, description="Idle limit (s); 0: none.")
+    downstream_refresh_token_header: str | None = Field(
+        "X-Refresh-Token", description="Response header handing a rotated refresh token back (refresh_token)."
+    )
     upstream_access_token_header: str = Field(
         "Authorization:Bearer", description="Header (and prefix) carrying the obtained token upstream."
     )
@@ -372,6 +378,15 @@ class RouteSettings(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
             raise ValueError("must be an absolute http(s) URL without a fragment")
+        return value
+
+    @field_validator("downstream_refresh_token_header")
+    @classmethod
+    def _downstream_header(cls, value: str | None) -> str | None:
+        if value == "":
+            return None  # TOML has no null: "" says never
+        if value is not None and not _HEADER_TOKEN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a header name")
         return value
 
     @field_validator("upstream_access_token_header")
@@ -664,6 +679,11 @@ def _routes_problem(s: GatewaySettings, idps: Mapping[str, IdpSettings]) -> str 
         if route.name in names:
             return f"{key}.name: {route.name!r} is the name of another route"
         names.add(route.name)
+        if route.login_enabled() and route.name.endswith("-login"):
+            other = route.name.removesuffix("-login")
+            if any(r.name == other and r.login_enabled() for r in s.routes):
+                # __Host-cbgw-<name>-login is the other route's login cookie: each would end the other's
+                return f"{key}.name: {route.name!r} is the name of route {other!r}'s login cookie; rename it"
         for path in route.paths:
             if path in prefixes:
                 return f"{key}.paths: {path!r} is already a path of route {prefixes[path]!r}"

@@ -11,7 +11,8 @@ Where each may come from is the route's ``client_credentials_param_type`` / ``pa
 (``header``, ``body``); both methods on one route may not both read the header, so a Basic header is
 never ambiguous. Tokens are cached by a salted SHA-256 of the credentials (the credentials are never
 kept) until ``cache_tokens_leeway`` seconds before they expire; concurrent requests with the same
-credentials share one token request. The caller's credentials never go upstream: the token does.
+credentials share one token request. The caller's credentials never go upstream: the token does (a
+form goes on without the fields that carried them).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
-from urllib.parse import parse_qsl, unquote_plus
+from typing import Any, Final, Literal, cast
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import orjson
 from starlette.types import Scope
@@ -38,7 +39,7 @@ from certbound.gateway.body import BufferedBody
 from certbound.gateway.idp import IdentityProvider, idp_error
 from certbound.gateway.tokens import TokenInfo
 
-__all__ = ["CallerGrants", "Obtained", "decode_basic"]
+__all__ = ["CallerGrants", "Obtained", "decode_basic", "without_fields"]
 
 Kind = Literal["client_credentials", "password"]
 #: Form bodies read for credentials at most this long (a login form, not an upload).
@@ -133,18 +134,23 @@ class CallerGrants:
                 kind: Kind = "client_credentials" if "header" in self._cc_types else "password"
                 found = (kind, *pair)
         if found is None and self.reads_body(scope):
-            found = self._from_form(await body.read(MAX_FORM))
+            found = self._from_form(await body.read(MAX_FORM), body)
         if found is None:
             return None
         info, token, cached = await self._token(*found)
         return Obtained(info, token, cached)
 
-    def _from_form(self, body: bytes) -> tuple[Kind, str, str] | None:
-        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if "body" in self._cc_types and form.get("client_id") and "client_secret" in form:
-            return "client_credentials", form["client_id"], form["client_secret"]
-        if "body" in self._pw_types and form.get("username") and "password" in form:
-            return "password", form["username"], form["password"]
+    def _from_form(self, raw: bytes, body: BufferedBody) -> tuple[Kind, str, str] | None:
+        """The credentials of a form; the form goes upstream without their fields."""
+        pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        form = dict(pairs)
+        for kind, name, secret, types in (
+            ("client_credentials", "client_id", "client_secret", self._cc_types),
+            ("password", "username", "password", self._pw_types),
+        ):
+            if "body" in types and form.get(name) and secret in form:
+                body.replace(without_fields(pairs, (name, secret)))
+                return cast("Kind", kind), form[name], form[secret]
         return None
 
     async def _token(self, kind: Kind, name: str, secret: str) -> tuple[TokenInfo, str, bool]:
@@ -156,12 +162,17 @@ class CallerGrants:
             cached = self._tokens.get(key)
             if cached is not None and now < cached.use_until:
                 return TokenInfo(cached.claims, kind, now), cached.access_token, True
-            response = await self._request(kind, name, secret)
+            try:
+                response = await self._request(kind, name, secret)
+            finally:
+                if key not in self._tokens:  # refused or uncached: no lock kept per wrong password
+                    self._locks.pop(key, None)
             claims = _claims(response, kind, name)
             if self._cache and response.expires_at is not None:
                 self._remember(
                     key, _Cached(response.access_token, claims, response.expires_at - self._leeway)
                 )
+                self._locks.setdefault(key, asyncio.Lock())
             return TokenInfo(claims, kind, now), response.access_token, False
 
     def _remember(self, key: bytes, entry: _Cached) -> None:
@@ -190,6 +201,11 @@ class CallerGrants:
             raise idp_error(exc) from None
         except ClientError as exc:
             raise idp_error(exc) from None
+
+
+def without_fields(pairs: Sequence[tuple[str, str]], names: Sequence[str]) -> bytes:
+    """A form, form-urlencoded again, without the fields `names` (every occurrence)."""
+    return urlencode([(k, v) for k, v in pairs if k not in names]).encode("ascii")
 
 
 def _claims(response: TokenResponse, kind: Kind, name: str) -> dict[str, Any]:

@@ -49,6 +49,10 @@ log = logging.getLogger("certbound.gateway")
 LOGIN_LIFETIME: Final = timedelta(minutes=10)
 #: A session's activity is recorded (its idle deadline moved) at most this often, in seconds.
 TOUCH_EVERY: Final = 60.0
+#: The longest path and query a pending login keeps to go back to.
+MAX_RETURN_TO: Final = 2048
+#: Seconds between looks at a session another worker is refreshing.
+LEASE_POLL: Final = 0.05
 #: Session data keys.
 _ACCESS, _REFRESH, _ID, _EXP, _CLAIMS, _SCOPE = (
     "access_token",
@@ -61,6 +65,25 @@ _ACCESS, _REFRESH, _ID, _EXP, _CLAIMS, _SCOPE = (
 #: ID token claims kept in the session (for identity headers): the rest is not needed.
 _KEPT_CLAIMS: Final = ("sub", "iss", "aud", "auth_time", "acr", "amr", "sid", "name", "email",
                        "preferred_username", "email_verified")  # fmt: skip
+
+
+class _Bucket:
+    """A token bucket on the monotonic clock: `rate` a second, at most `burst` saved up."""
+
+    __slots__ = ("_at", "_burst", "_level", "_rate")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self._rate, self._burst = rate, max(1.0, burst)
+        self._level, self._at = self._burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._level = min(self._burst, self._level + (now - self._at) * self._rate)
+        self._at = now
+        if self._level < 1.0:
+            return False
+        self._level -= 1.0
+        return True
 
 
 class LoginRefused(GatewayError):
@@ -136,11 +159,22 @@ class BrowserLogin:
         self._revoke_refresh = route.logout_revoke and route.logout_revoke_refresh_token
         self._logout_redirect_uri = route.logout_redirect_uri
         self._refreshing: dict[str, asyncio.Future[Session | None]] = {}
+        self._starts = _Bucket(route.login_starts_per_second, 10 * route.login_starts_per_second)
+        # longer than a refresh can take (the IdP's timeout), so that a lease never ends mid-refresh
+        self._lease_seconds = int(idp.client.config.timeout) + 5
 
     # -- login ------------------------------------------------------------------------------------
 
     async def start(self, return_to: str) -> Reply:
-        """Send the browser to the IdP's login; `return_to` is the path and query to come back to."""
+        """Send the browser to the IdP's login; `return_to` is the path and query to come back to.
+        Each start writes a pending login to the store: at most ``login_starts_per_second`` (a burst
+        of ten seconds' worth) in this worker, so a flood of requests without cookies cannot fill it."""
+        if not self._starts.take():
+            raise idp_failure("session.login_busy", 503, "too many logins are being started; try again soon",
+                              "login_starts_per_second reached")  # fmt: skip
+        if len(return_to) > MAX_RETURN_TO:  # kept in the store: the path alone, or the origin's root
+            path = return_to.partition("?")[0]
+            return_to = path if len(path) <= MAX_RETURN_TO else "/"
         state, nonce, verifier = (
             secrets.token_urlsafe(32),
             secrets.token_urlsafe(32),
@@ -289,9 +323,8 @@ class BrowserLogin:
     async def tokens(self, session: Session) -> SessionTokens | None:
         """The session's access token, refreshed first when it expires soon; None when the IdP
         refused the refresh (the session is ended). GatewayError when the IdP fails."""
-        exp = session.data.get(_EXP)
         now = self._clock()
-        if isinstance(exp, int | float) and now >= exp - self._refresh_early:
+        if self._expiring(session):
             refreshed = await self._refresh_once(session)
             if refreshed is None:
                 return None
@@ -307,14 +340,16 @@ class BrowserLogin:
         return SessionTokens(str(data[_ACCESS]), TokenInfo(claims, "session", now))
 
     async def _refresh_once(self, session: Session) -> Session | None:
-        """One refresh per session at a time in this worker: a rotated refresh token is used once."""
+        """One refresh per session at a time in this worker (the others wait for it) and, by a lease
+        in the session store, in every worker and host sharing it: a rotated refresh token is used
+        once, so an IdP that revokes the grant on reuse never sees a reuse."""
         pending = self._refreshing.get(session.id)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[Session | None] = asyncio.get_running_loop().create_future()
         self._refreshing[session.id] = future
         try:
-            result = await self._refresh(session)
+            result = await self._refresh_leased(session)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()
@@ -323,6 +358,37 @@ class BrowserLogin:
             self._refreshing.pop(session.id, None)
         future.set_result(result)
         return result
+
+    async def _refresh_leased(self, session: Session) -> Session | None:
+        """Refresh under the session's lease; while another worker holds it, wait for what it
+        writes (the session with new tokens, or none) instead of refreshing the same token."""
+        name = f"refresh:{session.id_sha256}"
+        used = session.data.get(_REFRESH)
+        deadline = time.monotonic() + self._lease_seconds
+        while True:
+            if await self._sessions.lease(name, self._lease_seconds):
+                try:
+                    current = await self._sessions.get(session.id, purpose=self.purpose)
+                    if current is None:
+                        return None
+                    if current.data.get(_REFRESH) != used or not self._expiring(current):
+                        return current  # another worker refreshed it meanwhile
+                    return await self._refresh(current)
+                finally:
+                    await self._sessions.release(name)
+            current = await self._sessions.get(session.id, purpose=self.purpose)
+            if current is None:
+                return None
+            if current.data.get(_REFRESH) != used or not self._expiring(current):
+                return current
+            if time.monotonic() >= deadline:
+                raise idp_failure("session.refresh_busy", 503, "the session's tokens are being refreshed",
+                                  "another worker held the session's refresh lease too long")  # fmt: skip
+            await asyncio.sleep(LEASE_POLL)
+
+    def _expiring(self, session: Session) -> bool:
+        exp = session.data.get(_EXP)
+        return isinstance(exp, int | float) and self._clock() >= exp - self._refresh_early
 
     async def _refresh(self, session: Session) -> Session | None:
         refresh_token = session.data.get(_REFRESH)

@@ -20,7 +20,7 @@ from certbound.gateway.body import BufferedBody
 from certbound.gateway.events import Record
 from certbound.gateway.grants import CallerGrants
 from certbound.gateway.login import BrowserLogin
-from certbound.gateway.presented import RefreshTokens, Userinfo
+from certbound.gateway.presented import REFRESH_TOKEN_HEADER, RefreshTokens, Userinfo
 from certbound.gateway.replies import Reply, cookie_values
 from certbound.gateway.tokens import TokenInfo
 
@@ -36,12 +36,15 @@ class Admission:
 
     info: TokenInfo
     token_header: Header
+    #: headers added to the upstream's answer (a rotated refresh token handed back to the caller)
+    answer_headers: tuple[Header, ...] = ()
 
 
 class RelyingParty:
     """One route's part-2 methods (see the module docstring)."""
 
     __slots__ = (
+        "_downstream_refresh",
         "_header",
         "_logout_methods",
         "_logout_suffix",
@@ -63,6 +66,7 @@ class RelyingParty:
         upstream_access_token_header: str,
         logout_uri_suffix: str | None,
         logout_methods: Sequence[str],
+        downstream_refresh_token_header: str | None = None,
     ) -> None:
         self.login = login
         self.grants = grants
@@ -73,6 +77,13 @@ class RelyingParty:
         self._header = (name.strip().lower().encode("ascii"), (prefix.strip() + " ").lstrip().encode("ascii"))
         self._logout_suffix = logout_uri_suffix
         self._logout_methods = frozenset(logout_methods)
+        back = downstream_refresh_token_header
+        self._downstream_refresh = back.lower().encode("ascii") if back else None
+
+    @property
+    def private_headers(self) -> frozenset[bytes]:
+        """Request headers carrying credentials for the gateway (never sent upstream)."""
+        return frozenset({REFRESH_TOKEN_HEADER}) if self.refresh is not None else frozenset()
 
     @property
     def cookie_names(self) -> tuple[str, ...]:
@@ -99,8 +110,11 @@ class RelyingParty:
         if self.refresh is not None:
             refreshed = await self.refresh.obtain(scope, body)
             if refreshed is not None:
-                record.info, _, record.cached = refreshed
-                return Admission(refreshed[0], self.token_header(refreshed[1]))
+                record.info, record.cached = refreshed.info, refreshed.cached
+                back: tuple[Header, ...] = ()
+                if refreshed.refresh_token is not None and self._downstream_refresh is not None:
+                    back = ((self._downstream_refresh, refreshed.refresh_token.encode("ascii")),)
+                return Admission(refreshed.info, self.token_header(refreshed.access_token), back)
         if login is None:
             return await self._presented(authorization, record)
         cookies = cookie_values(scope["headers"])

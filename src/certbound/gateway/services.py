@@ -169,6 +169,7 @@ def _relying(
         upstream_access_token_header=route.upstream_access_token_header,
         logout_uri_suffix=route.logout_uri_suffix,
         logout_methods=route.logout_methods,
+        downstream_refresh_token_header=route.downstream_refresh_token_header,
     )
 
 

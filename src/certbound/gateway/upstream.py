@@ -11,7 +11,7 @@ sent), which the event records.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -53,6 +53,16 @@ class UpstreamPools:
             await client.aclose()
 
 
+def _with(
+    headers: list[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The upstream's answer headers with the gateway's own (`extra`) in place of same-named ones."""
+    if not extra:
+        return headers
+    names = {name for name, _ in extra}
+    return [h for h in headers if h[0].lower() not in names] + list(extra)
+
+
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
     while True:
         message = await receive()
@@ -87,6 +97,7 @@ class Upstream:
         has_body: bool,
         receive: Receive,
         send: Send,
+        answer_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> tuple[int, str | None]:
         """Send the request (`target`: path and query, as received) and stream the answer back.
 
@@ -121,7 +132,7 @@ class Upstream:
                 {
                     "type": "http.response.start",
                     "status": response.status_code,
-                    "headers": response_headers(response.headers.raw),
+                    "headers": _with(response_headers(response.headers.raw), answer_headers),
                 }
             )
             try:

@@ -60,3 +60,10 @@ class SessionStore(Protocol):
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         """Delete the sessions no longer usable at `now` (default: the store's clock); returns how many."""
+
+    async def lease(self, name: str, seconds: int) -> bool:
+        """Take the lease `name` for `seconds`, for every worker and host sharing the store: True for
+        exactly one taker until it `release`s it or it runs out (a taker that died frees it then)."""
+
+    async def release(self, name: str) -> None:
+        """Give the lease `name` back (nothing when it is not held)."""

@@ -14,6 +14,7 @@ longer usable (the key's TTL follows ``valid_until``, computed with the store's 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -93,6 +94,7 @@ def _text(value: bytes | None) -> str:
 
 #: A hash's fields as redis-py's `hset(mapping=...)` types them (a dict's key type must match exactly).
 _HashFields = dict[str | bytes | bytearray | memoryview | int | float, str | int]
+
 
 class RedisSessionStore:
     """The `SessionStore` on a Redis connection pool (see the module docstring)."""
@@ -249,7 +251,17 @@ class RedisSessionStore:
         """Redis drops sessions itself when their TTL runs out: nothing is left to purge."""
         return 0
 
+    async def lease(self, name: str, seconds: int) -> bool:
+        """``SET NX EX``: one taker wins; Redis drops the key when it runs out."""
+        return bool(await self._redis.set(self._lease_key(name), b"1", nx=True, ex=max(1, seconds)))
+
+    async def release(self, name: str) -> None:
+        await self._redis.delete(self._lease_key(name))
+
     # -- helpers -------------------------------------------------------------------------------
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self._prefix}l:{hashlib.sha256(name.encode('utf-8')).hexdigest()}"
 
     def _now(self) -> datetime:
         return whole_seconds(self._clock())

@@ -13,11 +13,13 @@ they queue on the busy timeout instead of failing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Row, case, delete, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from certbound.sealing import Sealer
@@ -173,6 +175,30 @@ class SqlSessionStore:
             result = await conn.execute(delete(sessions).where(sessions.c.valid_until <= moment))
         return result.rowcount
 
+    async def lease(self, name: str, seconds: int) -> bool:
+        """A row of the sessions table whose key no session id can have (``lease:`` and a digest):
+        the primary key makes one insert win; an expired one is deleted first (`purge_expired` too)."""
+        now = self._now()
+        key = _lease_key(name)
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                delete(sessions).where(sessions.c.id_sha256 == key, sessions.c.valid_until <= now)
+            )
+        until = now + timedelta(seconds=seconds)
+        row = {"id_sha256": key, "purpose": _LEASE, "subject": None, "auth_time": None, "created_at": now,
+               "expires_at": until, "idle_timeout_seconds": None, "last_seen_at": now, "valid_until": until,
+               "data_sealed": ""}  # fmt: skip
+        try:
+            async with self._writer.begin() as conn:
+                await conn.execute(sessions.insert().values(row))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release(self, name: str) -> None:
+        async with self._writer.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.id_sha256 == _lease_key(name)))
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _now(self) -> datetime:
@@ -227,6 +253,14 @@ class SqlSessionStore:
             idle_timeout=_idle(row.idle_timeout_seconds),
             data=data,
         )
+
+
+#: The purpose of lease rows; their key (``lease:`` + a digest) is no session id's digest: no get() finds one.
+_LEASE = "lease"
+
+
+def _lease_key(name: str) -> str:
+    return "lease:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
 def _row(session: Session, sealed: str) -> dict[str, Any]:
