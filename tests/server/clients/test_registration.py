@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from certbound.jsontext import is_text
 from certbound.pki.dn import dn_to_rfc4514
 from certbound.pki.jwk import jwk_with_x5c
 from certbound.pki.thumbprint import x5t_s256
@@ -295,7 +296,10 @@ async def test_invalid_metadata_refused_and_nothing_stored(
         assert response.status_code == 400, (name, response.text)
         body = response.json()
         assert body["error"] == error, name
-        assert body["error_description"].startswith(f"{field}: "), (name, body)
+        if is_text(raw):
+            assert body["error_description"].startswith(f"{field}: "), (name, body)
+        else:  # a lone surrogate: refused where the body is parsed (issue 15), before any field is read
+            assert body["error_description"] == "the request body is not valid JSON", (name, body)
         assert response.headers["cache-control"] == "no-store"
         sent += 1
     assert sent > 80
