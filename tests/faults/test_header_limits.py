@@ -169,3 +169,29 @@ def test_a_pipelined_oversized_head_is_answered_after_the_request_before_it(serv
         assert answer.status == 401, answer.status
         assert json.loads(answer.body)["error"] == "invalid_client"
         _assert_431_and_closed(conn)
+
+
+def test_body_bytes_of_the_request_before_are_not_counted_as_head(server: RunningServer) -> None:
+    # a 120 KB body, then the next request's head, its end arriving a moment later: the body is no
+    # part of that head (a false 431 would refuse an ordinary pipelined request)
+    body = b'{"redirect_uris": ["https://app.example/cb"], "pad": "' + b"p" * 120_000 + b'"}'
+    first = request("POST", "/register", "127.0.0.1", [("Content-Type", "application/json")], body)
+    second = request("GET", "/healthz", "127.0.0.1")
+    with RawConnection(server.url, _ca(server)) as conn:
+        assert conn.send(first + second[:20])
+        time.sleep(0.5)
+        assert conn.send(second[20:])
+        answers = [conn.response(), conn.response()]
+    assert [a.status if a else None for a in answers] == [401, 200]
+
+
+def test_the_body_after_a_head_that_arrived_in_pieces_is_not_head(server: RunningServer) -> None:
+    body = b'{"redirect_uris": ["https://app.example/cb"], "pad": "' + b"p" * 150_000 + b'"}'
+    raw = request("POST", "/register", "127.0.0.1", [("Content-Type", "application/json")], body)
+    with RawConnection(server.url, _ca(server)) as conn:
+        assert conn.send(raw[:30])
+        time.sleep(0.5)
+        assert conn.send(raw[30:])
+        answer = conn.response()
+    assert answer is not None
+    assert answer.status == 401  # no initial access token: the body was read as a body
