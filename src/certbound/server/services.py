@@ -110,10 +110,11 @@ async def build_services(
             max_token_lifetime=timedelta(seconds=settings.access_token_lifetime),
         )
         await keys.keyring()
+        listener = store.generation_listener()
         watcher = (
-            GenerationWatcher(store)
+            GenerationWatcher(store, listener=listener)
             if watch_interval is None
-            else GenerationWatcher(store, interval=watch_interval)
+            else GenerationWatcher(store, interval=watch_interval, listener=listener)
         )
         await watcher.start()
         stack.push_async_callback(watcher.stop)

@@ -29,6 +29,7 @@ from certbound.store import migrate as migrations
 from certbound.store.engine import create_engine, writer
 from certbound.store.grants import SqlGrantStore
 from certbound.store.interface import ClientExists, OpaqueToken, SigningKeyExists, Store, TokenState
+from certbound.store.notify import GenerationListener
 from certbound.store.records import Client, Credential, KeyState, SigningKey
 from certbound.store.schema import (
     assertion_jti,
@@ -104,6 +105,13 @@ class SqlStore:
                     url.set(drivername="postgresql").render_as_string(hide_password=False)
                 )
         return StoreTokenState(self)
+
+    def generation_listener(self) -> GenerationListener | None:
+        """On PostgreSQL, a listener of the generation notifications (migration 0005) for a
+        `GenerationWatcher`; None on SQLite (no LISTEN/NOTIFY: its watchers poll)."""
+        if self.dialect != "postgresql":
+            return None
+        return GenerationListener(self._engine.url.set(drivername="postgresql").render_as_string(False))
 
     async def migrate(self) -> None:
         await migrations.upgrade(self._engine)

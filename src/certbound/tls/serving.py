@@ -4,7 +4,8 @@ The parent binds the sockets once (a bad port fails early, with the setting's na
 picklable TLS context factories; every worker (spawned, not forked) builds its own contexts from
 them, opens its app with `Worker.open_app`, runs one uvicorn server per listener on one event loop,
 and stops them together on SIGTERM/SIGINT. With more than one worker the parent supervises: a
-worker that dies is replaced, one that dies during start-up stops the whole service.
+worker that dies, however young, is replaced; one that keeps dying young is replaced after a growing
+pause (`certbound.tls.restarts`), with one clear line per death, and never takes the others down.
 
 The application decides only what it serves: `open_app` is a picklable callable (a module-level
 function, or a `functools.partial` of one) that each worker enters to get its ASGI app, with the
@@ -43,6 +44,7 @@ from certbound.tls.protocol import (
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADER_COUNT,
 )
+from certbound.tls.restarts import RestartPolicy
 from certbound.tls.server_context import ServerContextFactory
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "BindError",
     "Listener",
     "OpenApp",
+    "RestartPolicy",
     "Worker",
     "bind",
     "run",
@@ -62,8 +65,6 @@ log = logging.getLogger("certbound")
 
 #: uvicorn's exit status when the application cannot start.
 STARTUP_FAILURE = 3
-#: A worker that exits this soon after it was started is not restarted: the service stops.
-STARTUP_GRACE_S = 10.0
 
 
 class BindError(Exception):
@@ -273,13 +274,15 @@ def _worker_entry(worker: Worker) -> None:
     sys.exit(run_worker(worker))
 
 
-def run_workers(worker: Worker, count: int) -> int:
-    """Spawn `count` processes sharing the sockets; stop them all on SIGTERM/SIGINT.
+def run_workers(worker: Worker, count: int, *, policy: RestartPolicy | None = None) -> int:
+    """Spawn `count` processes sharing the sockets; stop them all on SIGTERM/SIGINT (status 0).
 
-    A worker that exits after its start-up is replaced; one that exits within `STARTUP_GRACE_S`
-    of its start stops the service (status 1): it would most likely die again.
+    A worker that exits is replaced, also when it dies young (within `RestartPolicy.young_s` of its
+    start) or several times in a row: then after `policy`'s back-off, so that a worker that cannot
+    start (a database still down) is retried without spinning, while the other workers keep serving.
     """
     ctx = multiprocessing.get_context("spawn")
+    policy = policy or RestartPolicy()
     stopping = False
 
     def stop(sig: int, frame: FrameType | None) -> None:
@@ -294,26 +297,33 @@ def run_workers(worker: Worker, count: int) -> int:
         proc.start()
         return proc, time.monotonic()
 
-    procs = [spawn() for _ in range(count)]
-    status = 0
+    procs: list[tuple[BaseProcess, float] | None] = [spawn() for _ in range(count)]
+    slots = [policy.slot() for _ in range(count)]
+    due = [0.0] * count  # when an empty slot gets its new worker
     while not stopping:
-        time.sleep(0.2)
-        for i, (proc, started) in enumerate(procs):
-            if proc.is_alive():
+        time.sleep(0.1)
+        now = time.monotonic()
+        for i, entry in enumerate(procs):
+            if entry is None:
+                if now >= due[i] and not stopping:
+                    procs[i] = spawn()
                 continue
-            if time.monotonic() - started < STARTUP_GRACE_S:
-                log.error("worker %s exited during start-up (code %s); stopping", proc.pid, proc.exitcode)
-                stopping, status = True, 1
-                break
-            log.warning("worker %s exited (code %s); starting a new one", proc.pid, proc.exitcode)
-            procs[i] = spawn()
-    for proc, _ in procs:
+            proc, started = entry
+            if proc.is_alive():
+                slots[i].alive(now - started)
+                continue
+            proc.join()
+            delay, line = slots[i].died(now - started, proc.pid, proc.exitcode)
+            log.log(logging.ERROR if delay > 0 else logging.WARNING, "%s", line)
+            procs[i], due[i] = None, now + delay
+    running = [entry[0] for entry in procs if entry is not None]
+    for proc in running:
         if proc.is_alive():
             proc.terminate()
     deadline = time.monotonic() + 15
-    for proc, _ in procs:
+    for proc in running:
         proc.join(max(0.1, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
             proc.join()
-    return status
+    return 0
