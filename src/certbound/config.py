@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         le=1000,
         description="Most headers in one request; more are answered 431 and the connection closed.",
     )
+    header_timeout: float = Field(
+        20.0,
+        ge=1,
+        le=300,
+        description="Seconds from the TLS handshake, or a request's first byte, to the end of its headers; "
+        "a slower head is answered 408 and its connection closed.",
+    )
     metrics_host: str = Field("127.0.0.1", description="Address of the Prometheus metrics listener.")
     metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Port of the Prometheus metrics listener (plain HTTP); unset: off."

@@ -507,6 +507,14 @@ REQUEST_LOG: Final = Section(
             "behind nginx, its own limits (large_client_header_buffers) apply first",
         ),
         Reason(
+            "request.head_timeout",
+            "the request line and headers did not arrive within header_timeout seconds of the "
+            "handshake or of the request's first byte (answered 408, or just closed when no request "
+            "began, and the connection closed)",
+            "a slow or stalled client, or one holding connections open on purpose (slowloris); raise "
+            "header_timeout only for clients on very slow links",
+        ),
+        Reason(
             "oauth.<error>",
             "an error answer whose JSON body's OAuth error is named, and no reason was noted",
             "read the error and its description in the answer (RFC 6749 section 5.2)",

@@ -5,6 +5,8 @@ server are unaffected, and the limits are settings."""
 from __future__ import annotations
 
 import json
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +106,106 @@ def test_body_bytes_read_with_the_end_of_the_head_do_not_count(server: RunningSe
         assert response is not None
         assert response.status == 400  # the form's own limit (64 KiB), not the head's
         assert json.loads(response.body)["error"] == "invalid_request"
+
+
+def _closed_within(conn: RawConnection, seconds: float, trickle: bytes = b"") -> bool:
+    """True when the server closes the connection before `seconds` pass while the client sends
+    `trickle` every half second (a slowloris head) or nothing at all."""
+    conn.sock.settimeout(0.5)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if trickle and not conn.send(trickle):
+            return True
+        try:
+            data = conn.sock.recv(65536)
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, ssl.SSLError, OSError):
+            return True
+        if not data:
+            return True
+        conn._buffer += data
+    return False
+
+
+@pytest.fixture(scope="module")
+def short_head_timeout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data = tmp_path_factory.mktemp("head-timeout") / "data"
+    s = start_server([], data, env={"CERTBOUND_HEADER_TIMEOUT": "2"})
+    yield s
+    s.stop()
+
+
+def test_a_head_that_never_ends_is_answered_408_and_closed(short_head_timeout: RunningServer) -> None:
+    # a slowloris: one small header every half second, never the blank line; far below the size limits
+    s = short_head_timeout
+    with RawConnection(s.url, _ca(s)) as conn:
+        assert conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        assert _closed_within(conn, 15, b"X-a: b\r\n"), "the server kept a never-ending head open"
+        assert conn._buffer.startswith(b"HTTP/1.1 408 ")
+        assert b"connection: close" in conn._buffer.lower()
+
+
+def test_a_connection_that_sends_nothing_is_closed(short_head_timeout: RunningServer) -> None:
+    s = short_head_timeout
+    with RawConnection(s.url, _ca(s)) as conn:
+        assert _closed_within(conn, 15), "the server kept a silent connection open"
+
+
+def test_a_slow_but_complete_head_and_keep_alive_still_work(short_head_timeout: RunningServer) -> None:
+    s = short_head_timeout
+    with RawConnection(s.url, _ca(s)) as conn:
+        for _ in range(2):
+            assert conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            time.sleep(0.5)
+            assert conn.send(b"X-a: b\r\n\r\n")
+            response = conn.response()
+            assert response is not None
+            assert response.status == 200
+        time.sleep(3)  # idle between requests: the keep-alive timeout's business, not the head's
+        assert conn.send(request("GET", "/healthz", conn.host))
+        response = conn.response()
+        assert response is not None
+        assert response.status == 200
+
+
+def test_a_pipelined_oversized_head_is_answered_after_the_request_before_it(server: RunningServer) -> None:
+    # HTTP/1.1 answers in request order: the 431 must not take the place of the first request's answer
+    # (which may have changed the store), and the connection closes only after both
+    form = b"grant_type=client_credentials&client_id=nobody-at-all"
+    form_type = [("Content-Type", "application/x-www-form-urlencoded")]
+    first = request("POST", "/token", "127.0.0.1", form_type, form)
+    second = request("GET", "/healthz", "127.0.0.1", [("X-Big", "a" * 120_000)])
+    with RawConnection(server.url, _ca(server)) as conn:
+        conn.send(first + second)
+        answer = conn.response()
+        assert answer is not None
+        assert answer.status == 401, answer.status
+        assert json.loads(answer.body)["error"] == "invalid_client"
+        _assert_431_and_closed(conn)
+
+
+def test_body_bytes_of_the_request_before_are_not_counted_as_head(server: RunningServer) -> None:
+    # a 120 KB body, then the next request's head, its end arriving a moment later: the body is no
+    # part of that head (a false 431 would refuse an ordinary pipelined request)
+    body = b'{"redirect_uris": ["https://app.example/cb"], "pad": "' + b"p" * 120_000 + b'"}'
+    first = request("POST", "/register", "127.0.0.1", [("Content-Type", "application/json")], body)
+    second = request("GET", "/healthz", "127.0.0.1")
+    with RawConnection(server.url, _ca(server)) as conn:
+        assert conn.send(first + second[:20])
+        time.sleep(0.5)
+        assert conn.send(second[20:])
+        answers = [conn.response(), conn.response()]
+    assert [a.status if a else None for a in answers] == [401, 200]
+
+
+def test_the_body_after_a_head_that_arrived_in_pieces_is_not_head(server: RunningServer) -> None:
+    body = b'{"redirect_uris": ["https://app.example/cb"], "pad": "' + b"p" * 150_000 + b'"}'
+    raw = request("POST", "/register", "127.0.0.1", [("Content-Type", "application/json")], body)
+    with RawConnection(server.url, _ca(server)) as conn:
+        assert conn.send(raw[:30])
+        time.sleep(0.5)
+        assert conn.send(raw[30:])
+        answer = conn.response()
+    assert answer is not None
+    assert answer.status == 401  # no initial access token: the body was read as a body

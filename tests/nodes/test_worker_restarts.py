@@ -44,7 +44,9 @@ def test_workers_killed_young_three_times_in_a_row_are_replaced(node: Node) -> N
     pids = _two_workers(node, set())
     survivor, victim = pids
     killed: set[int] = set()
-    for _ in range(3):
+    # the first victim started with the server: on a loaded machine it may be older than 10 s by now
+    # (then it does not count as young). Four kills: the last three are young whatever the first was.
+    for _ in range(4):
         os.kill(victim, signal.SIGKILL)  # a young worker: started less than 10 s ago
         killed.add(victim)
         new = [p for p in _two_workers(node, killed) if p != survivor]
@@ -54,7 +56,7 @@ def test_workers_killed_young_three_times_in_a_row_are_replaced(node: Node) -> N
             assert c.get("/jwks").status_code == 200
     output = node.output()
     assert node.alive()
-    assert output.count("exited (code -9)") == 3, output[-3000:]
+    assert output.count("exited (code -9)") == 4, output[-3000:]
     assert "keeps crashing (3 times in a row" in output
     # the last replacement serves too: every new connection is answered, whichever worker takes it
     for _ in range(10):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -60,3 +62,70 @@ def test_the_cause_chain_is_followed() -> None:
     outer = RuntimeError("wrapped")
     outer.__cause__ = ConnectionResetError("reset by peer")
     assert is_unavailable(outer)
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def _pg_error(statement: str, *params: object) -> BaseException:
+    """What the project's engine raises for `statement` on the real PostgreSQL (which is up)."""
+    engine = create_engine(PG_URL)
+    try:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - whatever the driver raises
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql(statement, params)
+    finally:
+        await engine.dispose()
+    return caught.value
+
+
+async def test_a_value_the_driver_cannot_encode_is_not_unavailable() -> None:
+    # asyncpg's DataError (an InterfaceError): bad input or a bug, not an outage; a 503 would make
+    # the client retry for ever and hide the bug
+    exc = await _pg_error("SELECT $1::int8", 2**70)
+    assert not is_unavailable(exc)
+
+
+async def test_a_statement_postgresql_refuses_is_not_unavailable() -> None:
+    exc = await _pg_error("SELECT * FROM certbound_no_such_table")
+    assert not is_unavailable(exc)
+
+
+async def test_a_connection_used_by_two_operations_at_once_is_not_unavailable() -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        first = asyncio.ensure_future(conn.execute("SELECT pg_sleep(0.3)"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(asyncpg.InterfaceError) as caught:  # "another operation is in progress"
+            await conn.execute("SELECT 1")
+        await first
+    finally:
+        await conn.close()
+    assert not is_unavailable(caught.value)
+
+
+async def test_a_closed_connection_is_unavailable() -> None:
+    conn = await asyncpg.connect(PG_URL)
+    await conn.close()
+    with pytest.raises(asyncpg.InterfaceError) as caught:  # "connection is closed"
+        await conn.execute("SELECT 1")
+    assert is_unavailable(caught.value)
+
+
+def test_a_missing_file_is_not_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as caught:
+        (tmp_path / "no-such-file").read_bytes()
+    assert not is_unavailable(caught.value)
+
+
+def test_a_bug_while_handling_an_outage_is_not_unavailable() -> None:
+    # a KeyError raised in an `except ConnectionError:` block is a bug in that block: a 500 with its
+    # traceback, not a 503 that hides it (only an explicit `raise ... from` carries the outage over)
+    try:
+        try:
+            raise ConnectionResetError("reset by peer")
+        except ConnectionError:
+            {}["missing"]
+    except KeyError as exc:
+        bug = exc
+    assert not is_unavailable(bug)

@@ -123,3 +123,35 @@ async def test_the_listener_comes_back_after_a_database_restart(private_postgres
         await watcher.stop()
         await here.close()
         await there.close()
+
+
+async def test_a_change_made_while_the_listener_reconnects_is_not_lost(pg_url: str) -> None:
+    # the listener's connection is cut (its backend terminated: a proxy or failover does this) and a
+    # change commits before it listens again: nobody is notified of it, yet with an hour-long poll the
+    # watcher must see it, from the read the listener makes once it is back
+    here, there = open_store(pg_url), open_store(pg_url)
+    await here.migrate()
+    listener = here.generation_listener()
+    assert listener is not None
+    watcher = GenerationWatcher(here, interval=HOUR, listener=listener)
+    await watcher.start()
+    admin = await asyncpg.connect(pg_url)
+    try:
+        assert await _eventually(lambda: listener.connected)
+        start = watcher.value
+        assert start is not None
+        # its last statement is the LISTEN until its first keepalive query, 5 s after it connected
+        pids = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+        )
+        assert pids, "the listener's backend was not found"
+        for row in pids:
+            await admin.execute("SELECT pg_terminate_backend($1)", row["pid"])
+        await there.create_client(Client("while-away", {}))  # the listener is reconnecting (0.2 s)
+        assert await _eventually(lambda: watcher.value is not None and watcher.value > start)
+        assert await _eventually(lambda: listener.connected), "the listener did not come back"
+    finally:
+        await admin.close()
+        await watcher.stop()
+        await here.close()
+        await there.close()

@@ -7,7 +7,6 @@ it is bound to the certificate; the resource server is the one that verifies it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from certbound.client.errors import OAuthServerError, UnexpectedResponse
+from certbound.jsontext import loads_text
 
 __all__ = [
     "IntrospectionResponse",
@@ -33,8 +33,8 @@ def unverified_jwt_claims(token: str) -> dict[str, Any] | None:
     if token.count(".") != 2:
         return None
     try:
-        claims = json.loads(jws.extract_compact(token.encode("ascii")).payload)
-    except (JoseError, ValueError, UnicodeError):
+        claims = loads_text(jws.extract_compact(token.encode("ascii")).payload.decode("utf-8"))
+    except (JoseError, ValueError, UnicodeError, RecursionError):
         return None
     return claims if isinstance(claims, dict) else None
 
@@ -119,8 +119,8 @@ def raise_for_error(response: httpx.Response, url: str) -> None:
     if 200 <= response.status_code < 300:
         return
     try:
-        body = json.loads(response.content)
-    except ValueError:
+        body = loads_text(response.content.decode("utf-8"))
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a lone surrogate, nested too deep
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         description = body.get("error_description")
@@ -144,8 +144,8 @@ def json_body(response: httpx.Response, url: str) -> tuple[dict[str, Any], str]:
     raise_for_error(response, url)
     text = response.text
     try:
-        body = json.loads(text)
-    except ValueError:
+        body = loads_text(text)  # a lone surrogate ("\ud800") is no text: refused like bad JSON
+    except (ValueError, RecursionError):
         raise UnexpectedResponse(
             f"HTTP {response.status_code} with a body that is not JSON", status=response.status_code, url=url
         ) from None

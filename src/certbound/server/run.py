@@ -119,6 +119,7 @@ def worker_for(settings: Settings, listeners: Listeners, tls: TlsFactories) -> W
         sample_metrics=settings.metrics_port is not None,
         max_header_bytes=settings.max_header_bytes,
         max_header_count=settings.max_header_count,
+        header_timeout=settings.header_timeout,
     )
 
 

@@ -54,12 +54,27 @@ _DIRECT: Final[tuple[type[BaseException], ...]] = (
     OSError,
     sa_exc.TimeoutError,  # the pool: no connection free in time
     asyncpg.PostgresConnectionError,  # could not connect, connection lost
-    asyncpg.InterfaceError,  # the connection is closed / in a failed state
+    asyncpg.InterfaceError,  # the connection is closed (only that one: see _CLOSED)
     asyncpg.exceptions.OperatorInterventionError,  # 57P01 admin shutdown, 57P02 crash, 57P03 starting
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.TooManyConnectionsError,
     # the protocol caught mid-statement by the server going away (seen under load at a fast stop)
     asyncpg.exceptions.InternalClientError,
+)
+#: Of those types, what is a bug or bad input rather than an outage: a file that is not there or not
+#: readable, a value asyncpg cannot encode, a driver used wrongly (two operations at once on one
+#: connection, a feature missing). Answered 503 these would hide the bug and make clients retry for ever.
+_NOT_OUTAGE: Final[tuple[type[BaseException], ...]] = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+    asyncpg.exceptions._base.DataError,
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
+    asyncpg.exceptions.OutdatedSchemaCacheError,
 )
 _SQLITE_BUSY: Final = ("database is locked", "database is busy", "disk i/o error", "unable to open database")
 
@@ -68,21 +83,38 @@ def _busy_sqlite(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and str(exc).lower().startswith(_SQLITE_BUSY)
 
 
+def _outage(exc: BaseException) -> bool:
+    if _busy_sqlite(exc):
+        return True
+    if not isinstance(exc, _DIRECT) or isinstance(exc, _NOT_OUTAGE):
+        return False
+    if type(exc) is asyncpg.InterfaceError:  # also "another operation is in progress" and other misuse
+        return "closed" in str(exc)
+    return True
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True when `exc`, or an exception that caused it, says the database could not be reached or did
-    not answer in time (not that a statement was wrong)."""
+    not answer in time (not that a statement was wrong). The chain is followed through ``raise ...
+    from`` (``__cause__``), and through an implicit ``__context__`` only from the drivers' own types:
+    a bug (a KeyError, say) raised while handling an outage is still a bug."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen and len(seen) < 8:
         seen.add(id(current))
-        if isinstance(current, _DIRECT) or _busy_sqlite(current):
+        if _outage(current):
             return True
         if isinstance(current, sa_exc.DBAPIError):
             if current.connection_invalidated:
                 return True
-            if current.orig is not None and (isinstance(current.orig, _DIRECT) or _busy_sqlite(current.orig)):
+            if current.orig is not None and _outage(current.orig):
                 return True
-        current = current.__cause__ or current.__context__
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif isinstance(current, STORE_ERRORS) and not current.__suppress_context__:
+            current = current.__context__
+        else:
+            current = None
     return False
 
 

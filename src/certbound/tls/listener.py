@@ -12,6 +12,7 @@ from typing import Literal
 
 from certbound.tls.openssl_verify import SelfCheckResult, self_check, self_check_isolated
 from certbound.tls.protocol import (
+    DEFAULT_HEADER_TIMEOUT_S,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADER_COUNT,
     HttpToolsTLSProtocol,
@@ -43,11 +44,13 @@ _result: SelfCheckResult | None = None
 
 
 def protocol_class(
-    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES, max_header_count: int = DEFAULT_MAX_HEADER_COUNT
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    max_header_count: int = DEFAULT_MAX_HEADER_COUNT,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT_S,
 ) -> type[HttpToolsTLSProtocol]:
     """The uvicorn ``http`` protocol class that fills ``scope["extensions"]["tls"]`` and refuses request
-    heads past the limits (431)."""
-    return limited(max_header_bytes, max_header_count)
+    heads past the limits (431) or too slow to arrive (408)."""
+    return limited(max_header_bytes, max_header_count, header_timeout)
 
 
 def self_check_result() -> SelfCheckResult:

@@ -10,6 +10,14 @@ A request whose request line and headers exceed `max_header_bytes`, or that has 
 `max_header_count` headers, is answered 431 with ``Connection: close`` and the connection closed,
 as soon as the limit is passed (a 300 KB value is refused after the first 64 KiB or so arrive, not
 buffered whole). The limits are class attributes set by `limited` (the ``max_header_*`` settings).
+
+A head must also arrive in time: from the handshake (or a request's first byte) to the blank line
+that ends the headers, at most `header_timeout` seconds, else 408 with ``Connection: close`` (a
+connection that sent nothing is just closed). Without it a client trickling one header a second, or
+sending nothing at all, holds a connection and its file descriptor for ever (uvicorn's keep-alive
+timeout only runs between requests). When a refusal comes while an earlier request on the same
+connection is still being answered (pipelining), it waits for that answer: HTTP/1.1 answers in order,
+and a client must not read the 431 as the answer to a request that may have changed the store.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from certbound.tls.server_context import server_certificate_pem
 from certbound.tls.write_coalescing import CoalescingTransport
 
 __all__ = [
+    "DEFAULT_HEADER_TIMEOUT_S",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_HEADER_COUNT",
     "HttpToolsTLSProtocol",
@@ -47,6 +56,9 @@ _events = structlog.get_logger("certbound.tls")
 DEFAULT_MAX_HEADER_BYTES: Final = 96 * 1024
 #: Headers per request (Apache's LimitRequestFields default).
 DEFAULT_MAX_HEADER_COUNT: Final = 100
+#: Seconds from the handshake, or from a request's first byte, to the end of its headers.
+DEFAULT_HEADER_TIMEOUT_S: Final = 20.0
+REASON_HEAD_TIMEOUT: Final = "request.head_timeout"
 REASON_HEADERS_TOO_LARGE: Final = "request.headers_too_large"
 _431_BODY: Final = orjson.dumps(
     {"error": "invalid_request", "error_description": "the request header fields are too large"}
@@ -59,6 +71,21 @@ _431: Final = b"".join(
         b"cache-control: no-store\r\n",
         b"connection: close\r\n\r\n",
         _431_BODY,
+    ]
+)
+
+
+_408_BODY: Final = orjson.dumps(
+    {"error": "invalid_request", "error_description": "the request header fields did not arrive in time"}
+)
+_408: Final = b"".join(
+    [
+        b"HTTP/1.1 408 Request Timeout\r\n",
+        b"content-type: application/json\r\n",
+        b"content-length: " + str(len(_408_BODY)).encode("ascii") + b"\r\n",
+        b"cache-control: no-store\r\n",
+        b"connection: close\r\n\r\n",
+        _408_BODY,
     ]
 )
 
@@ -169,6 +196,7 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     max_header_bytes: ClassVar[int] = DEFAULT_MAX_HEADER_BYTES
     max_header_count: ClassVar[int] = DEFAULT_MAX_HEADER_COUNT
+    header_timeout: ClassVar[float] = DEFAULT_HEADER_TIMEOUT_S
 
     _tls: dict[str, Any] | None = None
     _in_head = False  # between a request's first byte and the end of its headers
@@ -177,6 +205,8 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
     _head_parsed = 0  # bytes of the URL and headers the parser handed over
     _head_count = 0
     _refused = False
+    _pending: bytes | None = None  # a refusal waiting for the answer to an earlier request
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """After the TLS handshake (asyncio and uvloop call it then): describe the peer, once."""
@@ -184,12 +214,18 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
         super().connection_made(cast(asyncio.Transport, coalescing))
         ssl_object = transport.get_extra_info("ssl_object")
         self._tls = tls_extension(ssl_object) if ssl_object is not None else None
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         """A new request: its scope gets its own copy of the connection's ``tls`` dict (cheap)."""
         super().on_message_begin()
         self._in_head = self._began = True
         self._head_received = self._head_parsed = self._head_count = 0
+        self._arm_head_timer()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": cast("dict[object, object]", dict(self._tls))}
 
@@ -240,7 +276,61 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._cancel_head_timer()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        """uvicorn's; then a refusal that waited for this answer goes out, and the connection closes."""
+        super().on_response_complete()
+        if self._pending is not None and not self.transport.is_closing():
+            self._unset_keepalive_if_required()
+            self.transport.write(self._pending)
+            self.transport.close()
+
+    def _answering(self) -> bool:
+        """An earlier request on this connection is still being answered."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _send_and_close(self, answer: bytes) -> None:
+        self._refused = True
+        self._cancel_head_timer()
+        if self._answering():
+            self._pending = answer  # after that answer (on_response_complete); nothing more is read
+            return
+        self.transport.write(answer)
+        self.transport.close()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self._refused:
+            loop = asyncio.get_running_loop()
+            self._head_timer = loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        """No complete head in `header_timeout` seconds: 408 (or, for a connection that never began a
+        request, just the close), once any answer in progress has gone out."""
+        self._head_timer = None
+        if self.transport.is_closing() or self._refused:
+            return
+        _events.warning(
+            "request_head_timeout",
+            reason=REASON_HEAD_TIMEOUT,
+            client=f"{self.client[0]}:{self.client[1]}" if self.client else None,
+            header_timeout=self.header_timeout,
+            began=self._in_head,
+        )
+        if self._in_head:
+            self._send_and_close(_408)
+        elif self._answering():
+            self._refused = True
+            self._pending = b""
+        else:
+            self._refused = True
+            self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """A request the parser refuses (a control character in a header, a bad request line): the
@@ -255,7 +345,7 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         """Answer 431 with Connection: close and close; nothing more is read from this connection."""
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._pending is not None:
             return
         self._refused = True
         _events.warning(
@@ -267,16 +357,22 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             max_header_bytes=self.max_header_bytes,
             max_header_count=self.max_header_count,
         )
-        self.transport.write(_431)
-        self.transport.close()
+        self._send_and_close(_431)
 
 
-def limited(max_header_bytes: int, max_header_count: int) -> type[HttpToolsTLSProtocol]:
+def limited(
+    max_header_bytes: int, max_header_count: int, header_timeout: float = DEFAULT_HEADER_TIMEOUT_S
+) -> type[HttpToolsTLSProtocol]:
     """The protocol class with these head limits (made in each worker: classes do not pickle)."""
-    if (max_header_bytes, max_header_count) == (DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT):
+    limits = (max_header_bytes, max_header_count, header_timeout)
+    if limits == (DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT, DEFAULT_HEADER_TIMEOUT_S):
         return HttpToolsTLSProtocol
     return type(
         "LimitedHttpToolsTLSProtocol",
         (HttpToolsTLSProtocol,),
-        {"max_header_bytes": max_header_bytes, "max_header_count": max_header_count},
+        {
+            "max_header_bytes": max_header_bytes,
+            "max_header_count": max_header_count,
+            "header_timeout": header_timeout,
+        },
     )

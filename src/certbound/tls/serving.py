@@ -39,7 +39,11 @@ from certbound.observability.logs import configure_logging, flush_logs
 from certbound.observability.metrics import run_sampler
 from certbound.observability.metrics_server import start_metrics_listener
 from certbound.tls.listener import protocol_class
-from certbound.tls.protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADER_COUNT
+from certbound.tls.protocol import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADER_COUNT,
+)
 from certbound.tls.restarts import RestartPolicy
 from certbound.tls.server_context import ServerContextFactory
 
@@ -108,6 +112,7 @@ class Worker:
     sample_metrics: bool = False
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_header_count: int = DEFAULT_MAX_HEADER_COUNT
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT_S
 
 
 class _LinkedServer(uvicorn.Server):
@@ -225,7 +230,7 @@ def _handling_signals(handler: Callable[[int, FrameType | None], None]) -> Itera
 def _servers(app: ASGIApp, worker: Worker) -> list[tuple[_LinkedServer, socket.socket]]:
     """A uvicorn server per listener, stopping together; the first one runs the app's lifespan."""
     common = {
-        "http": protocol_class(worker.max_header_bytes, worker.max_header_count),
+        "http": protocol_class(worker.max_header_bytes, worker.max_header_count, worker.header_timeout),
         "log_level": worker.log_level,
         "access_log": False,  # the request log (certbound.observability.requestlog) replaces it
         "log_config": None,  # logging is configure_logging's: JSON, redacted

@@ -22,7 +22,7 @@ from certbound.errors import OAuthError
 from certbound.server.clients.registrar import Registrar
 from certbound.server.endpoints.errors import unexpected_error
 from certbound.server.endpoints.responses import NO_STORE, json_response, oauth_error_response
-from certbound.store.availability import is_unavailable
+from certbound.store.availability import describe, is_unavailable
 
 __all__ = ["MAX_BODY_BYTES", "ClientConfigurationEndpoint", "RegistrationEndpoint"]
 
@@ -61,8 +61,17 @@ class _RegistrarEndpoint:
         raise NotImplementedError
 
     async def _changed(self) -> None:
-        """Let this worker's caches see the change at once (other workers follow within the poll interval)."""
-        await self._watcher.check()
+        """Let this worker's caches see the change at once (other workers follow within the poll interval).
+
+        The change is committed by then: the store out of reach here must not turn it into a 503 (the
+        client would retry: a second registration, the first one's credentials lost). The caches then
+        follow at the next successful poll, as on every other worker."""
+        try:
+            await self._watcher.check()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("client registration committed; cache refresh deferred: %s", describe(exc))
 
 
 class RegistrationEndpoint(_RegistrarEndpoint):
