@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.client.material import Material
 from tests.gateway.echo import Echo
@@ -103,6 +104,9 @@ def log_in_at_idp_logout(browser: Browser, world: World) -> None:
     buttons = browser.driver.find_elements(By.CSS_SELECTOR, "form button")
     if buttons:
         buttons[0].click()
+        # the click only starts the form's navigation: wait for it to land on post_logout_redirect_uri,
+        # or a page opened next can be overtaken by it (seen on a loaded machine)
+        WebDriverWait(browser.driver, 20).until(lambda d: d.current_url.startswith(world.echo.url + "/bye"))
 
 
 def test_a_refused_refresh_ends_the_session(world: World, idp: LoginIdp, browser: Browser) -> None:
