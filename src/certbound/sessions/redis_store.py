@@ -29,11 +29,12 @@ from certbound.sessions.session import (
     Session,
     SessionLimits,
     check_purpose,
-    dump_data,
+    check_subject,
+    copy_data,
     hash_session_id,
     is_session_id,
-    load_data,
     new_session_id,
+    start_session,
     utcnow,
     whole_seconds,
 )
@@ -126,16 +127,8 @@ class RedisSessionStore:
         data: Mapping[str, Any] | None = None,
     ) -> Session:
         now = self._now()
-        session = Session(
-            id=new_session_id(),
-            purpose=check_purpose(purpose),
-            subject=_check_subject(subject),
-            auth_time=None if auth_time is None else whole_seconds(auth_time),
-            created_at=now,
-            expires_at=now + limits.absolute,
-            last_seen_at=now,
-            idle_timeout=limits.idle,
-            data=_copy(data or {}),
+        session = start_session(
+            now, purpose=purpose, limits=limits, subject=subject, auth_time=auth_time, data=data
         )
         key = self._key(session.id_sha256)
         fields = self._fields(session, self._seal(session))
@@ -185,7 +178,7 @@ class RedisSessionStore:
 
     async def update(self, session: Session) -> Session | None:
         now = self._now()
-        written = dataclasses.replace(session, last_seen_at=now, data=_copy(session.data))
+        written = dataclasses.replace(session, last_seen_at=now, data=copy_data(session.data))
         result = await self._run_write(written, now, self._seal(written), check_identity=True)
         if result == -1:
             raise ValueError(
@@ -199,11 +192,11 @@ class RedisSessionStore:
         fresh = dataclasses.replace(
             session,
             id=new_session_id(),
-            subject=_check_subject(session.subject),
+            subject=check_subject(session.subject),
             auth_time=None if session.auth_time is None else whole_seconds(session.auth_time),
             created_at=now,
             last_seen_at=now,
-            data=_copy(session.data),
+            data=copy_data(session.data),
         )
         expires = "" if limits is None else str(_epoch(now + limits.absolute))
         idle = (
@@ -234,7 +227,7 @@ class RedisSessionStore:
         return bool(await self._redis.delete(self._key(hash_session_id(session_id))))
 
     async def delete_by_subject(self, subject: str, *, purpose: str | None = None) -> int:
-        subject_key = self._subject_key(_check_subject(subject) or "")
+        subject_key = self._subject_key(check_subject(subject) or "")
         members = await cast("Awaitable[set[bytes]]", self._redis.smembers(subject_key))
         ended = 0
         for member in members:
@@ -302,16 +295,6 @@ class RedisSessionStore:
                   "" if session.auth_time is None else _epoch(session.auth_time)],
         )  # fmt: skip
         return int(result)
-
-
-def _check_subject(subject: str | None) -> str | None:
-    if subject is not None and (not isinstance(subject, str) or not subject):
-        raise ValueError("a session's subject is a non-empty string, or None before login")
-    return subject
-
-
-def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
-    return load_data(dump_data(data))
 
 
 if TYPE_CHECKING:

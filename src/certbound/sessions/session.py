@@ -25,11 +25,14 @@ __all__ = [
     "Session",
     "SessionLimits",
     "check_purpose",
+    "check_subject",
+    "copy_data",
     "dump_data",
     "hash_session_id",
     "is_session_id",
     "load_data",
     "new_session_id",
+    "start_session",
     "utcnow",
     "whole_seconds",
 ]
@@ -154,3 +157,39 @@ def load_data(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("session data is not a JSON object")
     return value
+
+
+def check_subject(subject: str | None) -> str | None:
+    """A session's subject: a non-empty string, or None before login."""
+    if subject is not None and (not isinstance(subject, str) or not subject):
+        raise ValueError("a session's subject is a non-empty string, or None before login")
+    return subject
+
+
+def copy_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy through JSON: refuses what JSON cannot hold, and detaches from the caller's objects."""
+    return load_data(dump_data(data))
+
+
+def start_session(
+    now: datetime,
+    *,
+    purpose: str,
+    limits: SessionLimits,
+    subject: str | None,
+    auth_time: datetime | None,
+    data: Mapping[str, Any] | None,
+) -> Session:
+    """A new session as every `SessionStore.create` makes it: a fresh id, checked inputs, `now` for
+    its times (the stores differ only in where they write it)."""
+    return Session(
+        id=new_session_id(),
+        purpose=check_purpose(purpose),
+        subject=check_subject(subject),
+        auth_time=None if auth_time is None else whole_seconds(auth_time),
+        created_at=now,
+        expires_at=now + limits.absolute,
+        last_seen_at=now,
+        idle_timeout=limits.idle,
+        data=copy_data(data or {}),
+    )

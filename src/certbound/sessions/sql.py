@@ -30,11 +30,12 @@ from certbound.sessions.session import (
     Session,
     SessionLimits,
     check_purpose,
-    dump_data,
+    check_subject,
+    copy_data,
     hash_session_id,
     is_session_id,
-    load_data,
     new_session_id,
+    start_session,
     utcnow,
     whole_seconds,
 )
@@ -64,16 +65,8 @@ class SqlSessionStore:
         data: Mapping[str, Any] | None = None,
     ) -> Session:
         now = self._now()
-        session = Session(
-            id=new_session_id(),
-            purpose=check_purpose(purpose),
-            subject=_check_subject(subject),
-            auth_time=None if auth_time is None else whole_seconds(auth_time),
-            created_at=now,
-            expires_at=now + limits.absolute,
-            last_seen_at=now,
-            idle_timeout=limits.idle,
-            data=_copy(data or {}),
+        session = start_session(
+            now, purpose=purpose, limits=limits, subject=subject, auth_time=auth_time, data=data
         )
         sealed = self._seal(session)
         async with self._writer.begin() as conn:
@@ -101,7 +94,7 @@ class SqlSessionStore:
 
     async def update(self, session: Session) -> Session | None:
         now = self._now()
-        written = dataclasses.replace(session, last_seen_at=now, data=_copy(session.data))
+        written = dataclasses.replace(session, last_seen_at=now, data=copy_data(session.data))
         values = {
             "data_sealed": self._seal(written),
             "last_seen_at": now,
@@ -125,11 +118,11 @@ class SqlSessionStore:
         fresh = dataclasses.replace(
             session,
             id=new_session_id(),
-            subject=_check_subject(session.subject),
+            subject=check_subject(session.subject),
             auth_time=None if session.auth_time is None else whole_seconds(session.auth_time),
             created_at=now,
             last_seen_at=now,
-            data=_copy(session.data),
+            data=copy_data(session.data),
         )
         sealed = self._seal(fresh)  # before the transaction: the write lock is held only for the swap
         old = delete(sessions).where(
@@ -162,7 +155,7 @@ class SqlSessionStore:
         return result.rowcount > 0
 
     async def delete_by_subject(self, subject: str, *, purpose: str | None = None) -> int:
-        statement = delete(sessions).where(sessions.c.subject == _check_subject(subject))
+        statement = delete(sessions).where(sessions.c.subject == check_subject(subject))
         if purpose is not None:
             statement = statement.where(sessions.c.purpose == check_purpose(purpose))
         async with self._writer.begin() as conn:
@@ -289,17 +282,6 @@ def _valid_until(now: datetime, idle: timedelta | None) -> ColumnElement[datetim
 
 def _idle(seconds: int | None) -> timedelta | None:
     return None if seconds is None else timedelta(seconds=seconds)
-
-
-def _check_subject(subject: str | None) -> str | None:
-    if subject is not None and (not isinstance(subject, str) or not subject):
-        raise ValueError("a session's subject is a non-empty string, or None before login")
-    return subject
-
-
-def _copy(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy through JSON: refuses what JSON cannot hold, and detaches from the caller's objects."""
-    return load_data(dump_data(data))
 
 
 if TYPE_CHECKING:
