@@ -171,7 +171,11 @@ class PrivatePostgres:
         return ["runuser", "-u", SYSTEM_USER, "--", *argv] if self._as_user else argv
 
     def _run(self, argv: list[str], timeout: float) -> str:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        # from the cluster's own directory: initdb and pg_ctl read the working directory, which the
+        # system user may not be able to enter (a checkout under /root)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.root
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}\n"
                                f"{self.log_tail()}")
@@ -181,7 +185,7 @@ class PrivatePostgres:
 def _cleanup(stop_argv: list[str], data_dir: Path, root: Path) -> None:
     if (data_dir / "postmaster.pid").exists():
         with contextlib.suppress(Exception):
-            subprocess.run(stop_argv, capture_output=True, timeout=30, check=False)
+            subprocess.run(stop_argv, capture_output=True, timeout=30, check=False, cwd=root)
     shutil.rmtree(root, ignore_errors=True)
 
 
