@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.material import Material, new_signing_jwk
+from bench.nodes import descendants, free_port
 
 __all__ = ["Server", "ensure_peer_modules", "start_certbound", "start_peer"]
 
@@ -44,7 +45,7 @@ class Server:
 
     def pids(self) -> list[int]:
         """The server process and all its descendants."""
-        return _descendants(self.proc.pid)
+        return descendants(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         total = 0
@@ -76,28 +77,6 @@ class Server:
                 self.proc.wait()
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pin(cpus: str | None) -> list[str]:
