@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import base64
 import cProfile
+import itertools
 import json
 import os
 import pstats
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 
 from bench.cpu import cpu_per_call
-from bench.material import RESOURCE, SCOPE, Material, make_material
+from bench.material import RESOURCE, SCOPE, Material, make_material, private_key_jwt_assertions
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
 from certbound.server.app import create_app
@@ -40,7 +41,7 @@ from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 
 __all__ = ["CASES", "main"]
 
-CASES = ("healthz", "token-tls", "token-self-signed", "token-basic", "introspect")
+CASES = ("healthz", "token-tls", "token-self-signed", "token-basic", "token-private-key-jwt", "introspect")
 BATCH = 250
 Call = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -64,11 +65,15 @@ def _certificate(material: Material, *, self_signed: bool) -> ClientCertificate:
 
 
 def _caller(
-    app: Any, method: str, path: str, body: bytes, cert: ClientCertificate, headers: list[tuple[bytes, bytes]]
-) -> Call:
-    """One request through the ASGI app; returns the start message with the body added."""
+    app: Any, method: str, path: str, body: bytes | Iterator[bytes], cert: ClientCertificate,
+    headers: list[tuple[bytes, bytes]],
+) -> Call:  # fmt: skip
+    """One request through the ASGI app; returns the start message with the body added. `body` is
+    the same for every request, or an iterator of a fresh one for each (a one-time assertion)."""
+    bodies = itertools.repeat(body) if isinstance(body, bytes) else body
 
     async def call() -> dict[str, Any]:
+        body = next(bodies)
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "https", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -129,6 +134,9 @@ async def _run_cases(app: Starlette, material: Material, args: argparse.Namespac
                 app, "POST", "/token", f"{form}&client_id=self-signed".encode(), self_signed, []
             ),
             "token-basic": _caller(app, "POST", "/token", form.encode(), tls, [(b"authorization", basic)]),
+            "token-private-key-jwt": _caller(
+                app, "POST", "/token", _assertion_forms(material, form, args.requests * 3 + 1000), tls, []
+            ),
             "introspect": _caller(
                 app, "POST", "/introspect", f"token={token}&client_id=tls-dn".encode(), tls, []
             ),
@@ -141,6 +149,16 @@ async def _run_cases(app: Starlette, material: Material, args: argparse.Namespac
             if name == args.profile:
                 await _profile(call, args)
             print(f"{name:18} {await _measure(call, args.requests):7.1f} µs/request")
+
+
+def _assertion_forms(material: Material, form: str, count: int) -> Iterator[bytes]:
+    """Token requests of ``pk-jwt``, each with its own client assertion (a ``jti`` is accepted once)."""
+    assertions = private_key_jwt_assertions(material.jwt_key, "https://127.0.0.1:8443/token", count)
+    return iter(
+        f"{form}&client_id=pk-jwt&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type"
+        f"%3Ajwt-bearer&client_assertion={assertion}".encode()
+        for assertion in assertions
+    )
 
 
 async def _profile(call: Call, args: argparse.Namespace) -> None:
