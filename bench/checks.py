@@ -1,7 +1,8 @@
 """Before timing anything: both servers issue the same kind of token, so the comparison is fair.
 
 Every token scenario's token must be an ES256 JWT whose ``cnf.x5t#S256`` is the thumbprint of the
-certificate the request came with; introspection must say ``active`` with the same binding.
+certificate the request came with; introspection must say ``active`` with the same binding, for
+the tokens of both introspection scenarios (certbound's JWT, and an opaque token on each side).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from bench.http import Response, basic_auth, form_post, read_response
 from bench.loadgen import Target
-from bench.material import Material
-from bench.scenarios import INTROSPECTION_PATH, cc_params, client_context
+from bench.material import OPAQUE_CLIENT, Material
+from bench.scenarios import INTROSPECTION_PATH, cc_params, client_context, is_jwt
 
 __all__ = ["check_equivalence"]
 
@@ -66,10 +67,20 @@ async def check_equivalence(kind: str, target: Target, material: Material) -> No
         if response.status != 200:
             raise RuntimeError(f"{kind}: {what}: {response.status} {response.body[:300]!r}")
         _check_jwt(kind, what, json.loads(response.body)["access_token"], thumbprint)
-    opaque = await fetch(target, tls, form_post("/token", host, cc_params("tls-dn", resource=kind != "peer")))
-    token = json.loads(opaque.body)["access_token"]
-    params = {"token": token, "client_id": "tls-dn"}
-    answer = await fetch(target, tls, form_post(INTROSPECTION_PATH[kind], host, params))
-    info = json.loads(answer.body)
-    if info.get("active") is not True or info.get("cnf", {}).get("x5t#S256") != material.tls_thumbprint:
-        raise RuntimeError(f"{kind}: introspection does not show an active bound token: {info!r}")
+    # what tls-dn introspects: certbound's own JWT (`introspect`), an opaque token on both sides
+    # (`introspect-opaque`; the peer's tokens without resource are opaque, so one case serves both)
+    introspected = [("the peer's opaque token", cc_params("tls-dn", resource=False), False)]
+    if kind != "peer":
+        introspected = [("tls-dn's JWT", cc_params("tls-dn"), True),
+                        ("an opaque token", cc_params(OPAQUE_CLIENT), False)]  # fmt: skip
+    for what, params, jwt in introspected:
+        minted = await fetch(target, tls, form_post("/token", host, params))
+        if minted.status != 200:
+            raise RuntimeError(f"{kind}: {what}: {minted.status} {minted.body[:300]!r}")
+        token = json.loads(minted.body)["access_token"]
+        if is_jwt(token) != jwt:
+            raise RuntimeError(f"{kind}: {what} is {'not ' if jwt else ''}a JWT: {token[:60]!r}")
+        ask = form_post(INTROSPECTION_PATH[kind], host, {"token": token, "client_id": "tls-dn"})
+        info = json.loads((await fetch(target, tls, ask)).body)
+        if info.get("active") is not True or info.get("cnf", {}).get("x5t#S256") != material.tls_thumbprint:
+            raise RuntimeError(f"{kind}: introspecting {what} does not show an active bound token: {info!r}")

@@ -4,6 +4,10 @@ Both servers present the same server certificate, trust the same CA and know the
 ``tls-dn`` (tls_client_auth by subject DN), ``self-signed`` (self_signed_tls_client_auth),
 ``pk-jwt`` (private_key_jwt, ES256) and ``basic`` (client_secret_basic); every one gets tokens bound
 to the certificate of its connection, for the resource `RESOURCE`.
+
+certbound also knows `OPAQUE_CLIENT`, tls-dn's twin that gets opaque tokens (a format is per client
+there), and tls-dn is registered as a resource server of `RESOURCE` so that it may introspect them:
+the peer's opaque tokens need neither (tokens asked for without ``resource`` are opaque there).
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from certbound.pki.jwk import jwk_with_x5c
 from certbound.pki.pem import cert_to_pem, key_to_pem
 from certbound.pki.thumbprint import x5t_s256
 
-__all__ = ["RESOURCE", "SCOPE", "Material", "make_material", "private_key_jwt_assertions"]
+__all__ = ["OPAQUE_CLIENT", "RESOURCE", "SCOPE", "Material", "make_material", "private_key_jwt_assertions"]
 
 RESOURCE = "https://api.bench.test/"
 SCOPE = "api:read"
 TLS_DN = "CN=bench-tls,O=certbound bench"
+#: certbound only: the same certificate and subject DN as tls-dn, opaque access tokens.
+OPAQUE_CLIENT = "tls-opaque"
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,18 @@ class Material:
              "client_secret": self.basic_secret, **bound},
         ]  # fmt: skip
 
+    def certbound_clients(self) -> list[dict[str, Any]]:
+        """The four registrations, tls-dn a resource server of `RESOURCE`, and `OPAQUE_CLIENT`."""
+        clients = self.clients()
+        tls_dn = next(c for c in clients if c["client_id"] == "tls-dn")
+        tls_dn["resource_server_audiences"] = [RESOURCE]
+        opaque = {k: v for k, v in tls_dn.items() if k != "resource_server_audiences"}
+        return [*clients, opaque | {"client_id": OPAQUE_CLIENT, "access_token_format": "opaque"}]
+
     def certbound_clients_toml(self) -> str:
         """The clients file for ``certbound serve --clients-file`` (secret as its SHA-256)."""
         entries: list[dict[str, Any]] = []
-        for client in self.clients():
+        for client in self.certbound_clients():
             entry = dict(client)
             secret = entry.pop("client_secret", None)
             if secret is not None:

@@ -29,7 +29,7 @@ from bench.longrun import long_run
 from bench.machine import CoreMeter, describe_machine
 from bench.material import Material, make_material
 from bench.report import as_json, markdown_table, median_row, scaling_table
-from bench.scenarios import BY_NAME, SCENARIOS, Pools, Scenario, build_workload, prepare_pools
+from bench.scenarios import BY_NAME, INTROSPECTION, SCENARIOS, Pools, Scenario, build_workload, prepare_pools
 from bench.servers import Server, start_certbound, start_peer
 from bench.steady import Warmup, warm_to_steady
 
@@ -98,11 +98,16 @@ async def one_run(
     target = Target("127.0.0.1", server.port, server.cpu_seconds)
     flavour = _flavour(kind)
     assertions, revocable = pool_sizes(scenario, args.warmup + args.duration, args.quick)
-    pools = Pools([], [], introspected.get(kind, ""))
-    if assertions or revocable or (scenario.name == "introspect" and kind not in introspected):
-        pools = await prepare_pools(flavour, target, material, assertions=assertions, revocable=revocable)
-        introspected.setdefault(kind, pools.introspected)
-        pools.introspected = introspected[kind]
+    # an introspection scenario's token is minted at its first run (warm-up or timed) and kept for
+    # the others: one token per server and scenario, well within its 600 s lifetime
+    key = f"{kind} {scenario.name}"
+    pools = Pools([], [], introspected.get(key, ""))
+    if assertions or revocable or (scenario.name in INTROSPECTION and key not in introspected):
+        pools = await prepare_pools(flavour, target, material, assertions=assertions, revocable=revocable,
+                                    opaque=scenario.name == "introspect-opaque")  # fmt: skip
+        if scenario.name in INTROSPECTION:
+            introspected.setdefault(key, pools.introspected)
+            pools.introspected = introspected[key]
     workload = build_workload(scenario, flavour, target, material, pools, args.connections)
     # a pooled run warms up briefly: its pool must last into the timed window at the peer's pace (an
     # in-memory peer revokes 1,000 tokens in 0.2 s on a fast machine, which once emptied a quick pool)

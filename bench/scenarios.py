@@ -4,6 +4,10 @@ Both servers get byte-for-byte the same requests except where a value is per ser
 assertions name the server's token endpoint; introspected and revoked tokens are the server's own).
 oidc-provider cannot introspect or revoke its own JWT access tokens ("structured tokens"), so for the
 peer those two scenarios use opaque tokens, asked for without ``resource``; certbound gets JWTs.
+``introspect-opaque`` is the like-for-like row: an opaque token on both sides. certbound's is minted
+by `OPAQUE_CLIENT` (registered with ``access_token_format = "opaque"``, same certificate) and
+introspected by ``tls-dn`` as a resource server of `RESOURCE`, so that the request is the same as
+the peer's but for the token.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from dataclasses import dataclass
 
 from bench.http import Response, basic_auth, form_post
 from bench.loadgen import Target, Workload, run_workload
-from bench.material import RESOURCE, SCOPE, Material, private_key_jwt_assertions
+from bench.material import OPAQUE_CLIENT, RESOURCE, SCOPE, Material, private_key_jwt_assertions
 
-__all__ = ["SCENARIOS", "Scenario", "build_workload", "client_context"]
+__all__ = ["INTROSPECTION", "SCENARIOS", "Scenario", "build_workload", "client_context", "is_jwt"]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_PATH = {"certbound": "/token", "peer": "/token"}
@@ -47,6 +51,7 @@ SCENARIOS = [
     ),
     Scenario("cc-basic", "client_credentials, client_secret_basic", 1.5),
     Scenario("introspect", "introspection (certbound: bound JWT; peer: opaque)", 1.5),
+    Scenario("introspect-opaque", "introspection, opaque tokens on both sides", 1.5),
     Scenario("revoke", "revocation of fresh tokens (certbound: JWT; peer: opaque)", None, pooled=True),
     Scenario("new-connection", "new mTLS connection per request, tls_client_auth", 1.3, new_connection=True),
     Scenario(
@@ -58,6 +63,8 @@ SCENARIOS = [
     ),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
+#: The scenarios that introspect one prepared token (`Pools.introspected`) over and over.
+INTROSPECTION = frozenset({"introspect", "introspect-opaque"})
 
 
 def client_context(material: Material, *, self_signed: bool = False) -> ssl.SSLContext:
@@ -109,10 +116,13 @@ class Pools:
     introspected: str
 
 
-async def mint_tokens(target: Target, material: Material, count: int, *, resource: bool) -> list[str]:
-    """`count` fresh access tokens of tls-dn, minted over 16 keep-alive connections."""
+async def mint_tokens(
+    target: Target, material: Material, count: int, *, resource: bool, client_id: str = "tls-dn"
+) -> list[str]:
+    """`count` fresh access tokens of `client_id` (a tls_client_auth client), over 16 keep-alive
+    connections."""
     tokens: list[str] = []
-    request = form_post("/token", _host(target), cc_params("tls-dn", resource=resource))
+    request = form_post("/token", _host(target), cc_params(client_id, resource=resource))
 
     def keep(response: Response) -> str | None:
         if response.status != 200:
@@ -128,14 +138,44 @@ async def mint_tokens(target: Target, material: Material, count: int, *, resourc
 
 
 async def prepare_pools(
-    kind: str, target: Target, material: Material, *, assertions: int, revocable: int
+    kind: str, target: Target, material: Material, *, assertions: int, revocable: int, opaque: bool = False
 ) -> Pools:
-    """Assertions for pk-jwt and tokens to revoke and introspect (opaque for the peer)."""
+    """Assertions for pk-jwt and tokens to revoke and introspect (opaque for the peer). With `opaque`,
+    certbound's token to introspect is an opaque one of `OPAQUE_CLIENT` (the peer's is opaque anyway)."""
     audience = f"https://{target.host}:{target.port}{TOKEN_PATH[kind]}"
     signed = await asyncio.to_thread(private_key_jwt_assertions, material.jwt_key, audience, assertions)
     jwt = kind == "certbound"
     tokens = await mint_tokens(target, material, revocable + 1, resource=jwt)
+    if opaque and jwt:
+        tokens[0] = (await mint_tokens(target, material, 1, resource=True, client_id=OPAQUE_CLIENT))[0]
     return Pools(signed, tokens[1:], tokens[0])
+
+
+def is_jwt(token: str) -> bool:
+    """A JWS compact serialisation has three dot-separated parts; our opaque tokens have no dot."""
+    return token.count(".") == 2
+
+
+def _introspection_check(material: Material) -> Callable[[Response], str | None]:
+    """`introspect-opaque`'s check: a JSON answer (not an RFC 9701 JWT) of an active token bound to
+    the tls-dn certificate; anything else is an error of the run."""
+    thumbprint = material.tls_thumbprint
+
+    def check(response: Response) -> str | None:
+        if response.status != 200:
+            return response.body[:200].decode(errors="replace")
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            return f"body is not JSON: {response.body[:80]!r}"
+        if not isinstance(data, dict) or data.get("active") is not True:
+            return f"not an active token: {response.body[:200]!r}"
+        cnf = data.get("cnf")
+        if not isinstance(cnf, dict) or cnf.get("x5t#S256") != thumbprint:
+            return f"not bound to the client certificate: cnf {cnf!r}"
+        return None
+
+    return check
 
 
 def _host(target: Target) -> str:
@@ -175,11 +215,15 @@ def build_workload(
             for assertion in pools.assertions
         ]  # fmt: skip
         return Workload(name, tls, _iterate(requests), token_ok, connections=connections)
-    if name == "introspect":
+    if name in INTROSPECTION:
         params = {"token": pools.introspected, "client_id": "tls-dn"}
         request = form_post(INTROSPECTION_PATH[kind], host, params)
-        active = _expects("active", True)
-        return Workload(name, tls, itertools.repeat(request), active, connections=connections)
+        check = _expects("active", True)
+        if name == "introspect-opaque":
+            if is_jwt(pools.introspected):
+                raise ValueError(f"{kind}: introspect-opaque needs an opaque token, got a JWT")
+            check = _introspection_check(material)
+        return Workload(name, tls, itertools.repeat(request), check, connections=connections)
     if name == "revoke":
         path = REVOCATION_PATH[kind]
         requests = [form_post(path, host, {"token": t, "client_id": "tls-dn"}) for t in pools.revocable]
