@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from certbound.store.schema import assertion_jti
 from certbound.store.sql import SqlStore, open_store
@@ -284,3 +284,82 @@ async def test_generation_row_missing_is_the_engines_error(store: SqlStore, db_p
     conn.close()
     with pytest.raises(RuntimeError, match="store_generation row missing"):
         await store.generation()
+
+
+def _statements(writer: SqliteHotWriter) -> list[str]:
+    """Every statement the writer's loop connection runs from now on (SQLite's own trace)."""
+    session = writer._session
+    assert session is not None
+    assert session.loop_conn is not None
+    seen: list[str] = []
+    session.loop_conn.set_trace_callback(seen.append)
+    return seen
+
+
+async def test_writes_of_one_loop_iteration_commit_together(store: SqlStore) -> None:
+    """Group commit: writes queued while the loop runs other requests share one transaction, and
+    each caller still gets its own answer; a lone write stays one autocommit INSERT."""
+    writer = SqliteHotWriter.for_engine(store.engine)
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True  # connection open
+        seen = _statements(writer)
+        outcomes = await asyncio.gather(
+            *(writer.remember_jti("c1", f"g{i}", LATER) for i in range(10)),
+            writer.revoke_token("t1", LATER),
+            writer.remember_jti("c1", "warm", LATER),  # already there: not inserted, not an error
+        )
+        assert outcomes == [True] * 10 + [None, False]
+        assert [s.split()[0] for s in seen] == ["BEGIN", *["INSERT"] * 12, "COMMIT"]
+        seen.clear()
+        assert await writer.remember_jti("c1", "alone", LATER) is True
+        assert [s.split()[0] for s in seen] == ["INSERT"]
+    finally:
+        await writer.close()
+    async with store.engine.connect() as conn:
+        assert len((await conn.execute(select(assertion_jti.c.jti))).all()) == 12
+
+
+async def test_one_winner_within_a_group(store: SqlStore, db_path: Path) -> None:
+    outcomes = await asyncio.gather(*(store.remember_jti("c1", "same", LATER) for _ in range(8)))
+    assert sorted(outcomes) == [False] * 7 + [True]
+
+
+async def test_a_failing_write_fails_only_its_caller(store: SqlStore) -> None:
+    """A statement that fails undoes its group's transaction; each write is then tried alone, so
+    the others are committed and only the failing caller gets the engine's error."""
+    writer = SqliteHotWriter.for_engine(store.engine)
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        seen = _statements(writer)
+        outcomes = await asyncio.gather(
+            writer.remember_jti("c1", "before", LATER),
+            writer.remember_jti("c1", "broken", None),  # type: ignore[arg-type]  # NOT NULL refuses it
+            writer.remember_jti("c1", "after", LATER),
+            return_exceptions=True,
+        )
+        assert outcomes[0] is True
+        assert outcomes[2] is True
+        assert isinstance(outcomes[1], IntegrityError), outcomes[1]
+        assert "NOT NULL" in str(outcomes[1])
+        assert "ROLLBACK" in [s.split()[0] for s in seen]
+    finally:
+        await writer.close()
+    async with store.engine.connect() as conn:
+        stored = {row[0] for row in (await conn.execute(select(assertion_jti.c.jti))).all()}
+    assert stored == {"warm", "before", "after"}
+
+
+async def test_close_waits_for_queued_writes(store: SqlStore, db_path: Path) -> None:
+    """Writes queued behind another connection's lock still land when the store is closed meanwhile."""
+    writer = SqliteHotWriter.for_engine(store.engine)
+    assert await writer.remember_jti("c1", "warm", LATER) is True
+    with write_lock(db_path):
+        writes = [asyncio.create_task(writer.remember_jti("c1", f"q{i}", LATER)) for i in range(5)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(writer.close())
+        await asyncio.sleep(0.1)
+        assert not closing.done()  # waiting for the queued writes, not dropping them
+    await asyncio.wait_for(closing, 5)
+    assert [w.result() for w in writes] == [True] * 5
+    async with store.engine.connect() as conn:
+        assert len((await conn.execute(select(assertion_jti.c.jti))).all()) == 6

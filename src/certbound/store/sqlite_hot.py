@@ -10,6 +10,15 @@ thread hops through aiosqlite, many times the INSERT itself (docs/performance.md
   the file -- when `execute` returns. An autocommit INSERT takes the write lock when it starts (it
   is a write transaction from its first instruction), so it is as atomic as BEGIN IMMEDIATE + INSERT
   + COMMIT, and ``ON CONFLICT DO NOTHING`` lets the database pick the one winner of a race.
+- Writes are committed in groups: a write is queued and the store's flusher task, started in the
+  next loop iteration, commits every write queued meanwhile (the writes of the requests the loop ran
+  in between) in one ``BEGIN IMMEDIATE`` .. ``COMMIT``, then answers each caller with its own
+  rowcount; a lone write is one autocommit INSERT, as above. Each caller still returns only after
+  its write is committed, and ``ON CONFLICT DO NOTHING`` still picks one winner within a group. The
+  shared pages (the table's last leaf, its indexes) go to the WAL once per group instead of once per
+  write, which is most of a write's cost under load (docs/performance.md). A statement that fails
+  undoes its group's transaction, and each write of the group is then tried alone, so that only
+  its own caller gets the error.
 - The statements and the bind processing come from `certbound.store.schema`, compiled once with the
   engine's own dialect, so the SQL and the stored values (UTC datetimes as fixed-width text, which
   `purge_expired` compares as strings) are exactly what the SQLAlchemy path writes.
@@ -103,6 +112,15 @@ class _Statement:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A write waiting for the next group commit, and where its rowcount goes."""
+
+    sql: str
+    parameters: tuple[Any, ...]
+    done: asyncio.Future[int]
+
+
 @dataclass(slots=True)
 class _Session:
     """What one open..close cycle owns: a thread, the loop's connection and the thread's.
@@ -150,6 +168,8 @@ class SqliteHotWriter:
             generation.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         )
         self._session: _Session | None = None
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine, **options: Any) -> SqliteHotWriter:
@@ -182,7 +202,10 @@ class SqliteHotWriter:
         return None if row is None else int(row[0])
 
     async def close(self) -> None:
-        """Let a running checkpoint finish, then close both connections and end the thread."""
+        """Let the queued writes and a running checkpoint finish, then close both connections and
+        end the thread."""
+        if self._flusher is not None:
+            await asyncio.wait((self._flusher,))
         session, self._session = self._session, None
         if session is None:
             return
@@ -194,8 +217,38 @@ class SqliteHotWriter:
     # -- internals -------------------------------------------------------------------------------
 
     async def _write(self, statement: _Statement, values: Mapping[str, Any]) -> int:
-        """Run `statement` on the loop connection; returns its rowcount."""
-        parameters = statement.parameters(values)
+        """Queue `statement` for the next group commit and wait for its rowcount (see the module
+        docstring); the values are bound here, so that a value the column refuses fails its caller."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(statement.sql, statement.parameters(values), loop.create_future())
+        self._queue.append(pending)
+        if self._flusher is None:
+            # started in the next loop iteration: the writes of requests running in this one join it
+            self._flusher = loop.create_task(self._flush())
+        return await pending.done
+
+    async def _flush(self) -> None:
+        """Commit what is queued, batch after batch, until nothing is; never leaves a caller waiting."""
+        batch: list[_Pending] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._commit(batch)
+        except BaseException as exc:  # cancelled (shutdown), or a bug: every waiting caller gets it
+            for pending in (*batch, *self._queue):
+                _fail(pending, exc)
+            self._queue = []
+            raise
+        finally:
+            self._flusher = None
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """One transaction for every write of `batch` whose caller still waits; a statement that
+        fails undoes the transaction, and then each write is tried alone, so that each caller gets
+        its own answer (nothing half-written: a transaction commits whole or not at all)."""
+        live = [pending for pending in batch if not pending.done.done()]
+        if not live:
+            return
         deadline = time.monotonic() + self._busy_timeout
         tries = 0
         while True:
@@ -208,23 +261,36 @@ class SqliteHotWriter:
                 await asyncio.wait((asyncio.wrap_future(pause),))
                 continue
             try:
-                rowcount: int = conn.execute(statement.sql, parameters).rowcount
+                rowcounts = _execute(conn, live)
             except sqlite3.Error as exc:
                 if not _is_busy(exc):
-                    raise _wrap(exc, statement.sql, parameters, self._dialect) from exc
-                if conn.in_transaction:  # not expected in WAL mode; never leave it half-way
-                    conn.rollback()
+                    if len(live) > 1:
+                        for pending in live:
+                            await self._commit([pending])
+                    else:
+                        _fail(live[0], self._error(exc, live[0]))
+                    return
                 now = time.monotonic()
                 if now >= deadline:
-                    raise _wrap(exc, statement.sql, parameters, self._dialect) from exc
+                    for pending in live:
+                        _fail(pending, self._error(exc, pending))
+                    return
                 delay = self.BUSY_BACKOFF[min(tries, len(self.BUSY_BACKOFF) - 1)]
                 tries += 1
                 await asyncio.sleep(min(delay, max(0.0, deadline - now)))
                 continue
-            session.writes += 1
+            for pending, rowcount in zip(live, rowcounts, strict=True):
+                if not pending.done.done():
+                    pending.done.set_result(rowcount)
+            session.writes += len(live)
             if session.writes >= self.CHECKPOINT_EVERY and session.bulk is None and session.tail is None:
                 self._start_bulk(session)
-            return rowcount
+            return
+
+    def _error(self, exc: sqlite3.Error, pending: _Pending) -> Exception:
+        error = _wrap(exc, pending.sql, pending.parameters, self._dialect)
+        error.__cause__ = exc
+        return error
 
     async def _open(self) -> tuple[_Session, sqlite3.Connection]:
         session = self._session
@@ -287,6 +353,31 @@ class SqliteHotWriter:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.Error as exc:
             log.warning("sqlite WAL checkpoint failed: %s", exc)
+
+
+def _execute(conn: sqlite3.Connection, batch: Sequence[_Pending]) -> list[int]:
+    """The rowcount of each write of `batch`, all committed; one write is its own autocommit
+    statement, several share one ``BEGIN IMMEDIATE`` .. ``COMMIT`` (rolled back if any fails)."""
+    if len(batch) == 1:
+        return [conn.execute(batch[0].sql, batch[0].parameters).rowcount]
+    conn.execute("BEGIN IMMEDIATE")  # SQLITE_BUSY here: nothing begun, the caller tries again
+    try:
+        rowcounts = [conn.execute(pending.sql, pending.parameters).rowcount for pending in batch]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return rowcounts
+
+
+def _fail(pending: _Pending, exc: BaseException) -> None:
+    if pending.done.done():
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        pending.done.cancel()
+    else:
+        pending.done.set_exception(exc)
 
 
 async def _in_thread(session: _Session, fn: Callable[..., T], *args: Any) -> T:
