@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 
 from bench.cpu import cpu_per_call
-from bench.material import RESOURCE, SCOPE, Material, make_material, private_key_jwt_assertions
+from bench.material import OPAQUE_CLIENT, RESOURCE, SCOPE, Material, make_material, private_key_jwt_assertions
 from certbound.config import Settings
 from certbound.observability.logs import configure_logging
 from certbound.server.app import create_app
@@ -41,7 +41,8 @@ from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 
 __all__ = ["CASES", "main"]
 
-CASES = ("healthz", "token-tls", "token-self-signed", "token-basic", "token-private-key-jwt", "introspect")
+CASES = ("healthz", "token-tls", "token-self-signed", "token-basic", "token-private-key-jwt", "introspect",
+         "introspect-opaque")  # fmt: skip
 BATCH = 250
 Call = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -127,6 +128,8 @@ async def _run_cases(app: Starlette, material: Material, args: argparse.Namespac
     async with app.router.lifespan_context(app):  # as uvicorn runs it (nothing to start without TLS)
         mint = _caller(app, "POST", "/token", f"{form}&client_id=tls-dn".encode(), tls, [])
         token = json.loads((await mint())["body"])["access_token"]
+        mint_opaque = _caller(app, "POST", "/token", f"{form}&client_id={OPAQUE_CLIENT}".encode(), tls, [])
+        opaque = json.loads((await mint_opaque())["body"])["access_token"]
         calls: dict[str, Call] = {
             "healthz": _caller(app, "GET", "/healthz", b"", tls, []),
             "token-tls": mint,
@@ -139,6 +142,9 @@ async def _run_cases(app: Starlette, material: Material, args: argparse.Namespac
             ),
             "introspect": _caller(
                 app, "POST", "/introspect", f"token={token}&client_id=tls-dn".encode(), tls, []
+            ),
+            "introspect-opaque": _caller(
+                app, "POST", "/introspect", f"token={opaque}&client_id=tls-dn".encode(), tls, []
             ),
         }
         for name in args.cases.split(","):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from certbound.store.interface import OpaqueToken
+from certbound.store.records import Client
 from certbound.store.sql import SqlStore, open_store
 from certbound.store.sqlite_commits import CommitMarker
 from certbound.store.token_state import SqliteTokenState
@@ -129,6 +131,44 @@ async def test_a_rolled_back_revocation_is_none(
     _in_another_process(db_path, "BEGIN; INSERT INTO revoked_tokens VALUES ('j1', '2999-01-01'); ROLLBACK")
     assert await state.is_revoked("j1") is False
     assert await state.is_revoked("j1") is False
+
+
+async def _opaque_token(store: SqlStore, digest: str) -> None:
+    await store.create_client(Client("a", {"scope": "read"}))
+    await store.add_opaque_token(OpaqueToken(digest, "a", {"exp": 1, "scope": "read"}, LATER))
+
+
+async def test_an_opaque_row_is_read_again_only_after_a_commit(
+    store: SqlStore, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    """An opaque token's row is remembered like a jti not revoked: no query while nothing was
+    committed, and its revocation (a commit) is seen by the very next question."""
+    state, statements = reader
+    await _opaque_token(store, "ab" * 32)
+    statements.clear()
+    first = await state.opaque_token("ab" * 32)
+    assert first is not None
+    assert first.revoked is False
+    for _ in range(5):
+        assert await state.opaque_token("ab" * 32) == first
+    assert len(statements) == 1
+    assert await state.opaque_token("cd" * 32) is None  # an unknown token is asked every time
+    assert await state.opaque_token("cd" * 32) is None
+    assert len(statements) == 3
+    assert await store.revoke_opaque_token("ab" * 32) is True
+    found = await state.opaque_token("ab" * 32)
+    assert found is not None
+    assert found.revoked is True
+
+
+async def test_an_opaque_row_deleted_by_another_process_is_gone_at_once(
+    store: SqlStore, db_path: Path, reader: tuple[SqliteTokenState, list[str]]
+) -> None:
+    state, _ = reader
+    await _opaque_token(store, "ab" * 32)
+    assert await state.opaque_token("ab" * 32) is not None
+    _in_another_process(db_path, "DELETE FROM opaque_tokens")
+    assert await state.opaque_token("ab" * 32) is None
 
 
 async def test_the_remembered_set_is_bounded(

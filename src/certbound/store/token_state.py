@@ -11,8 +11,8 @@ module makes cheap is that question (docs/performance.md, "Fast paths", has the 
 - on SQLite, `SqliteTokenState` keeps one plain `sqlite3` connection per worker and reads on the
   event loop thread (a WAL reader never waits for the writer, so it does not block). It asks the
   store's shared memory first: when nothing at all was committed since it last found a ``jti`` not
-  revoked (the WAL-index header is unchanged, `certbound.store.sqlite_commits`), that answer stands
-  without a query;
+  revoked, or read an opaque token's row (the WAL-index header is unchanged,
+  `certbound.store.sqlite_commits`), that answer stands without a query;
 - on PostgreSQL, `PostgresTokenState` keeps a few asyncpg connections with prepared statements (the
   round trip remains: latency, not CPU).
 
@@ -104,10 +104,12 @@ class SqliteTokenState:
     made before it started, by any process. `query_only` makes it unable to write, whatever a caller
     does; the short busy timeout bounds the rare wait (WAL recovery after a crash) on the loop.
 
-    A ``jti`` found not revoked is remembered together with the database's commit marker read just
-    before that query (:class:`~certbound.store.sqlite_commits.CommitMarker`): while the marker is
-    unchanged nothing was committed since, by any process, so the answer still holds and the query
-    is skipped. The first commit anywhere (a revocation, or any other write) forgets them all.
+    A ``jti`` found not revoked, and an opaque token's row found, are remembered together with the
+    database's commit marker read just before that query
+    (:class:`~certbound.store.sqlite_commits.CommitMarker`): while the marker is unchanged nothing was
+    committed since, by any process, so the answer still holds and the query is skipped. The first
+    commit anywhere (a revocation, or any other write) forgets them all. A remembered row is shared
+    by the callers that ask for it: read-only, as `OpaqueToken` is frozen (its claims by convention).
     """
 
     BUSY_TIMEOUT_MS = 250
@@ -122,6 +124,7 @@ class SqliteTokenState:
         self._opaque_sql = _compiled(_OPAQUE, sqlite_dialect.dialect())
         self._seen_at: bytes | None = None  # the marker the remembered answers were read under
         self._not_revoked: set[str] = set()
+        self._opaque_rows: dict[str, OpaqueToken] = {}  # found rows, read under `_seen_at`
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -137,13 +140,20 @@ class SqliteTokenState:
             self._conn = conn
         return self._conn
 
-    async def is_revoked(self, jti: str) -> bool:
-        conn = self._connection()
+    def _marker_now(self) -> bytes | None:
+        """The commit marker now; when it moved since the remembered answers were read, they are
+        forgotten (something was committed since, by some process)."""
         marker = self._marker.current() if self._marker is not None else None
         if marker is None or marker != self._seen_at:
             self._not_revoked.clear()
+            self._opaque_rows.clear()
             self._seen_at = marker
-        elif jti in self._not_revoked:
+        return marker
+
+    async def is_revoked(self, jti: str) -> bool:
+        conn = self._connection()
+        marker = self._marker_now()
+        if marker is not None and jti in self._not_revoked:
             return False
         if conn.execute(self._revoked_sql, (jti,)).fetchone() is not None:
             return True
@@ -154,11 +164,25 @@ class SqliteTokenState:
         return False
 
     async def opaque_token(self, token_sha256: str) -> OpaqueToken | None:
-        row = self._connection().execute(self._opaque_sql, (token_sha256,)).fetchone()
-        return None if row is None else _opaque(token_sha256, *row)
+        conn = self._connection()
+        marker = self._marker_now()
+        if marker is not None:
+            found = self._opaque_rows.get(token_sha256)
+            if found is not None:
+                return found
+        row = conn.execute(self._opaque_sql, (token_sha256,)).fetchone()
+        if row is None:
+            return None
+        token = _opaque(token_sha256, *row)
+        if marker is not None:
+            if len(self._opaque_rows) >= self.MAX_REMEMBERED:
+                self._opaque_rows.clear()
+            self._opaque_rows[token_sha256] = token
+        return token
 
     async def close(self) -> None:
         self._not_revoked.clear()
+        self._opaque_rows.clear()
         self._seen_at = None
         self._marker = None  # its mapping stays: closing it would drop SQLite's locks on -shm
         if self._conn is not None:
