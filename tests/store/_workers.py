@@ -113,3 +113,31 @@ def run_each(target: Any, url: str, extras: list[tuple[Any, ...]], timeout: floa
     assert not errors, errors
     assert [p.exitcode for p in processes] == [0] * count
     return [detail for _, detail in reports]
+
+
+def remember_jtis_at_once(
+    url: str,
+    barrier: Barrier,
+    results: Queue[Any],
+    client_id: str,
+    rounds: list[list[str]],
+    expires_at: datetime,
+) -> None:
+    """Each round: every jti of the round at once (one group commit, or a few); report the ones won."""
+
+    async def run() -> list[str]:
+        store = open_store(url)
+        try:
+            won = []
+            for jtis in rounds:
+                outcomes = await asyncio.gather(*(store.remember_jti(client_id, j, expires_at) for j in jtis))
+                won += [jti for jti, first in zip(jtis, outcomes, strict=True) if first]
+            return won
+        finally:
+            await store.close()
+
+    barrier.wait(timeout=60)
+    try:
+        results.put(("ok", asyncio.run(run())))
+    except Exception as exc:
+        results.put(("error", repr(exc)))

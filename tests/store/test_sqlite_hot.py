@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -28,6 +31,7 @@ from certbound.store.schema import assertion_jti
 from certbound.store.sql import SqlStore, open_store
 from certbound.store.sqlite_hot import SqliteHotWriter
 from certbound.store.token_state import SqliteTokenState
+from tests.store import _workers
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 #: How long the loop may go without running other tasks while a write waits for a lock. The design
@@ -361,5 +365,115 @@ async def test_close_waits_for_queued_writes(store: SqlStore, db_path: Path) -> 
         assert not closing.done()  # waiting for the queued writes, not dropping them
     await asyncio.wait_for(closing, 5)
     assert [w.result() for w in writes] == [True] * 5
+    async with store.engine.connect() as conn:
+        assert len((await conn.execute(select(assertion_jti.c.jti))).all()) == 6
+
+
+# -- group commit under attack: several processes, a reader's commit marker, faults ------------------
+
+
+async def test_replay_refused_across_processes_writing_in_groups(tmp_path: Path) -> None:
+    """Four worker processes each submit the same 600 jtis, 60 at a time (so each worker commits
+    them in groups, racing the others' groups): every jti is accepted exactly once, overall."""
+    url = f"sqlite:///{tmp_path / 'groups.db'}"
+    setup = open_store(url)
+    await setup.migrate()
+    await setup.close()
+    jtis = [f"j{i}" for i in range(600)]
+    extras: list[tuple[Any, ...]] = []
+    for seed in range(4):
+        shuffled = random.Random(seed).sample(jtis, len(jtis))
+        extras.append(("c1", [shuffled[i : i + 60] for i in range(0, len(shuffled), 60)], LATER))
+    reports = _workers.run_each(_workers.remember_jtis_at_once, url, extras, timeout=120)
+    won = Counter(jti for report in reports for jti in report)
+    assert sorted(won) == sorted(jtis)
+    assert set(won.values()) == {1}
+
+
+_REVOKER = """
+import asyncio, sys
+from datetime import UTC, datetime, timedelta
+from certbound.store.sql import open_store
+
+async def main():
+    store = open_store(sys.argv[1])
+    later = datetime.now(UTC) + timedelta(hours=1)
+    try:
+        for line in sys.stdin:  # each line: keys to revoke at once (one group), then "done"
+            await asyncio.gather(*(store.revoke_token(key, later) for key in line.split()))
+            print("done", flush=True)
+    finally:
+        await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_group_of_revocations_ends_a_readers_remembered_answers(db_path: Path, store: SqlStore) -> None:
+    """The reader in this process remembers "not revoked" under the WAL-index header; another
+    process revokes the same tokens in one group (past several checkpoints and WAL restarts): once
+    that returns, every one of them is revoked for the reader."""
+    reader = SqliteTokenState(str(db_path))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _REVOKER, f"sqlite:///{db_path}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        for group in range(30):
+            keys = [f"t{group}-{i}" for i in range(40)]
+            assert [await reader.is_revoked(key) for key in keys] == [False] * 40
+            assert [await reader.is_revoked(key) for key in keys] == [False] * 40  # remembered
+            child.stdin.write(" ".join(keys) + "\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "done"
+            assert [await reader.is_revoked(key) for key in keys] == [True] * 40, group
+        child.stdin.close()
+        assert child.wait(60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+        await reader.close()
+
+
+class _BusyAtCommit:
+    """The loop connection, whose next COMMITs fail with SQLITE_BUSY and leave the transaction
+    open, as SQLite does: a fault WAL mode does not produce on demand, so the one stand-in here."""
+
+    def __init__(self, conn: sqlite3.Connection, failures: int) -> None:
+        self._conn = conn
+        self.failures = failures
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.failures > 0:
+            self.failures -= 1
+            exc = sqlite3.OperationalError("database is locked")
+            exc.sqlite_errorcode = 5  # SQLITE_BUSY
+            raise exc
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+async def test_busy_at_commit_rolls_back_and_retries_the_group(store: SqlStore) -> None:
+    writer = SqliteHotWriter.for_engine(store.engine)
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        session = writer._session
+        assert session is not None
+        assert session.loop_conn is not None
+        faulty = _BusyAtCommit(session.loop_conn, failures=3)
+        session.loop_conn = faulty  # type: ignore[assignment]
+        outcomes = await asyncio.gather(*(writer.remember_jti("c1", f"j{i % 5}", LATER) for i in range(10)))
+        assert faulty.failures == 0
+        assert outcomes == [True] * 5 + [False] * 5
+        assert not faulty.in_transaction
+        assert await writer.generation() is not None
+    finally:
+        await writer.close()
     async with store.engine.connect() as conn:
         assert len((await conn.execute(select(assertion_jti.c.jti))).all()) == 6
