@@ -477,3 +477,36 @@ async def test_busy_at_commit_rolls_back_and_retries_the_group(store: SqlStore) 
         await writer.close()
     async with store.engine.connect() as conn:
         assert len((await conn.execute(select(assertion_jti.c.jti))).all()) == 6
+
+
+def test_a_loop_that_ended_before_its_flusher_ran_leaves_the_writer_usable(db_path: Path) -> None:
+    """asyncio.run cancels what is left when its coroutine returns; a flusher cancelled before its
+    first step never runs its own clean-up. The next loop's writes must still be committed (not
+    left waiting for that dead flusher), and close() must not wait on it."""
+
+    async def setup() -> SqliteHotWriter:
+        store = open_store(f"sqlite:///{db_path}")
+        await store.migrate()
+        writer = SqliteHotWriter.for_engine(store.engine)
+        await store.close()
+        return writer
+
+    writer = asyncio.run(setup())
+
+    in_flight: list[asyncio.Future[bool]] = []
+
+    async def first() -> None:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        # queued now, its flusher due in the next iteration, which never comes: the loop stops
+        in_flight.append(asyncio.ensure_future(writer.remember_jti("c1", "in-flight", LATER)))
+
+    asyncio.run(first())
+    assert in_flight[0].cancelled()
+
+    async def second() -> bool:
+        try:
+            return await asyncio.wait_for(writer.remember_jti("c1", "next", LATER), 10)
+        finally:
+            await writer.close()
+
+    assert asyncio.run(second()) is True

@@ -204,7 +204,7 @@ class SqliteHotWriter:
     async def close(self) -> None:
         """Let the queued writes and a running checkpoint finish, then close both connections and
         end the thread."""
-        if self._flusher is not None:
+        if self._flusher is not None and not self._flusher.done():
             await asyncio.wait((self._flusher,))
         session, self._session = self._session, None
         if session is None:
@@ -222,8 +222,10 @@ class SqliteHotWriter:
         loop = asyncio.get_running_loop()
         pending = _Pending(statement.sql, statement.parameters(values), loop.create_future())
         self._queue.append(pending)
-        if self._flusher is None:
-            # started in the next loop iteration: the writes of requests running in this one join it
+        if self._flusher is None or self._flusher.done():
+            # started in the next loop iteration: the writes of requests running in this one join it.
+            # done() too: a flusher cancelled before its first step (its loop stopped) never ran its
+            # `finally`, and would otherwise keep every later write waiting
             self._flusher = loop.create_task(self._flush())
         return await pending.done
 
