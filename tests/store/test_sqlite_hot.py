@@ -510,3 +510,28 @@ def test_a_loop_that_ended_before_its_flusher_ran_leaves_the_writer_usable(db_pa
             await writer.close()
 
     assert asyncio.run(second()) is True
+
+
+async def test_a_value_sqlite3_cannot_bind_fails_only_its_caller(store: SqlStore, db_path: Path) -> None:
+    """A str that is no text (a lone surrogate) fails in sqlite3 with UnicodeEncodeError, not a
+    sqlite3.Error: the engine path raises it to that caller alone, and so must a group."""
+    engine_path = open_store(f"sqlite:///{db_path}", fast_paths=False)
+    try:
+        with pytest.raises(UnicodeEncodeError):
+            await engine_path.remember_jti("c1", "\ud800", LATER)
+    finally:
+        await engine_path.close()
+    assert await store.remember_jti("c1", "warm", LATER) is True
+    outcomes = await asyncio.gather(
+        store.remember_jti("c1", "before", LATER),
+        store.remember_jti("c1", "\ud800", LATER),
+        store.revoke_token("t1", LATER),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is True
+    assert isinstance(outcomes[1], UnicodeEncodeError), outcomes[1]
+    assert outcomes[2] is None
+    async with store.engine.connect() as conn:
+        stored = {row[0] for row in (await conn.execute(select(assertion_jti.c.jti))).all()}
+    assert stored == {"warm", "before"}
+    assert await store.is_revoked("t1") is True

@@ -264,8 +264,8 @@ class SqliteHotWriter:
                 continue
             try:
                 rowcounts = _execute(conn, live)
-            except sqlite3.Error as exc:
-                if not _is_busy(exc):
+            except Exception as exc:  # not only sqlite3.Error: binding a str that is no text raises
+                if not _is_busy(exc):  # UnicodeEncodeError, and that is its caller's alone
                     if len(live) > 1:
                         for pending in live:
                             await self._commit([pending])
@@ -289,7 +289,10 @@ class SqliteHotWriter:
                 self._start_bulk(session)
             return
 
-    def _error(self, exc: sqlite3.Error, pending: _Pending) -> Exception:
+    def _error(self, exc: Exception, pending: _Pending) -> Exception:
+        """What the engine raises for `exc`: a sqlite3.Error wrapped, anything else as it is."""
+        if not isinstance(exc, sqlite3.Error):
+            return exc
         error = _wrap(exc, pending.sql, pending.parameters, self._dialect)
         error.__cause__ = exc
         return error
@@ -393,7 +396,7 @@ def _close_connections(session: _Session) -> None:
     session.loop_conn = session.thread_conn = None
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
+def _is_busy(exc: Exception) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF == _SQLITE_BUSY
 
