@@ -9,6 +9,7 @@ this connection never checkpoints itself.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import sqlite3
@@ -535,3 +536,24 @@ async def test_a_value_sqlite3_cannot_bind_fails_only_its_caller(store: SqlStore
         stored = {row[0] for row in (await conn.execute(select(assertion_jti.c.jti))).all()}
     assert stored == {"warm", "before"}
     assert await store.is_revoked("t1") is True
+
+
+async def test_a_database_out_of_reach_fails_the_callers_and_leaves_no_orphan_error(tmp_path: Path) -> None:
+    """Every waiting caller gets the engine's error, and that is all: the flusher does not also end
+    with it ("Task exception was never retrieved", a traceback at ERROR per failed group)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    gone = open_store(f"sqlite:///{tmp_path / 'missing' / 'hot.db'}")
+    try:
+        outcomes = await asyncio.gather(
+            gone.remember_jti("c1", "j1", LATER), gone.revoke_token("t1", LATER), return_exceptions=True
+        )
+        assert [type(outcome) for outcome in outcomes] == [OperationalError, OperationalError]
+        assert all("unable to open database file" in str(outcome) for outcome in outcomes)
+        await gone.close()
+        del outcomes
+        gc.collect()
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)

@@ -236,11 +236,12 @@ class SqliteHotWriter:
             while self._queue:
                 batch, self._queue = self._queue, []
                 await self._commit(batch)
-        except BaseException as exc:  # cancelled (shutdown), or a bug: every waiting caller gets it
-            for pending in (*batch, *self._queue):
+        except BaseException as exc:  # cancelled (shutdown), the database out of reach, or a bug
+            for pending in (*batch, *self._queue):  # every waiting caller gets it
                 _fail(pending, exc)
             self._queue = []
-            raise
+            if not isinstance(exc, Exception):
+                raise  # cancelled: the task ends so; an error is the callers' (nobody awaits this task)
         finally:
             self._flusher = None
 
