@@ -557,3 +557,43 @@ async def test_a_database_out_of_reach_fails_the_callers_and_leaves_no_orphan_er
         assert reported == []
     finally:
         loop.set_exception_handler(None)
+
+
+async def test_busy_timeout_counts_from_each_call(store: SqlStore, db_path: Path) -> None:
+    """Until `SQLITE_BUSY_TIMEOUT_MS` after the call (the module docstring): a write queued while
+    an earlier group waits for the lock gets its own timeout, not a fresh one when its group starts
+    (which the earlier group's whole wait delays; each write of a failed group tried alone after
+    the other would add one more)."""
+    writer = SqliteHotWriter.for_engine(store.engine, busy_timeout_ms=1000)
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        with write_lock(db_path):
+            first = asyncio.create_task(writer.remember_jti("c1", "first", LATER))
+            await asyncio.sleep(0.1)
+            second = asyncio.create_task(writer.remember_jti("c1", "second", LATER))
+            await asyncio.sleep(1.5)  # past both calls' timeouts (1.0 and 1.1 s), short of 2 s
+        outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 5)
+        assert [type(outcome) for outcome in outcomes] == [OperationalError, OperationalError], outcomes
+        assert await writer.remember_jti("c1", "second", LATER) is True  # it was not written
+    finally:
+        await writer.close()
+
+
+async def test_a_caller_cancelled_while_its_group_waits_is_not_written(
+    store: SqlStore, db_path: Path
+) -> None:
+    """As before group commit: a write whose caller gave up while it waited for the lock is dropped."""
+    writer = SqliteHotWriter.for_engine(store.engine)
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        with write_lock(db_path):
+            kept = asyncio.create_task(writer.remember_jti("c1", "kept", LATER))
+            dropped = asyncio.create_task(writer.remember_jti("c1", "dropped", LATER))
+            await asyncio.sleep(0.05)  # both in one group, waiting for the lock
+            dropped.cancel()
+            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(kept, 5) is True
+        assert dropped.cancelled()
+        assert await writer.remember_jti("c1", "dropped", LATER) is True  # it was not written
+    finally:
+        await writer.close()

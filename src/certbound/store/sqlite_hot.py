@@ -119,6 +119,7 @@ class _Pending:
     sql: str
     parameters: tuple[Any, ...]
     done: asyncio.Future[int]
+    deadline: float  # time.monotonic() when its caller stops waiting for another connection's lock
 
 
 @dataclass(slots=True)
@@ -220,7 +221,9 @@ class SqliteHotWriter:
         """Queue `statement` for the next group commit and wait for its rowcount (see the module
         docstring); the values are bound here, so that a value the column refuses fails its caller."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(statement.sql, statement.parameters(values), loop.create_future())
+        parameters = statement.parameters(values)
+        deadline = time.monotonic() + self._busy_timeout
+        pending = _Pending(statement.sql, parameters, loop.create_future(), deadline)
         self._queue.append(pending)
         if self._flusher is None or self._flusher.done():
             # started in the next loop iteration: the writes of requests running in this one join it.
@@ -249,12 +252,12 @@ class SqliteHotWriter:
         """One transaction for every write of `batch` whose caller still waits; a statement that
         fails undoes the transaction, and then each write is tried alone, so that each caller gets
         its own answer (nothing half-written: a transaction commits whole or not at all)."""
-        live = [pending for pending in batch if not pending.done.done()]
-        if not live:
-            return
-        deadline = time.monotonic() + self._busy_timeout
+        live = batch
         tries = 0
         while True:
+            live = [pending for pending in live if not pending.done.done()]  # cancelled, timed out
+            if not live:
+                return
             session = self._session
             conn = None if session is None else session.loop_conn
             if session is None or conn is None:
@@ -274,13 +277,14 @@ class SqliteHotWriter:
                         _fail(live[0], self._error(exc, live[0]))
                     return
                 now = time.monotonic()
-                if now >= deadline:
-                    for pending in live:
+                for pending in live:  # each caller waits until its own deadline, as on the engine
+                    if now >= pending.deadline:
                         _fail(pending, self._error(exc, pending))
-                    return
-                delay = self.BUSY_BACKOFF[min(tries, len(self.BUSY_BACKOFF) - 1)]
-                tries += 1
-                await asyncio.sleep(min(delay, max(0.0, deadline - now)))
+                waiting = [pending.deadline for pending in live if not pending.done.done()]
+                if waiting:
+                    delay = self.BUSY_BACKOFF[min(tries, len(self.BUSY_BACKOFF) - 1)]
+                    tries += 1
+                    await asyncio.sleep(min(delay, max(0.0, min(waiting) - now)))
                 continue
             for pending, rowcount in zip(live, rowcounts, strict=True):
                 if not pending.done.done():
