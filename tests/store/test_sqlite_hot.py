@@ -597,3 +597,31 @@ async def test_a_caller_cancelled_while_its_group_waits_is_not_written(
         assert await writer.remember_jti("c1", "dropped", LATER) is True  # it was not written
     finally:
         await writer.close()
+
+
+async def test_close_waits_for_the_writes_that_come_while_it_waits(store: SqlStore, db_path: Path) -> None:
+    """A caller whose write failed while close() waited for the flusher writes again at once: that
+    write opens no thread and connection of its own that outlive close()."""
+    writer = SqliteHotWriter.for_engine(store.engine, busy_timeout_ms=300)
+    assert await writer.remember_jti("c1", "warm", LATER) is True
+
+    async def write_twice() -> list[object]:
+        outcomes: list[object] = []
+        for attempt in range(2):
+            try:
+                outcomes.append(await writer.remember_jti("c1", f"j{attempt}", LATER))
+            except OperationalError as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    try:
+        with write_lock(db_path):
+            caller = asyncio.create_task(write_twice())
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(writer.close(), 5)
+            assert not [t for t in threading.enumerate() if t.name.startswith("certbound-sqlite")]
+        outcomes = await asyncio.wait_for(caller, 5)
+        assert [type(outcome) for outcome in outcomes] == [OperationalError, OperationalError]
+        assert not [t for t in threading.enumerate() if t.name.startswith("certbound-sqlite")]
+    finally:
+        await writer.close()

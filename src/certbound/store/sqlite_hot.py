@@ -205,7 +205,8 @@ class SqliteHotWriter:
     async def close(self) -> None:
         """Let the queued writes and a running checkpoint finish, then close both connections and
         end the thread."""
-        if self._flusher is not None and not self._flusher.done():
+        # a loop: a caller answered by the last group may write again before this resumes
+        while self._flusher is not None and not self._flusher.done():
             await asyncio.wait((self._flusher,))
         session, self._session = self._session, None
         if session is None:
