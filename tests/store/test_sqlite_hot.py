@@ -625,3 +625,21 @@ async def test_close_waits_for_the_writes_that_come_while_it_waits(store: SqlSto
         assert not [t for t in threading.enumerate() if t.name.startswith("certbound-sqlite")]
     finally:
         await writer.close()
+
+
+async def test_a_backlog_is_committed_in_bounded_groups(store: SqlStore, db_path: Path) -> None:
+    """Writes queued while another connection held the lock go in groups of at most MAX_GROUP, so
+    that one transaction never holds the event loop for the whole backlog."""
+    writer = SqliteHotWriter.for_engine(store.engine)
+    writer.MAX_GROUP = 100
+    try:
+        assert await writer.remember_jti("c1", "warm", LATER) is True
+        seen = _statements(writer)
+        with write_lock(db_path):
+            writes = asyncio.gather(*(writer.remember_jti("c1", f"b{i}", LATER) for i in range(250)))
+            await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(writes, 5) == [True] * 250
+        commits = [s for s in seen if s.startswith("COMMIT")]  # a BEGIN is also traced when BUSY
+        assert len(commits) == 3, commits
+    finally:
+        await writer.close()

@@ -147,6 +147,9 @@ class SqliteHotWriter:
     #: Writes between two checkpoints. One insert dirties about three pages (the table, its key,
     #: the expiry index): ~750 WAL pages, near SQLite's default of 1000.
     CHECKPOINT_EVERY = 250
+    #: Writes per transaction at most: one group holds the loop for ~10 µs per write, so a backlog
+    #: (after another connection held the lock) is committed in several, with requests run between.
+    MAX_GROUP = 256
     #: Waits between two tries while another connection holds the write lock (seconds).
     BUSY_BACKOFF = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025)
 
@@ -238,8 +241,10 @@ class SqliteHotWriter:
         batch: list[_Pending] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue, []
+                batch, self._queue = self._queue[: self.MAX_GROUP], self._queue[self.MAX_GROUP :]
                 await self._commit(batch)
+                if self._queue:  # a backlog (the lock was held elsewhere): let requests run between groups
+                    await asyncio.sleep(0)
         except BaseException as exc:  # cancelled (shutdown), the database out of reach, or a bug
             for pending in (*batch, *self._queue):  # every waiting caller gets it
                 _fail(pending, exc)
