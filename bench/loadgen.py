@@ -5,7 +5,8 @@ request as soon as the previous answer is in (closed loop). New connection: each
 opens a mutual-TLS connection (blocking sockets), sends one request with ``Connection: close``, reads the
 answer and closes; its latency includes the handshake. Requests started in the timed window (after
 `warmup`) count. The generator's own CPU time and the server's are sampled at both ends of the window, so
-a saturated generator shows up in the report (``gen_cpu``) rather than as a slow server.
+a saturated generator shows up in the report (``gen_cpu``) rather than as a slow server. A workload
+without a TLS context speaks plain HTTP (an upstream measured directly, as the gateway benchmark does).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Workload:
     """
 
     name: str
-    context: ssl.SSLContext
+    context: ssl.SSLContext | None  # None: plain HTTP (an upstream measured directly)
     requests: Iterator[bytes]
     check: Callable[[Response], str | None]
     new_connection: bool = False
@@ -113,6 +114,8 @@ def _judge(workload: Workload, state: _State, response: Response, started: float
 
 
 async def _connect(target: Target, workload: Workload) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if workload.context is None:
+        return await asyncio.open_connection(target.host, target.port)
     return await asyncio.open_connection(
         target.host, target.port, ssl=workload.context, server_hostname=target.host
     )
@@ -160,22 +163,31 @@ def _new_connection_loop(target: Target, workload: Workload, state: _State) -> N
         try:
             with socket.create_connection((target.host, target.port), timeout=30) as raw:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                with workload.context.wrap_socket(raw, server_hostname=target.host, session=session) as tls:
-                    tls.sendall(request)
-                    chunks = []
-                    while chunk := tls.recv(65536):
-                        chunks.append(chunk)
-                    response = parse_closed_response(b"".join(chunks))
-                    if started >= state.t0 and tls.session_reused:
-                        state.resumed += 1
-                    if workload.resume:
-                        session = tls.session
+                if workload.context is None:
+                    response = _exchange(raw, request)
+                else:
+                    ctx = workload.context
+                    with ctx.wrap_socket(raw, server_hostname=target.host, session=session) as tls:
+                        response = _exchange(tls, request)
+                        if started >= state.t0 and tls.session_reused:
+                            state.resumed += 1
+                        if workload.resume:
+                            session = tls.session
         except (OSError, ValueError, ssl.SSLError) as exc:
             if started >= state.t0:
                 state.error(f"connection: {type(exc).__name__}: {exc}")
             time.sleep(0.01)
             continue
         _judge(workload, state, response, started, perf())
+
+
+def _exchange(sock: socket.socket, request: bytes) -> Response:
+    """Send `request`, read until the server closes, parse the answer."""
+    sock.sendall(request)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return parse_closed_response(b"".join(chunks))
 
 
 def _cpu_self() -> float:

@@ -32,13 +32,22 @@ from certbound.pki.jwk import jwk_with_x5c
 from certbound.pki.pem import cert_to_pem, key_to_pem
 from certbound.pki.thumbprint import x5t_s256
 
-__all__ = ["OPAQUE_CLIENT", "RESOURCE", "SCOPE", "Material", "make_material", "private_key_jwt_assertions"]
+__all__ = [
+    "GATEWAY_DN",
+    "OPAQUE_CLIENT",
+    "RESOURCE",
+    "SCOPE",
+    "Material",
+    "make_material",
+    "private_key_jwt_assertions",
+]
 
 RESOURCE = "https://api.bench.test/"
 SCOPE = "api:read"
 TLS_DN = "CN=bench-tls,O=certbound bench"
 #: certbound only: the same certificate and subject DN as tls-dn, opaque access tokens.
 OPAQUE_CLIENT = "tls-opaque"
+GATEWAY_DN = "CN=bench-gateway,O=certbound bench"  # the resource servers' own certificate at the IdP
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class Material:
     self_signed_jwk: dict[str, Any]
     jwt_key: dict[str, Any]  # private JWK of pk-jwt
     basic_secret: str
+    gateway_cert: Path  # GATEWAY_DN: what a resource server presents when it introspects
+    gateway_key: Path
 
     def clients(self) -> list[dict[str, Any]]:
         """The four registrations, as RFC 7591 metadata (secret in clear: callers adapt it)."""
@@ -122,6 +133,7 @@ def make_material(directory: Path) -> Material:
     ca, ca_key = create_ca("CN=certbound bench CA,O=certbound bench")
     server, server_key = issue_server_cert(ca, ca_key)
     tls, tls_key = issue_client_cert(ca, ca_key, TLS_DN)
+    gateway, gateway_key = issue_client_cert(ca, ca_key, GATEWAY_DN)
     self_signed, self_signed_key = self_signed_client_cert("CN=bench-self-signed")
     jwt_key = ECKey.generate_key("P-256", private=True).as_dict(private=True)
     jwt_key |= {"kid": "bench-client-key", "alg": "ES256", "use": "sig"}
@@ -139,6 +151,8 @@ def make_material(directory: Path) -> Material:
         self_signed_jwk=jwk_with_x5c(self_signed),
         jwt_key=jwt_key,
         basic_secret=secrets.token_urlsafe(32),
+        gateway_cert=_write(directory, "gateway.crt", cert_to_pem(gateway)),
+        gateway_key=_write(directory, "gateway.key", key_to_pem(gateway_key), 0o600),
     )
 
 

@@ -126,16 +126,17 @@ def start_certbound(
     extra_args: Sequence[str] = (),
     patch: str = "",
     source: Path | None = None,
+    clients_toml: str | None = None,
 ) -> Server:
     """``certbound serve`` with the bench PKI and clients, its own SQLite store in `data_dir`.
 
     `patch` names experiments of `bench.experiments` to apply in the server process (one worker).
     `source` is another checkout whose ``src`` is imported instead of this one's (an A/B baseline:
-    same interpreter and dependencies, other code).
+    same interpreter and dependencies, other code). `clients_toml` replaces the bench's clients file.
     """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clients = data_dir / "clients.toml"
-    clients.write_text(material.certbound_clients_toml())
+    clients.write_text(material.certbound_clients_toml() if clients_toml is None else clients_toml)
     port = free_port()
     module = ["bench.experiments", patch, "--"] if patch else ["certbound"]
     cmd = [
