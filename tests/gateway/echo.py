@@ -110,6 +110,8 @@ def _handler(echo: Echo) -> type[BaseHTTPRequestHandler]:
             self.send_header("X-Upstream-Hop", "must not pass")
             self.send_header("Keep-Alive", "timeout=5")
             self.send_header("X-Upstream", "echo")
+            if parts.path.endswith("/set-cookie"):  # meant for this caller alone
+                self.send_header("Set-Cookie", f"upstream-session={parts.path.split('/')[-2]}; Path=/")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(reply)

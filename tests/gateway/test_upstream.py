@@ -115,6 +115,20 @@ def test_hide_credentials_and_strip_path(certbound: Idp, gateway: RunningGateway
     assert echoed(response)["target"] == "/base/items/7?x=1"
 
 
+def test_an_upstreams_cookie_goes_back_to_its_caller_and_never_up_with_another(
+    certbound: Idp, gateway: RunningGateway, material: Material
+) -> None:
+    marker = secrets.token_hex(6)
+    auth = {"Authorization": f"Bearer {certbound.token()}"}
+    with gateway.client(material.tls_client) as client:
+        first = client.get(f"{gateway.url}/certbound/strict/{marker}/set-cookie", headers=auth)
+    echoed(first)
+    assert first.headers.get_list("set-cookie") == [f"upstream-session={marker}; Path=/"]
+    with gateway.client(material.tls_client) as another:  # another caller: no cookie of its own
+        second = another.get(f"{gateway.url}/certbound/strict/{marker}/after", headers=auth)
+    assert header(echoed(second), "Cookie") == []
+
+
 @pytest.mark.parametrize(
     ("route", "status", "error", "reason"),
     [

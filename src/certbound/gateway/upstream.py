@@ -12,6 +12,7 @@ sent), which the event records.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -28,6 +29,9 @@ __all__ = ["ClientGone", "Upstream", "UpstreamPools"]
 
 #: Connections per upstream trust: many callers share them.
 LIMITS: Final = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+#: No cookie is kept or sent by the gateway's own clients: httpx's client has a jar, and a Set-Cookie
+#: the upstream meant for one caller would otherwise go up with every later caller's request.
+_NO_COOKIES: Final = DefaultCookiePolicy(allowed_domains=[])
 
 
 class ClientGone(Exception):
@@ -45,6 +49,7 @@ class UpstreamPools:
         if found is None:
             context = build_ssl_context(load_trust(ca_bundle), None)
             found = self._clients[ca_bundle] = async_client(context, timeout=60.0, limits=LIMITS)
+            found.cookies.jar.set_policy(_NO_COOKIES)
         return found
 
     async def aclose(self) -> None:
