@@ -1,14 +1,18 @@
-"""Experiments: ``certbound serve`` with a change applied in-process, to measure what it would give.
+"""Experiments: ``certbound serve`` or ``gateway`` with a change applied in-process, to measure what it
+would give.
 
 ``python -m bench.experiments PATCH[,PATCH] -- serve ARGS...`` runs the certbound CLI after applying
-the named patches; ``python -m bench.run --certbound-patch PATCH`` starts certbound this way. These are
-measurements of candidate designs, not the product (docs/performance.md says what each gave):
+the named patches; ``python -m bench.run --certbound-patch PATCH`` starts certbound this way, and
+``python -m bench.gateway_run --gateway-patch PATCH`` the gateway. These are measurements of candidate
+designs, not the product (docs/performance.md says what each gave):
 
 * ``no-denylist``: introspection without its per-request deny-list read (every token taken as not
   revoked): what that read costs on the wire. Never the product (docs/tokens.md says why the read
   is there).
 * ``tls-resumption``: the listener's TLS context with session resumption on (tickets and the session
   cache); off in the product because a resumed session loses the intermediates (docs/tls.md).
+* ``lean-upstream`` (gateway): the upstream forwarding of `bench.lean_upstream` (asyncio streams and
+  httptools) in place of httpx: what the HTTP client costs a gateway request.
 """
 
 from __future__ import annotations
@@ -60,7 +64,15 @@ def _no_denylist() -> None:
     SqlStore.token_state = token_state  # type: ignore[method-assign]
 
 
+def _lean_upstream() -> None:
+    import certbound.gateway.services
+    from bench.lean_upstream import LeanUpstream
+
+    certbound.gateway.services.Upstream = LeanUpstream  # type: ignore[attr-defined, assignment]
+
+
 PATCHES: dict[str, Callable[[], None]] = {
+    "lean-upstream": _lean_upstream,
     "no-denylist": _no_denylist,
     "tls-resumption": _tls_resumption,
 }

@@ -20,6 +20,7 @@ import functools
 import itertools
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -141,6 +142,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--generator-cpu", type=int, default=0,
                    help="core of the generator, the upstream and the IdP (default 0)")  # fmt: skip
+    p.add_argument("--gateway-patch", default="", metavar="PATCH",
+                   help="experiment: the gateway with bench.experiments PATCH(es) applied")  # fmt: skip
+    p.add_argument("--keep-work", action="store_true",
+                   help="keep the temporary directory (configurations, logs) after the run")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS,
                    help=f"where gateway.json and gateway.md go (default {RESULTS})")  # fmt: skip
     args = p.parse_args(argv)
@@ -286,7 +291,8 @@ def start_stack(material: Material, work: Path, args: argparse.Namespace) -> Sta
     try:
         upstream = start_upstream(work, pin=side)
         started.append(upstream)
-        fronts: dict[str, Server] = {"certbound": start_gateway(material, idp, upstream, work, pin=pin)}
+        gateway = start_gateway(material, idp, upstream, work, pin=pin, patch=args.gateway_patch)
+        fronts: dict[str, Server] = {"certbound": gateway}
         started.append(fronts["certbound"])
         apaches: tuple[ApacheKind, ...] = ("mod_oauth2", "mod_auth_openidc")
         for kind in apaches:
@@ -391,8 +397,12 @@ async def measure_scenario(
     for server in servers:
         rss, pss = memory(stack.process(server))
         m = measured[server]
-        cells[server] = cell(m.throughput, m.latency, rss_mib=rss, pss_mib=pss, idp_calls=m.idp_calls,
-                             note=NOTES.get((server, scenario.name), ""))  # fmt: skip
+        note = NOTES.get((server, scenario.name), "")
+        if server == "certbound" and args.gateway_patch:
+            note = f"+{args.gateway_patch}: an experiment, not the product"
+        cells[server] = cell(
+            m.throughput, m.latency, rss_mib=rss, pss_mib=pss, idp_calls=m.idp_calls, note=note
+        )
     for server in FRONTS:
         cells[server] = added(cells[server], cells["upstream"])
     return cells
@@ -459,6 +469,8 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
             all_verdicts += verdicts(name, cells[name])
     finally:
         stack.stop()
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
     labels = {s.name: s.label for s in SCENARIOS}
     errors = sum(c.errors for by_server in cells.values() for c in by_server.values())
     errors += sum(w["errors"] for w in raw["warmups"])
@@ -469,6 +481,11 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
         ratio_table(labels, all_verdicts), "",
         "What each server answered before the runs (200: passed to the upstream):", "", checks_table(checks),
     ]  # fmt: skip
+    if raw["warmups"]:
+        sections += ["", "Warm-up to steady state (untimed, before the runs):", ""]
+        for w in raw["warmups"]:
+            state = "steady" if w["steady"] else "NOT steady (cap reached)"
+            sections.append(f"- {w['server']} {w['scenario']}: {w['seconds']:.0f} s, {state}")
     if wrong:
         sections += ["", "UNEXPECTED answers: " + "; ".join(wrong)]
     sections.append(f"\ntotal errors: {errors}; wall time {time.time() - started:.0f} s")

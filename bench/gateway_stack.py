@@ -27,6 +27,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ __all__ = [
     "upstream_config",
 ]
 
+ROOT: Final = Path(__file__).resolve().parents[1]
 APACHE: Final = Path("/usr/sbin/apache2")
 MODULES_DIR: Final = Path("/usr/lib/apache2/modules")
 #: The Apache modules each peer needs beyond the core (mod_ssl, mod_proxy, the event MPM, ...).
@@ -332,8 +334,11 @@ def _wait_tls(server: Server, ca: Path, timeout: float = 60) -> None:
     )
 
 
-def start_gateway(material: Material, idp: Idp, upstream: Server, work: Path, *, pin: str | None) -> Server:
-    """``certbound gateway --config`` with `gateway_config`, its JSON log in `work`/gateway."""
+def start_gateway(
+    material: Material, idp: Idp, upstream: Server, work: Path, *, pin: str | None, patch: str = ""
+) -> Server:
+    """``certbound gateway --config`` with `gateway_config`, its JSON log in `work`/gateway; `patch`
+    names experiments of `bench.experiments` to apply in the gateway process."""
     directory = work / "gateway"
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -342,12 +347,17 @@ def start_gateway(material: Material, idp: Idp, upstream: Server, work: Path, *,
         tomli_w.dumps(gateway_config(material, idp.issuer, upstream.port, port, directory / "data"))
     )
     log = directory / "gateway.log"
+    module = ["bench.experiments", patch, "--"] if patch else ["certbound"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*_pin(pin), sys.executable, "-m", "certbound", "gateway", "--config", str(config)],
-            stdout=out, stderr=subprocess.STDOUT, cwd=directory,
+            [*_pin(pin), sys.executable, "-m", *module, "gateway", "--config", str(config)],
+            stdout=out, stderr=subprocess.STDOUT, cwd=directory, env=env,
         )  # fmt: skip
-    server = Server("certbound gateway", port, proc, log, pin)
+    server = Server("certbound gateway" + (f" +{patch}" if patch else ""), port, proc, log, pin)
     _wait_tls(server, material.ca)
     return server
 
@@ -435,9 +445,9 @@ def apache_config(
     name, so = APACHE_MODULES[kind]
     modules = "".join(f"LoadModule {n} {MODULES_DIR / f}\n" for n, f in (*_BASE_MODULES, (name, so)))
     user = f"User {files.user}\nGroup {files.user}\n" if files.user else ""
-    module_server = "OAuth2Cache shm max_entries=10000\n" if kind == "mod_oauth2" else ""
+    module_server = ""
     if kind == "mod_auth_openidc":
-        module_server = "OIDCCacheType shm\nOIDCCacheShmMax 10000\n"
+        module_server = ""
     hosts = []
     for family, path in (("jwt", JWT_PATH), ("introspected", INTROSPECTED_PATH)):
         introspect = family == "introspected"
@@ -451,12 +461,11 @@ def apache_config(
             f"    SSLCertificateKeyFile {material.server_key}\n"
             f"    SSLVerifyClient optional_no_ca\n"
             f"    SSLVerifyDepth 5\n"
-            f"    SSLOptions +ExportCertData\n"
             f"{server_level}"
-            + _location(kind, path, idp, files, upstream_port, introspect, material.basic_secret)
-            .replace("\n", "\n    ")
-            .rstrip()
-            + "\n</VirtualHost>\n"
+            + textwrap.indent(
+                _location(kind, path, idp, files, upstream_port, introspect, material.basic_secret), "    "
+            )
+            + "</VirtualHost>\n"
         )
     return f"""ServerRoot {root}
 ServerName 127.0.0.1

@@ -112,7 +112,6 @@ def test_apache_runs_from_its_own_directory_on_one_process(
     assert stack.APACHE_MODULES[kind][0] in loaded
     assert {"ServerLimit 1", "StartServers 1", "MaxConnectionsPerChild 0"} <= set(lines)
     assert lines.count("SSLVerifyClient optional_no_ca") == 2
-    assert lines.count("SSLOptions +ExportCertData") == 2
     assert [line for line in lines if line.startswith("Listen ")] == [
         "Listen 127.0.0.1:18001",
         "Listen 127.0.0.1:18002",
