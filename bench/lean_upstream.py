@@ -38,6 +38,8 @@ class _Answer:
     """httptools' callbacks: the status line and headers, then body chunks as they are parsed."""
 
     def __init__(self) -> None:
+        self.parser: Any = None
+        self.keep_alive = False  # read when the head is complete: llhttp resets it after the message
         self.headers: list[Header] = []
         self.head_done = False
         self.done = False
@@ -48,6 +50,7 @@ class _Answer:
 
     def on_headers_complete(self) -> None:
         self.head_done = True
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -127,7 +130,7 @@ class LeanUpstream:
             reused = bool(self._idle)
             reader, writer = await self._connection()
             answer = _Answer()
-            parser = httptools.HttpResponseParser(answer)
+            parser = answer.parser = httptools.HttpResponseParser(answer)
             try:
                 writer.write(head)
                 if has_body:
@@ -189,7 +192,7 @@ class LeanUpstream:
             writer.close()
             return status, f"{type(exc).__name__}: {exc}"
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if keep and parser.should_keep_alive() and not reader.at_eof() and len(self._idle) < MAX_IDLE:
+        if keep and answer.keep_alive and not reader.at_eof() and len(self._idle) < MAX_IDLE:
             self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
