@@ -6,7 +6,8 @@ front of it, each with the same two protected paths:
 
 * ``/jwt/...``: a certificate-bound JWT, verified with the IdP's JWKS, binding required;
 * ``/introspected/...``: an opaque certificate-bound token, introspected at the IdP over mutual TLS
-  with the resource server's own certificate (``GATEWAY_DN``), the verdict cached.
+  with the resource server's own certificate (``GATEWAY_DN``), the verdict cached (mod_oauth2 cannot
+  introspect over mutual TLS: with a client secret, `SECRET_CLIENT`).
 
 The resource servers are ``certbound gateway`` and Apache httpd with mod_oauth2 or mod_auth_openidc
 (each Apache its own ServerRoot, config, logs and pid file in a temporary directory: never the system
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import pwd
 import shutil
@@ -163,7 +163,7 @@ def mint_token(issuer: str, material: Material, client_id: str) -> str:
     ctx = ssl.create_default_context(cafile=str(material.ca))
     ctx.load_cert_chain(str(material.tls_cert), str(material.tls_key))
     form = {"grant_type": "client_credentials", "client_id": client_id, "scope": SCOPE, "resource": RESOURCE}
-    with httpx.Client(verify=ctx, timeout=30) as client:
+    with httpx.Client(verify=ctx, timeout=30, trust_env=False) as client:
         answer = client.post(issuer + "/token", data=form)
     if answer.status_code != 200:
         raise RuntimeError(
@@ -245,7 +245,7 @@ def _wait_http(server: Server, timeout: float = 30) -> None:
         if server.proc.poll() is not None:
             raise RuntimeError(f"{server.name} exited ({server.proc.returncode}):\n{server.log.read_text()}")
         with contextlib.suppress(OSError, httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{server.port}/", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{server.port}/", timeout=2, trust_env=False).status_code == 200:
                 return
         time.sleep(0.1)
     server.stop()
@@ -516,7 +516,8 @@ class Apache(Server):
 
 def _apache_files(material: Material, root: Path) -> ApacheFiles:
     """The instance's directory, and copies of what its children read at request time (the
-    introspection certificate and key, the IdP's CA): as root, Apache's children run as www-data."""
+    introspection certificate and key, the IdP's CA): as root, Apache's children run as www-data,
+    which must then be able to reach the work directory (the default temporary directory is)."""
     user = None
     if os.geteuid() == 0:
         user = "www-data"
@@ -533,10 +534,8 @@ def _apache_files(material: Material, root: Path) -> ApacheFiles:
         for path in (secrets, files.gateway_cert, files.gateway_key, files.idp_ca, root / "run"):
             os.chown(path, account.pw_uid, account.pw_gid)
         files.gateway_key.chmod(0o600)
-        for directory in (root, *root.parents):  # the children must reach `secrets`
-            if directory == Path("/"):
-                break
-            directory.chmod(directory.stat().st_mode | 0o011)
+        for directory in (root, root.parent):  # the children must reach `secrets`: the bench's own
+            directory.chmod(directory.stat().st_mode | 0o011)  # directories, traversable (not listable)
     return files
 
 
@@ -573,8 +572,3 @@ def start_apache(
             f"Apache {kind} did not start:\n{log.read_text(errors='replace')}\n{detail}"
         ) from None
     return server
-
-
-def describe(value: object) -> str:
-    """A one-line JSON of `value` (for logs of what was configured)."""
-    return json.dumps(value, default=str)
