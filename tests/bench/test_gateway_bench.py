@@ -41,6 +41,17 @@ def require_apache() -> None:
     pytest.skip(message)
 
 
+def test_without_apache_the_peer_tests_skip_and_under_ci_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack, "APACHE", Path("/nonexistent/apache2"))
+    assert stack.apache_missing()[0] == "/nonexistent/apache2"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="/nonexistent/apache2"):
+        require_apache()
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match=r"\.ci/run installs apache2"):
+        require_apache()
+
+
 @pytest.fixture(scope="module")
 def material(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return make_material(tmp_path_factory.mktemp("pki"))
