@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 import tomli_w
 
-from bench.material import GATEWAY_DN, RESOURCE, SCOPE, TLS_DN, Material
+from bench.material import GATEWAY_DN, OPAQUE_CLIENT, RESOURCE, SCOPE, Material
 from bench.nodes import free_port
 from bench.servers import Server, start_certbound
 
@@ -90,7 +90,6 @@ GATEWAY_CLIENT: Final = "gateway"
 #: mod_oauth2's introspection client: liboauth2 1.4.5 sends no ``client_id`` with a client certificate
 #: (RFC 8705 section 2 wants one; certbound refuses), so it introspects with a secret instead.
 SECRET_CLIENT: Final = "rs-basic"  # noqa: S105 - a client id
-OPAQUE_CLIENT: Final = "tls-opaque"
 TOKEN_LIFETIME: Final = 3600  # the tokens outlive a full run, warm-up included
 
 ApacheKind = Literal["mod_oauth2", "mod_auth_openidc"]
@@ -107,21 +106,12 @@ def apache_missing() -> list[str]:
 
 
 def idp_clients_toml(material: Material) -> str:
-    """The bench's clients plus ``tls-opaque`` (as ``tls-dn``, opaque tokens) and two clients of the
-    resource servers that may introspect tokens issued for `RESOURCE`: ``gateway`` (tls_client_auth
-    with `GATEWAY_DN`) and ``rs-basic`` (client_secret_basic with the bench's basic secret)."""
+    """The bench's clients for certbound (`OPAQUE_CLIENT`, tls-dn's twin with opaque tokens, among
+    them) plus two clients of the resource servers that may introspect tokens issued for `RESOURCE`:
+    ``gateway`` (tls_client_auth with `GATEWAY_DN`) and ``rs-basic`` (client_secret_basic with the
+    bench's basic secret)."""
     base = material.certbound_clients_toml()
     extra = [
-        {
-            "client_id": OPAQUE_CLIENT,
-            "token_endpoint_auth_method": "tls_client_auth",
-            "tls_client_auth_subject_dn": TLS_DN,
-            "grant_types": ["client_credentials"],
-            "scope": "api:read api:write",
-            "tls_client_certificate_bound_access_tokens": True,
-            "access_token_format": "opaque",
-            "resources": [RESOURCE],
-        },
         {
             "client_id": GATEWAY_CLIENT,
             "token_endpoint_auth_method": "tls_client_auth",

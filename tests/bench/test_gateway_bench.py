@@ -23,7 +23,7 @@ import bench.gateway_stack as stack
 import pytest
 from bench.http import Response
 from bench.loadgen import Result
-from bench.material import GATEWAY_DN, RESOURCE, SCOPE, Material, make_material
+from bench.material import GATEWAY_DN, OPAQUE_CLIENT, RESOURCE, SCOPE, Material, make_material
 
 from certbound.gateway.config import parse_gateway_settings
 
@@ -180,7 +180,7 @@ def test_the_idp_knows_the_resource_servers_as_introspecting_clients(material: M
     assert gateway["tls_client_auth_subject_dn"] == GATEWAY_DN
     assert gateway["resource_server_audiences"] == [RESOURCE]
     assert clients[stack.SECRET_CLIENT]["token_endpoint_auth_method"] == "client_secret_basic"
-    opaque = clients[stack.OPAQUE_CLIENT]
+    opaque = clients[OPAQUE_CLIENT]
     assert opaque["access_token_format"] == "opaque"
     assert opaque["tls_client_certificate_bound_access_tokens"] is True
     assert {"tls-dn", "self-signed", "pk-jwt", "basic"} <= set(clients)  # the bench's own, untouched
