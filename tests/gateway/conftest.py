@@ -4,17 +4,30 @@ with a route for every behaviour under test (`gateway_config`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from tests.client.material import Material, make_material
 from tests.gateway.echo import Echo, echo_server
 from tests.gateway.gatewayproc import RunningGateway, start_gateway
 from tests.gateway.idps import Idp, start_certbound_idp, start_oidc_idp
 from tests.server.process.serverproc import free_port
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The upstream client's in-process tests on both loops (the gateway runs on uvloop, whose
+    transports are not asyncio's classes); the other async tests on asyncio's, as by default."""
+    if item.path.name == "test_upstream_http.py":
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
+
 
 IDENTITY = {
     "X-Client-Id": "client_id",

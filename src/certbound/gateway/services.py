@@ -188,12 +188,12 @@ def _routes(
         upstream = None
         if route.upstream is not None:
             try:
-                client = upstreams.client(route.upstream_ca_bundle)
+                pool = upstreams.pool(route.upstream, route.upstream_ca_bundle)
             except TLSConfigError as exc:
                 raise GatewayConfigError(f"routes[{index}].upstream_ca_bundle: {exc}") from None
             upstream = Upstream(
                 route.upstream,
-                client,
+                pool,
                 connect_timeout=route.upstream_connect_timeout,
                 read_timeout=route.upstream_read_timeout,
             )

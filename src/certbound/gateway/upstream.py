@@ -1,37 +1,48 @@
 """Forwarding to the upstream: pooled connections, bodies streamed both ways, failures as 502/504.
 
-Every route's upstream is reached through an ``httpx.AsyncClient`` made by
-:func:`certbound.net.http.async_client` (one per trust: the system store, or a route's
-``upstream_ca_bundle``), with keep-alive pools and the route's timeouts. The request body goes up as
-ASGI delivers it and the answer comes down as the upstream sends it: neither is held whole in memory.
-A failure before the upstream answered is the caller's 502 (``upstream.unavailable``) or 504
-(``upstream.timeout``); one after the answer began can only cut the connection (the status was
-sent), which the event records.
+Every route's upstream is reached through a :class:`~certbound.gateway.upstream_http.Pool` (one per
+upstream origin and trust, shared by the routes that name it) of HTTP/1.1 connections, plain or TLS
+verified against the route's ``upstream_ca_bundle`` or the system store (`certbound.net.tls`), with
+the route's timeouts: connect (also the wait for a free connection), write and read (each between
+two chunks). The request body goes up as ASGI delivers it and the answer comes down as the upstream
+sends it: neither is held whole in memory. A failure before the upstream answered is the caller's
+502 (``upstream.unavailable``) or 504 (``upstream.timeout``); one after the answer began can only
+cut the connection (the status was sent), which the event records.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from http.cookiejar import DefaultCookiePolicy
+import asyncio
+import ssl
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-import httpx
+import httptools
 from starlette.types import Receive, Send
 
-from certbound.gateway.answers import upstream_failure
+from certbound.gateway.answers import GatewayError, upstream_failure
 from certbound.gateway.headers import response_headers
-from certbound.net.http import async_client
+from certbound.gateway.upstream_http import (
+    Answer,
+    BadRequestHead,
+    Connection,
+    Pool,
+    PoolTimeout,
+    request_head,
+)
 from certbound.net.tls import build_ssl_context, load_trust
 
 __all__ = ["ClientGone", "Upstream", "UpstreamPools"]
 
-#: Connections per upstream trust: many callers share them.
-LIMITS: Final = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
-#: No cookie is kept or sent by the gateway's own clients: httpx's client has a jar, and a Set-Cookie
-#: the upstream meant for one caller would otherwise go up with every later caller's request.
-_NO_COOKIES: Final = DefaultCookiePolicy(allowed_domains=[])
+Header = tuple[bytes, bytes]
+
+#: Methods whose request may be sent twice (RFC 9110 section 9.2.2). Only these, without a body, are
+#: retried when a reused connection fails before any byte of the answer: the upstream may have closed
+#: it idle just as the request went out (nothing was processed), but it may also have processed the
+#: request and died before answering, and a POST (or any request with a body) must not be done twice.
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ClientGone(Exception):
@@ -39,114 +50,182 @@ class ClientGone(Exception):
 
 
 class UpstreamPools:
-    """The upstream clients, one per trust (several routes share one); closed together."""
+    """The connection pools, one per upstream origin and trust (routes share them); closed together."""
 
     def __init__(self) -> None:
-        self._clients: dict[Path | None, httpx.AsyncClient] = {}
+        self._contexts: dict[Path | None, ssl.SSLContext] = {}
+        self._pools: dict[tuple[str, str, int, Path | None], Pool] = {}
 
-    def client(self, ca_bundle: Path | None) -> httpx.AsyncClient:
-        found = self._clients.get(ca_bundle)
+    def pool(self, url: str, ca_bundle: Path | None) -> Pool:
+        """The pool for `url`'s origin; TLSConfigError when the CA bundle cannot be used."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        https = parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        key = (parts.scheme, host, port, ca_bundle)
+        found = self._pools.get(key)
         if found is None:
-            context = build_ssl_context(load_trust(ca_bundle), None)
-            found = self._clients[ca_bundle] = async_client(context, timeout=60.0, limits=LIMITS)
-            found.cookies.jar.set_policy(_NO_COOKIES)
+            context = None
+            if https:
+                context = self._contexts.get(ca_bundle)
+                if context is None:
+                    context = build_ssl_context(load_trust(ca_bundle), None)
+                    context.set_alpn_protocols(["http/1.1"])
+                    self._contexts[ca_bundle] = context
+            found = self._pools[key] = Pool(host, port, context)
         return found
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
 
 
-def _with(
-    headers: list[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
+def _with(headers: list[Header], extra: Sequence[Header]) -> list[Header]:
     """The upstream's answer headers with the gateway's own (`extra`) in place of same-named ones."""
     if not extra:
         return headers
     names = {name for name, _ in extra}
-    return [h for h in headers if h[0].lower() not in names] + list(extra)
+    return [h for h in headers if h[0] not in names] + list(extra)
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+def _unavailable(detail: str) -> GatewayError:
+    return upstream_failure("upstream.unavailable", 502, "the upstream cannot be reached", detail)
+
+
+def _timeout(detail: str) -> GatewayError:
+    return upstream_failure("upstream.timeout", 504, "the upstream did not answer in time", detail)
 
 
 class Upstream:
-    """One route's upstream: its origin and base path, its pool, its timeouts."""
+    """One route's upstream: its pool, its base path, its timeouts."""
 
-    __slots__ = ("_base", "_client", "_timeout")
+    __slots__ = ("_base", "_connect_timeout", "_host", "_pool", "_read_timeout")
 
-    def __init__(
-        self, url: str, client: httpx.AsyncClient, *, connect_timeout: float, read_timeout: float
-    ) -> None:
+    def __init__(self, url: str, pool: Pool, *, connect_timeout: float, read_timeout: float) -> None:
         parts = urlsplit(url)
-        self._base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self._client = client
-        self._timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
-                                      pool=connect_timeout)  # fmt: skip
+        self._host = parts.netloc.encode("ascii")
+        self._base = parts.path.rstrip("/").encode("utf-8")
+        self._pool = pool
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
 
     async def forward(
         self,
         method: str,
         target: bytes,
-        headers: list[tuple[bytes, bytes]],
+        headers: list[Header],
         has_body: bool,
         receive: Receive,
         send: Send,
-        answer_headers: Sequence[tuple[bytes, bytes]] = (),
+        answer_headers: Sequence[Header] = (),
     ) -> tuple[int, str | None]:
         """Send the request (`target`: path and query, as received) and stream the answer back.
 
         Returns the upstream's status and, when the answer broke off midway, why. Raises GatewayError
         (502/504) when no answer began, ClientGone when the caller left first.
         """
-        url = self._base + target.decode("latin-1")
         try:
-            request = self._client.build_request(
-                method,
-                url,
-                headers=headers,
-                content=_body(receive) if has_body else None,
-                timeout=self._timeout,
-            )
-        except (httpx.InvalidURL, ValueError) as exc:
-            raise upstream_failure(
-                "upstream.unavailable", 502, "the upstream cannot be reached", str(exc)
-            ) from None
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise upstream_failure(
-                "upstream.timeout", 504, "the upstream did not answer in time", type(exc).__name__
-            ) from None
-        except httpx.TransportError as exc:
-            raise upstream_failure(
-                "upstream.unavailable", 502, "the upstream cannot be reached", f"{type(exc).__name__}: {exc}"
-            ) from None
+            head, chunked = request_head(method, self._base + target, self._host, headers, has_body)
+        except BadRequestHead as exc:  # never sent: a header that would smuggle another
+            raise _unavailable(f"request not sent: {exc}") from None
+        connection, answer = await self._exchange(method, head, has_body, chunked, receive)
+        status = answer.status
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": _with(response_headers(response.headers.raw), answer_headers),
+                    "status": status,
+                    "headers": _with(response_headers(answer.headers), answer_headers),
                 }
             )
+            broke = await self._relay(connection, answer, send)
+            if broke is None:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except BaseException:  # the caller's side failed or the task was cancelled: never reused
+            self._pool.release(connection, False)
+            raise
+        if broke is not None:
+            self._pool.release(connection, False)
+            return status, broke
+        self._pool.release(connection, answer.keep_alive and not answer.extra, answer.keep_alive_timeout())
+        return status, None
+
+    async def _exchange(
+        self, method: str, head: bytes, has_body: bool, chunked: bool, receive: Receive
+    ) -> tuple[Connection, Answer]:
+        """Send the request and read the answer's head; GatewayError (502/504) when that fails."""
+        retry = method in _IDEMPOTENT and not has_body
+        fresh = False
+        while True:
             try:
-                async for chunk in response.aiter_raw():
-                    if chunk:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError as exc:  # the answer broke off: the status is out, cut the connection
-                return response.status_code, f"{type(exc).__name__}: {exc}"
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await response.aclose()
-        return response.status_code, None
+                connection, reused = await self._pool.acquire(self._connect_timeout, fresh=fresh)
+            except PoolTimeout:
+                raise _timeout("no free connection to the upstream") from None
+            except TimeoutError:
+                raise _timeout("connect") from None
+            except OSError as exc:
+                raise _unavailable(f"{type(exc).__name__}: {exc}") from None
+            answer = Answer(head_only=method == "HEAD")
+            try:
+                connection.write(head)
+                if has_body:
+                    await self._send_body(connection, receive, chunked)
+                await self._read_head(connection, answer)
+                return connection, answer
+            except BaseException as exc:
+                self._pool.release(connection, False)
+                if isinstance(exc, TimeoutError):
+                    raise _timeout("read" if answer.received else "no answer") from None
+                if isinstance(exc, OSError):
+                    if reused and retry and not answer.received:
+                        fresh, retry = True, False  # a stale kept connection: once, on a new one
+                        continue
+                    raise _unavailable(f"{type(exc).__name__}: {exc}") from None
+                if isinstance(exc, httptools.HttpParserError):
+                    raise _unavailable(f"bad answer: {exc}") from None
+                raise
+
+    async def _send_body(self, connection: Connection, receive: Receive, chunked: bool) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            if chunk:
+                connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                async with asyncio.timeout(self._read_timeout):
+                    await connection.drain()
+            if not message.get("more_body", False):
+                break
+        if chunked:
+            connection.write(b"0\r\n\r\n")
+
+    async def _read_head(self, connection: Connection, answer: Answer) -> None:
+        while not answer.head_done:
+            async with asyncio.timeout(self._read_timeout):
+                data = await connection.read()
+            if not data:
+                raise ConnectionResetError(
+                    "the upstream closed the connection "
+                    + ("mid-answer" if answer.received else "before answering")
+                )
+            answer.feed(data)
+
+    async def _relay(self, connection: Connection, answer: Answer, send: Send) -> str | None:
+        """Stream the body back chunk by chunk; why it broke off, or None when read to its end."""
+        while True:
+            for chunk in answer.take():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if answer.done:
+                return None
+            try:
+                async with asyncio.timeout(self._read_timeout):
+                    data = await connection.read()
+                if not data:
+                    if answer.read_to_close:  # a body delimited by the close: complete
+                        answer.keep_alive = False
+                        return None
+                    raise ConnectionResetError("the upstream's answer broke off")
+                answer.feed(data)
+            except (OSError, TimeoutError, httptools.HttpParserError) as exc:
+                return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
