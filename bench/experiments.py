@@ -11,8 +11,6 @@ designs, not the product (docs/performance.md says what each gave):
   is there).
 * ``tls-resumption``: the listener's TLS context with session resumption on (tickets and the session
   cache); off in the product because a resumed session loses the intermediates (docs/tls.md).
-* ``lean-upstream`` (gateway): the upstream forwarding of `bench.lean_upstream` (asyncio streams and
-  httptools) in place of httpx: what the HTTP client costs a gateway request.
 """
 
 from __future__ import annotations
@@ -64,15 +62,7 @@ def _no_denylist() -> None:
     SqlStore.token_state = token_state  # type: ignore[method-assign]
 
 
-def _lean_upstream() -> None:
-    import certbound.gateway.services
-    from bench.lean_upstream import LeanUpstream
-
-    certbound.gateway.services.Upstream = LeanUpstream  # type: ignore[attr-defined, assignment]
-
-
 PATCHES: dict[str, Callable[[], None]] = {
-    "lean-upstream": _lean_upstream,
     "no-denylist": _no_denylist,
     "tls-resumption": _tls_resumption,
 }

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import bench.gateway_report as report
 import bench.gateway_run as run
@@ -324,92 +323,3 @@ def test_quick_round_against_apache_completes_without_errors(tmp_path: Path) -> 
     leftovers = subprocess.run(["pgrep", "-f", work], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", leftovers.stdout
 
-
-# -- the lean-upstream experiment ------------------------------------------------------------------
-
-
-async def test_the_lean_upstream_experiment_frames_answers_as_httpx_would() -> None:
-    """What `bench.lean_upstream` is measured doing must be a correct exchange: lengths, chunks, HEAD,
-    a body read to the close, a request body chunked, a kept connection reused, a dead upstream a 502."""
-    import asyncio
-
-    from bench.lean_upstream import LeanUpstream
-
-    from certbound.gateway.answers import GatewayError
-
-    answers = {
-        b"/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: X-Hop\r\nX-Hop: 1\r\n\r\nhello",
-        b"/chunked": b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-        b"/head": b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n",
-        b"/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
-    }
-    seen: list[bytes] = []
-    connections = 0
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
-        while head := await _head(reader):
-            body = b""
-            if b"transfer-encoding: chunked" in head:
-                while (size := int((await reader.readuntil(b"\r\n")).strip(), 16)) != 0:
-                    body += (await reader.readexactly(size + 2))[:-2]
-                await reader.readuntil(b"\r\n")
-            seen.append(head + body)
-            path = head.split(b" ")[1].removeprefix(b"/base")
-            writer.write(answers[path])
-            await writer.drain()
-            if path == b"/close":
-                writer.close()
-                return
-
-    async def _head(reader: asyncio.StreamReader) -> bytes:
-        try:
-            return await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:  # the client closed the connection
-            return b""
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    upstream = LeanUpstream(f"http://127.0.0.1:{port}/base", connect_timeout=5, read_timeout=5)
-
-    async def call(method: str, path: bytes, body: list[bytes] | None = None) -> tuple[int, list[Any]]:
-        sent: list[Any] = []
-        parts = list(body or [])
-
-        async def receive() -> dict[str, Any]:
-            chunk = parts.pop(0) if parts else b""
-            return {"type": "http.request", "body": chunk, "more_body": bool(parts)}
-
-        async def send(message: Any) -> None:
-            sent.append(message)
-
-        status, broke = await upstream.forward(
-            method, path, [(b"x-a", b"1")], body is not None, receive, send
-        )
-        assert broke is None
-        return status, sent
-
-    async with server:
-        status, sent = await call("GET", b"/length")
-        assert status == 200
-        assert (b"x-hop", b"1") not in sent[0]["headers"]  # a hop-by-hop header the answer listed
-        assert b"".join(m.get("body", b"") for m in sent[1:]) == b"hello"
-        status, sent = await call("POST", b"/chunked", [b"up", b"load"])
-        assert status == 201
-        assert b"".join(m.get("body", b"") for m in sent[1:]) == b"abcde"
-        assert seen[-1].startswith(b"POST /base/chunked HTTP/1.1\r\nhost: 127.0.0.1:")
-        assert seen[-1].endswith(b"\r\n\r\nupload")
-        status, sent = await call("HEAD", b"/head")
-        assert (status, sent[-1]) == (200, {"type": "http.response.body", "body": b"", "more_body": False})
-        assert connections == 1  # one connection so far, kept between the answers
-        status, sent = await call("GET", b"/close")
-        assert b"".join(m.get("body", b"") for m in sent[1:]) == b"until the end"
-        status, _ = await call("GET", b"/length")
-        assert connections == 2  # the closed one was not reused
-    server.close()
-    dead = LeanUpstream(f"http://127.0.0.1:{port}", connect_timeout=1, read_timeout=1)
-    with pytest.raises(GatewayError) as refused:
-        await dead.forward("GET", b"/x", [], False, None, None)  # type: ignore[arg-type]
-    assert refused.value.status == 502
