@@ -103,3 +103,16 @@ def test_gateway_cost_lets_its_request_through() -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "gateway (admission + event)" in done.stdout
+
+
+def test_upstream_cost_forwards_to_nginx() -> None:
+    """`bench.upstream_cost` gets the upstream's own answer through `Upstream.forward` (it exits
+    non-zero otherwise)."""
+    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail("nginx is needed for the benchmark's upstream (.ci/run installs nginx-light)")
+        pytest.skip("nginx is needed for the benchmark's upstream")
+    args = [sys.executable, "-m", "bench.upstream_cost", "--calls", "800"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "upstream exchange, 16 in flight" in done.stdout
