@@ -577,7 +577,7 @@ async def test_an_upstream_that_stops_reading_the_body_is_a_504(serve: Any) -> N
         error = await refused(forward(upstream, "POST", caller=Caller(body)))
     finally:
         server.close()
-    assert (error.status, error.reason) == (504, "upstream.timeout")
+    assert (error.status, error.reason, error.detail) == (504, "upstream.timeout", "write")
 
 
 async def test_an_answer_that_stalls_midway_breaks_off(serve: Any) -> None:

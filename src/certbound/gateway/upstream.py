@@ -166,16 +166,18 @@ class Upstream:
             except OSError as exc:
                 raise _unavailable(f"{type(exc).__name__}: {exc}") from None
             answer = Answer(head_only=method == "HEAD")
+            phase = "write"  # what timed out: the upstream not reading the body, or not answering
             try:
                 connection.write(head)
                 if has_body:
                     await self._send_body(connection, receive, chunked)
+                phase = "read"
                 await self._read_head(connection, answer)
                 return connection, answer
             except BaseException as exc:
                 self._pool.release(connection, False)
                 if isinstance(exc, TimeoutError):
-                    raise _timeout("read" if answer.received else "no answer") from None
+                    raise _timeout(phase) from None
                 if isinstance(exc, OSError):
                     if reused and retry and not answer.received:
                         fresh, retry = True, False  # a stale kept connection: once, on a new one
