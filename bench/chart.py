@@ -26,6 +26,9 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_OUT = ROOT / "docs" / "performance-chart.png"
 BENCH_FILE = "latest.json"
 GATEWAY_FILE = "gateway.json"
+UPSTREAM = "upstream"
+#: A title names the command that produced the figures, cut to what fits above a panel.
+MAX_SOURCE = 90
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,7 @@ def _bench_panels(data: Mapping[str, Any]) -> list[Panel]:
             label = str(own or side_key)
             rps.setdefault(scenario, {})[label] = _number(side.get("rps"))
             per_core.setdefault(scenario, {})[label] = _per_core_from_side(side)
-    command = data.get("command")
-    source = f" ({command})" if isinstance(command, str) else ""
+    source = _source(data.get("command"))
     panels = [
         _panel(f"Authorization server: req/s{source}", "req/s", rps),
         _panel("Authorization server: req/s per core of server CPU", "req/s per core", per_core),
@@ -110,25 +112,36 @@ def _bench_panels(data: Mapping[str, Any]) -> list[Panel]:
 
 def gateway_records(data: Any) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """(scenario, server, figures) from a gateway results file, in any of the shapes it may take:
-    a list of records with ``scenario`` and ``server``, under ``rows``/``results``/``runs`` or at the
-    top; or nested ``{scenario: {server: figures}}``, under ``scenarios`` or at the top."""
+    nested ``{scenario: {server: figures}}`` (or ``{scenario: {"servers": {server: figures}}}``, what
+    ``bench.gateway_run`` writes), under ``scenarios`` or at the top; or a list of records with
+    ``scenario`` and ``server``, under ``rows``/``results``/``runs`` or at the top. The upstream
+    called directly (``upstream``) is the runs' reference, not a gateway: left out."""
     if isinstance(data, Mapping):
-        for key in ("rows", "results", "runs"):
-            if isinstance(data.get(key), list):
-                yield from gateway_records(data[key])
-                return
         scenarios = data.get("scenarios")
+        if not isinstance(scenarios, Mapping):
+            for key in ("rows", "results", "runs"):
+                if isinstance(data.get(key), list):
+                    yield from gateway_records(data[key])
+                    return
         nested: Mapping[Any, Any] = scenarios if isinstance(scenarios, Mapping) else data
         for scenario, by_server in nested.items():
+            if isinstance(by_server, Mapping) and isinstance(by_server.get("servers"), Mapping):
+                by_server = by_server["servers"]  # bench.gateway_run: {label, servers, verdicts}
             if not isinstance(by_server, Mapping):
                 continue
             for server, figures in by_server.items():
-                if isinstance(figures, Mapping):
+                if isinstance(figures, Mapping) and server != UPSTREAM:
                     yield str(scenario), str(server), figures
     elif isinstance(data, list):
         for record in data:
             if isinstance(record, Mapping) and "scenario" in record and "server" in record:
                 yield str(record["scenario"]), str(record["server"]), record
+
+
+def _source(command: Any) -> str:
+    if not isinstance(command, str):
+        return ""
+    return f" ({command if len(command) <= MAX_SOURCE else command[: MAX_SOURCE - 1] + '…'})"
 
 
 def _gateway_per_core(figures: Mapping[str, Any]) -> float | None:
@@ -146,8 +159,7 @@ def _gateway_panels(data: Any) -> list[Panel]:
     for scenario, server, figures in gateway_records(data):
         rps.setdefault(scenario, {})[server] = _number(figures.get("rps"))
         per_core.setdefault(scenario, {})[server] = _gateway_per_core(figures)
-    command = data.get("command") if isinstance(data, Mapping) else None
-    source = f" ({command})" if isinstance(command, str) else ""
+    source = _source(data.get("command") if isinstance(data, Mapping) else None)
     panels = [
         _panel(f"Gateway as a resource server: req/s{source}", "req/s", rps),
         _panel("Gateway as a resource server: req/s per core", "req/s per core", per_core),

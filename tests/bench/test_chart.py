@@ -152,3 +152,24 @@ def test_the_chart_is_a_png_with_the_bars_of_the_data(tmp_path: Path) -> None:
             assert math.isnan(got) if value is None else got == value
         assert [t.get_text() for t in ax.get_xticklabels()] == list(panel.scenarios)
         assert [t.get_text() for t in ax.get_legend().get_texts()] == [s.server for s in panel.series]
+
+
+def test_the_gateway_runs_own_file_is_read_without_its_upstream_reference() -> None:
+    """What `bench.gateway_run` writes: ``scenarios.<name>.servers.<server>``, beside a list of every
+    run (which must not be taken for the figures), the direct upstream as a reference to leave out."""
+    data = {
+        "command": "python -m bench.gateway_run " + "--x " * 40,
+        "runs": [{"scenario": "jwt", "server": "certbound", "rps": 1.0}],
+        "scenarios": {
+            "jwt": {"label": "bound JWT", "verdicts": [], "servers": {
+                "upstream": {"rps": 27000.0, "rps_per_core": 65000.0},
+                "certbound": {"rps": 5100.0, "rps_per_core": 5144.0},
+                "mod_oauth2": {"rps": 1987.0, "rps_per_core": 2000.0},
+            }},
+        },
+    }  # fmt: skip
+    panels = chart_data(None, data)
+    rps = next(p for p in panels if p.ylabel == "req/s")
+    assert [(s.server, s.values) for s in rps.series] == [("certbound", (5100.0,)), ("mod_oauth2", (1987.0,))]
+    assert rps.title.endswith("…)")
+    assert len(rps.title) < 160
