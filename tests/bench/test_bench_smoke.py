@@ -39,8 +39,19 @@ def test_inprocess_profiler_answers_every_case() -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    for case in ("healthz", "token-tls", "token-self-signed", "token-basic", "introspect"):
+    for case in ("healthz", "token-tls", "token-self-signed", "token-basic", "token-private-key-jwt",
+                 "introspect", "introspect-opaque"):  # fmt: skip
         assert f"{case} " in done.stdout, output[-4000:]
+
+
+def test_hot_write_cost_measures_both_ways() -> None:
+    """`bench.hot_write_cost` inserts into a real SQLite store alone and in groups (it exits non-zero
+    if a fresh jti is refused)."""
+    args = [sys.executable, "-m", "bench.hot_write_cost", "--inserts", "400", "--writers", "8"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "  1 writer(s):" in done.stdout
+    assert "  8 writer(s):" in done.stdout
 
 
 def test_revocation_cost_measures_with_a_warm_cache() -> None:
