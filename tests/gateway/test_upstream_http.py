@@ -679,3 +679,32 @@ async def test_an_https_upstream_that_is_not_trusted_is_a_502(serve: Any, pki: P
     assert (error.status, error.reason) == (502, "upstream.unavailable")
     assert "CERTIFICATE_VERIFY_FAILED" in error.detail
     assert server.requests == []
+
+
+# -- desync and exhaustion (adversarial review) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "headers"),
+    [
+        (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nok" + OK, 401, [(b"content-length", b"2")]),
+        (b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" + OK, 204, [(b"x-a", b"1")]),
+        (OK + b"HTTP/1.1 100 Continue\r\n\r\n", 200, [(b"content-length", b"2")]),
+    ],
+    ids=["401-then-200", "204-then-200", "200-then-100"],
+)
+async def test_bytes_after_an_answer_never_change_its_status_or_headers(
+    serve: Any, raw: bytes, status: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    server = await serve(answer(raw))
+    upstream = plain(server)
+    caller, _ = await forward(upstream)
+    assert (caller.status, caller.headers) == (status, headers)
+    await forward(upstream)
+    assert server.connections == 2  # and the connection was not kept
+
+
+async def test_an_answer_with_a_status_below_100_is_a_502(serve: Any) -> None:
+    server = await serve(answer(b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok"))
+    error = await refused(forward(plain(server)))
+    assert (error.status, error.reason) == (502, "upstream.unavailable")

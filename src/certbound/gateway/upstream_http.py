@@ -169,7 +169,8 @@ class Answer:
             self.extra = True
 
     def on_status(self, reason: bytes) -> None:
-        self._head_bytes += len(reason)
+        if not self.done:
+            self._head_bytes += len(reason)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.head_done:  # a chunked body's trailer fields: not passed on
@@ -181,7 +182,11 @@ class Answer:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.done:  # the head of a message after the answer: never this answer's status or fields
+            return
         status = self._parser.get_status_code()
+        if status < 100:
+            raise httptools.HttpParserError(f"status {status}")
         if status == 101:
             self.upgrade = True
         elif 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the final one follows
