@@ -99,7 +99,7 @@ class Answer:
     """
 
     __slots__ = (
-        "_fed", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done", "head_only",
+        "_fed", "_framing", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done", "head_only",
         "headers", "keep_alive", "received", "status", "too_large", "upgrade",
     )  # fmt: skip
 
@@ -113,6 +113,7 @@ class Answer:
         self.head_done = self.done = self.extra = self.too_large = self.upgrade = False
         self._interim = False
         self._head_bytes = self._fed = 0  # the head's fields; bytes fed before the head was complete
+        self._framing = 0  # bytes fed since the last body bytes (chunk lines, trailer fields)
         self._parser = httptools.HttpResponseParser(self)
 
     def feed(self, data: bytes) -> None:
@@ -120,6 +121,8 @@ class Answer:
         self.received += len(data)
         if not self.head_done:
             self._fed += len(data)
+        else:
+            self._framing += len(data)  # back to 0 as soon as this data holds body bytes
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -134,6 +137,8 @@ class Answer:
             raise httptools.HttpParserError(
                 f"the answer's head is over {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} fields"
             )
+        if self._framing > MAX_HEAD_BYTES + 1024:  # httptools holds a trailer field whole
+            raise httptools.HttpParserError(f"the answer's trailer is over {MAX_HEAD_BYTES} bytes")
 
     def take(self) -> list[bytes]:
         chunks, self.chunks = self.chunks, []
@@ -203,6 +208,7 @@ class Answer:
         if self.done:  # a body to HEAD: not forwarded, and the connection is not kept
             self.extra = True
         else:
+            self._framing = 0
             self.chunks.append(body)
 
     def on_message_complete(self) -> None:
