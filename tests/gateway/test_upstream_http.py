@@ -268,7 +268,8 @@ async def test_answers_without_a_body_whatever_their_length(serve: Any, method: 
     assert (caller.body_chunks, broke) == ([], None)
     assert caller.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     await forward(upstream, method)
-    assert server.connections == 1  # complete: the connection was kept
+    # complete: the connection was kept, except after HEAD (a body sent anyway may still come)
+    assert server.connections == (2 if method == "HEAD" else 1)
 
 
 async def test_length_chunked_and_close_delimited_bodies(serve: Any) -> None:
@@ -702,6 +703,29 @@ async def test_bytes_after_an_answer_never_change_its_status_or_headers(
     assert (caller.status, caller.headers) == (status, headers)
     await forward(upstream)
     assert server.connections == 2  # and the connection was not kept
+
+
+async def test_a_body_sent_late_to_head_never_reaches_the_next_caller(serve: Any) -> None:
+    """An upstream that answers HEAD like GET (Python's ``do_HEAD = do_GET``), its body late: after
+    the next request went out on the connection. That body must not be the next caller's answer."""
+    smuggled = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        if request.head.startswith(b"HEAD"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(smuggled))
+        else:
+            if request.connection == 1 and len(server.requests) == 2:  # the HEAD's body, late
+                writer.write(smuggled)
+            writer.write(OK)
+        return True
+
+    server = await serve(reply)
+    upstream = plain(server)
+    caller, _ = await forward(upstream, "HEAD")
+    assert (caller.status, caller.body_chunks) == (200, [])
+    caller, _ = await forward(upstream, "GET")
+    assert (caller.status, caller.body_chunks) == (200, [b"ok"])
+    assert server.connections == 2  # a HEAD's connection is not kept: its body may still come
 
 
 async def test_an_endless_trailer_is_not_buffered(serve: Any) -> None:

@@ -8,8 +8,9 @@ llhttp) reading the answers. What it does, and only that:
 * the request: ``METHOD target HTTP/1.1``, ``Host`` (the upstream's netloc), the gateway's headers as
   given, a body with its ``Content-Length`` or chunked; a name or value that would break the head
   (CR, LF, NUL) is refused before anything is sent (:class:`BadRequestHead`);
-* the answer: interim 1xx skipped, no body for ``HEAD``, 204 and 304, ``Content-Length``, chunked or
-  read to the close; the head bounded (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`);
+* the answer: interim 1xx skipped, no body for ``HEAD`` (whose connection is not kept), 204 and
+  304, ``Content-Length``, chunked or read to the close; the head and a trailer bounded
+  (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`);
 * a pool per upstream (:class:`Pool`): an idle connection is reused only if its last answer was read
   to its end, both sides keep it, nothing came after the answer and it is within its idle limit; the
   total per upstream is capped, a request waiting for a free one up to the connect timeout.
@@ -99,8 +100,8 @@ class Answer:
     """
 
     __slots__ = (
-        "_fed", "_framing", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done", "head_only",
-        "headers", "keep_alive", "received", "status", "too_large", "upgrade",
+        "_fed", "_framing", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done",
+        "head_only", "headers", "keep_alive", "received", "status", "too_large", "upgrade",
     )  # fmt: skip
 
     def __init__(self, head_only: bool) -> None:
@@ -199,7 +200,9 @@ class Answer:
             self.headers = []
             return
         self.status = status
-        self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp resets it after the message
+        # llhttp resets it after the message. Never after HEAD: an upstream answering it like GET may
+        # send the body after the head, late enough to be read as the next request's answer.
+        self.keep_alive = bool(self._parser.should_keep_alive()) and not self.head_only
         self.head_done = True
         if self.head_only:
             self.done = True
