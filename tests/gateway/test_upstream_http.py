@@ -224,6 +224,22 @@ async def test_a_header_that_would_inject_another_is_never_sent(
     assert server.connections == 0  # not even a connection
 
 
+@pytest.mark.parametrize("name", [b"host", b"Host", b"transfer-encoding", b"Transfer-Encoding"])
+async def test_a_header_the_client_writes_itself_is_never_sent_twice(serve: Any, name: bytes) -> None:
+    server = await serve(answer(OK))
+    error = await refused(forward(plain(server), "POST", headers=[(name, b"chunked")], caller=Caller([b"x"])))
+    assert (error.status, error.reason) == (502, "upstream.unavailable")
+    assert server.connections == 0
+
+
+async def test_a_content_length_in_any_case_frames_the_body(serve: Any) -> None:
+    server = await serve(answer(OK))
+    await forward(plain(server), "POST", headers=[(b"Content-Length", b"5")], caller=Caller([b"hello"]))
+    (seen,) = server.requests
+    assert b"transfer-encoding" not in seen.head.lower()  # never both
+    assert seen.body == b"hello"
+
+
 async def test_no_cookie_jar_and_no_redirect_followed(serve: Any) -> None:
     server = await serve(
         answer(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n")

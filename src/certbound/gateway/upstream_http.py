@@ -57,6 +57,9 @@ _HIGH_WATER: Final = 256 * 1024
 _BAD_VALUE: Final = re.compile(rb"[\r\n\0]")
 _BAD_NAME: Final = re.compile(rb"[\r\n\0:\s]")
 _BAD_TARGET: Final = re.compile(rb"[\x00-\x20\x7f]")
+#: Fields only the client writes: a header list naming one (a route's ``upstream_access_token_header``
+#: may name any field) would send two ``Host`` or a body framed two ways.
+_OWN_FIELDS: Final = frozenset({b"host", b"transfer-encoding"})
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _KEEP_ALIVE_TIMEOUT: Final = re.compile(rb"timeout\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -82,7 +85,10 @@ def request_head(
     for name, value in headers:
         if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
             raise BadRequestHead(f"header {name[:80]!r}: a name or value with CR, LF or NUL")
-        if name == b"content-length":
+        lower = name.lower()
+        if lower in _OWN_FIELDS:  # a second Host, or framing the body's own would contradict
+            raise BadRequestHead(f"header {name[:80]!r}: set by the client itself")
+        if lower == b"content-length":
             length = True
         parts += (name, b": ", value, b"\r\n")
     chunked = has_body and not length
