@@ -8,13 +8,16 @@ conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from certbound.gateway.answers import GatewayError
 from certbound.gateway.upstream import ClientGone, Upstream, UpstreamPools
@@ -757,6 +760,45 @@ async def test_an_endless_trailer_is_not_buffered(serve: Any) -> None:
     caller, broke = await forward(plain(server, timeout=3))
     assert caller.body_chunks == [b"ok"]
     assert "trailer" in (broke or "")  # refused as too large, not held until the read timeout
+
+
+def _cut_after(raw: bytes, *, reset: bool) -> Reply:
+    """Send `raw`, then end the connection without a clean close: a TCP reset, or (TLS) no close_notify."""
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(raw)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        if reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        return False
+
+    return reply
+
+
+CLOSE_DELIMITED = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of the body"
+
+
+async def test_a_body_read_to_the_close_that_is_reset_is_not_complete(serve: Any) -> None:
+    server = await serve(_cut_after(CLOSE_DELIMITED, reset=True))
+    caller, broke = await forward(plain(server))
+    assert caller.body_chunks == [b"part of the body"]
+    assert "cut" in (broke or "")
+    assert caller.sent[-1]["more_body"] is True  # never ended as if complete
+
+
+async def test_a_body_read_to_the_close_that_is_tls_truncated_is_not_complete(serve: Any, pki: Pki) -> None:
+    if not isinstance(asyncio.get_running_loop(), uvloop.Loop):
+        pytest.skip("asyncio's TLS transport reports a close without close_notify as a clean end")
+    server = await serve(_cut_after(CLOSE_DELIMITED, reset=False), pki.context)
+    url = f"https://localhost:{server.port}"
+    upstream = Upstream(url, UpstreamPools().pool(url, pki.ca_file), connect_timeout=5, read_timeout=5)
+    caller, broke = await forward(upstream)
+    assert caller.body_chunks == [b"part of the body"]
+    assert "cut" in (broke or "")
+    assert caller.sent[-1]["more_body"] is True
 
 
 async def test_an_answer_with_a_status_below_100_is_a_502(serve: Any) -> None:

@@ -240,7 +240,8 @@ class Connection(asyncio.Protocol):
         self.spoiled = False
         self.closed = False
         self.reuse_until = 0.0
-        self._eof = False
+        self._eof = False  # the upstream ended its side cleanly (FIN; TLS: close_notify on uvloop)
+        self._cut = False  # the connection was lost without that end (a reset, a TLS truncation)
         self._data: deque[bytes] = deque()
         self._buffered = 0
         self._reading_paused = False
@@ -270,7 +271,8 @@ class Connection(asyncio.Protocol):
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = self._eof = True
+        self.closed = True
+        self._cut = not self._eof  # a body read to the close must not look complete when it was cut
         self._wake()
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
@@ -306,10 +308,13 @@ class Connection(asyncio.Protocol):
             raise ConnectionResetError("the upstream closed the connection")
 
     async def read(self) -> bytes:
-        """The next data received; b"" once the upstream closed its side."""
+        """The next data received; b"" once the upstream closed its side, ConnectionResetError when
+        the connection was lost otherwise."""
         while not self._data:
             if self._eof:
                 return b""
+            if self._cut:
+                raise ConnectionResetError("the upstream's connection was cut (reset, or TLS truncated)")
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         data = self._data.popleft()
