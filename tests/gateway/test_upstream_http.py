@@ -8,13 +8,16 @@ conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from certbound.gateway.answers import GatewayError
 from certbound.gateway.upstream import ClientGone, Upstream, UpstreamPools
@@ -224,6 +227,22 @@ async def test_a_header_that_would_inject_another_is_never_sent(
     assert server.connections == 0  # not even a connection
 
 
+@pytest.mark.parametrize("name", [b"host", b"Host", b"transfer-encoding", b"Transfer-Encoding"])
+async def test_a_header_the_client_writes_itself_is_never_sent_twice(serve: Any, name: bytes) -> None:
+    server = await serve(answer(OK))
+    error = await refused(forward(plain(server), "POST", headers=[(name, b"chunked")], caller=Caller([b"x"])))
+    assert (error.status, error.reason) == (502, "upstream.unavailable")
+    assert server.connections == 0
+
+
+async def test_a_content_length_in_any_case_frames_the_body(serve: Any) -> None:
+    server = await serve(answer(OK))
+    await forward(plain(server), "POST", headers=[(b"Content-Length", b"5")], caller=Caller([b"hello"]))
+    (seen,) = server.requests
+    assert b"transfer-encoding" not in seen.head.lower()  # never both
+    assert seen.body == b"hello"
+
+
 async def test_no_cookie_jar_and_no_redirect_followed(serve: Any) -> None:
     server = await serve(
         answer(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nSet-Cookie: s=1\r\nContent-Length: 0\r\n\r\n")
@@ -268,7 +287,8 @@ async def test_answers_without_a_body_whatever_their_length(serve: Any, method: 
     assert (caller.body_chunks, broke) == ([], None)
     assert caller.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     await forward(upstream, method)
-    assert server.connections == 1  # complete: the connection was kept
+    # complete: the connection was kept, except after HEAD (a body sent anyway may still come)
+    assert server.connections == (2 if method == "HEAD" else 1)
 
 
 async def test_length_chunked_and_close_delimited_bodies(serve: Any) -> None:
@@ -679,3 +699,109 @@ async def test_an_https_upstream_that_is_not_trusted_is_a_502(serve: Any, pki: P
     assert (error.status, error.reason) == (502, "upstream.unavailable")
     assert "CERTIFICATE_VERIFY_FAILED" in error.detail
     assert server.requests == []
+
+
+# -- desync and exhaustion (adversarial review) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "headers"),
+    [
+        (b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nok" + OK, 401, [(b"content-length", b"2")]),
+        (b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n" + OK, 204, [(b"x-a", b"1")]),
+        (OK + b"HTTP/1.1 100 Continue\r\n\r\n", 200, [(b"content-length", b"2")]),
+    ],
+    ids=["401-then-200", "204-then-200", "200-then-100"],
+)
+async def test_bytes_after_an_answer_never_change_its_status_or_headers(
+    serve: Any, raw: bytes, status: int, headers: list[tuple[bytes, bytes]]
+) -> None:
+    server = await serve(answer(raw))
+    upstream = plain(server)
+    caller, _ = await forward(upstream)
+    assert (caller.status, caller.headers) == (status, headers)
+    await forward(upstream)
+    assert server.connections == 2  # and the connection was not kept
+
+
+async def test_a_body_sent_late_to_head_never_reaches_the_next_caller(serve: Any) -> None:
+    """An upstream that answers HEAD like GET (Python's ``do_HEAD = do_GET``), its body late: after
+    the next request went out on the connection. That body must not be the next caller's answer."""
+    smuggled = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        if request.head.startswith(b"HEAD"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(smuggled))
+        else:
+            if request.connection == 1 and len(server.requests) == 2:  # the HEAD's body, late
+                writer.write(smuggled)
+            writer.write(OK)
+        return True
+
+    server = await serve(reply)
+    upstream = plain(server)
+    caller, _ = await forward(upstream, "HEAD")
+    assert (caller.status, caller.body_chunks) == (200, [])
+    caller, _ = await forward(upstream, "GET")
+    assert (caller.status, caller.body_chunks) == (200, [b"ok"])
+    assert server.connections == 2  # a HEAD's connection is not kept: its body may still come
+
+
+async def test_an_endless_trailer_is_not_buffered(serve: Any) -> None:
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: ")
+        for _ in range(64):  # 4 MiB of one trailer field, then silence: never a complete field
+            writer.write(b"t" * 65536)
+            await writer.drain()
+        await asyncio.sleep(10)
+        return False
+
+    server = await serve(reply)
+    caller, broke = await forward(plain(server, timeout=3))
+    assert caller.body_chunks == [b"ok"]
+    assert "trailer" in (broke or "")  # refused as too large, not held until the read timeout
+
+
+def _cut_after(raw: bytes, *, reset: bool) -> Reply:
+    """Send `raw`, then end the connection without a clean close: a TCP reset, or (TLS) no close_notify."""
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        writer.write(raw)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        if reset:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        return False
+
+    return reply
+
+
+CLOSE_DELIMITED = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart of the body"
+
+
+async def test_a_body_read_to_the_close_that_is_reset_is_not_complete(serve: Any) -> None:
+    server = await serve(_cut_after(CLOSE_DELIMITED, reset=True))
+    caller, broke = await forward(plain(server))
+    assert caller.body_chunks == [b"part of the body"]
+    assert "cut" in (broke or "")
+    assert caller.sent[-1]["more_body"] is True  # never ended as if complete
+
+
+async def test_a_body_read_to_the_close_that_is_tls_truncated_is_not_complete(serve: Any, pki: Pki) -> None:
+    if not isinstance(asyncio.get_running_loop(), uvloop.Loop):
+        pytest.skip("asyncio's TLS transport reports a close without close_notify as a clean end")
+    server = await serve(_cut_after(CLOSE_DELIMITED, reset=False), pki.context)
+    url = f"https://localhost:{server.port}"
+    upstream = Upstream(url, UpstreamPools().pool(url, pki.ca_file), connect_timeout=5, read_timeout=5)
+    caller, broke = await forward(upstream)
+    assert caller.body_chunks == [b"part of the body"]
+    assert "cut" in (broke or "")
+    assert caller.sent[-1]["more_body"] is True
+
+
+async def test_an_answer_with_a_status_below_100_is_a_502(serve: Any) -> None:
+    server = await serve(answer(b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok"))
+    error = await refused(forward(plain(server)))
+    assert (error.status, error.reason) == (502, "upstream.unavailable")

@@ -8,8 +8,9 @@ llhttp) reading the answers. What it does, and only that:
 * the request: ``METHOD target HTTP/1.1``, ``Host`` (the upstream's netloc), the gateway's headers as
   given, a body with its ``Content-Length`` or chunked; a name or value that would break the head
   (CR, LF, NUL) is refused before anything is sent (:class:`BadRequestHead`);
-* the answer: interim 1xx skipped, no body for ``HEAD``, 204 and 304, ``Content-Length``, chunked or
-  read to the close; the head bounded (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`);
+* the answer: interim 1xx skipped, no body for ``HEAD`` (whose connection is not kept), 204 and
+  304, ``Content-Length``, chunked or read to the close; the head and a trailer bounded
+  (:data:`MAX_HEAD_BYTES`, :data:`MAX_HEADERS`);
 * a pool per upstream (:class:`Pool`): an idle connection is reused only if its last answer was read
   to its end, both sides keep it, nothing came after the answer and it is within its idle limit; the
   total per upstream is capped, a request waiting for a free one up to the connect timeout.
@@ -56,6 +57,9 @@ _HIGH_WATER: Final = 256 * 1024
 _BAD_VALUE: Final = re.compile(rb"[\r\n\0]")
 _BAD_NAME: Final = re.compile(rb"[\r\n\0:\s]")
 _BAD_TARGET: Final = re.compile(rb"[\x00-\x20\x7f]")
+#: Fields only the client writes: a header list naming one (a route's ``upstream_access_token_header``
+#: may name any field) would send two ``Host`` or a body framed two ways.
+_OWN_FIELDS: Final = frozenset({b"host", b"transfer-encoding"})
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _KEEP_ALIVE_TIMEOUT: Final = re.compile(rb"timeout\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -81,7 +85,10 @@ def request_head(
     for name, value in headers:
         if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
             raise BadRequestHead(f"header {name[:80]!r}: a name or value with CR, LF or NUL")
-        if name == b"content-length":
+        lower = name.lower()
+        if lower in _OWN_FIELDS:  # a second Host, or framing the body's own would contradict
+            raise BadRequestHead(f"header {name[:80]!r}: set by the client itself")
+        if lower == b"content-length":
             length = True
         parts += (name, b": ", value, b"\r\n")
     chunked = has_body and not length
@@ -99,8 +106,8 @@ class Answer:
     """
 
     __slots__ = (
-        "_fed", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done", "head_only",
-        "headers", "keep_alive", "received", "status", "too_large", "upgrade",
+        "_fed", "_framing", "_head_bytes", "_interim", "_parser", "chunks", "done", "extra", "head_done",
+        "head_only", "headers", "keep_alive", "received", "status", "too_large", "upgrade",
     )  # fmt: skip
 
     def __init__(self, head_only: bool) -> None:
@@ -113,6 +120,7 @@ class Answer:
         self.head_done = self.done = self.extra = self.too_large = self.upgrade = False
         self._interim = False
         self._head_bytes = self._fed = 0  # the head's fields; bytes fed before the head was complete
+        self._framing = 0  # bytes fed since the last body bytes (chunk lines, trailer fields)
         self._parser = httptools.HttpResponseParser(self)
 
     def feed(self, data: bytes) -> None:
@@ -120,6 +128,8 @@ class Answer:
         self.received += len(data)
         if not self.head_done:
             self._fed += len(data)
+        else:
+            self._framing += len(data)  # back to 0 as soon as this data holds body bytes
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -134,6 +144,8 @@ class Answer:
             raise httptools.HttpParserError(
                 f"the answer's head is over {MAX_HEAD_BYTES} bytes or {MAX_HEADERS} fields"
             )
+        if self._framing > MAX_HEAD_BYTES + 1024:  # httptools holds a trailer field whole
+            raise httptools.HttpParserError(f"the answer's trailer is over {MAX_HEAD_BYTES} bytes")
 
     def take(self) -> list[bytes]:
         chunks, self.chunks = self.chunks, []
@@ -169,7 +181,8 @@ class Answer:
             self.extra = True
 
     def on_status(self, reason: bytes) -> None:
-        self._head_bytes += len(reason)
+        if not self.done:
+            self._head_bytes += len(reason)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.head_done:  # a chunked body's trailer fields: not passed on
@@ -181,7 +194,11 @@ class Answer:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.done:  # the head of a message after the answer: never this answer's status or fields
+            return
         status = self._parser.get_status_code()
+        if status < 100:
+            raise httptools.HttpParserError(f"status {status}")
         if status == 101:
             self.upgrade = True
         elif 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the final one follows
@@ -189,7 +206,9 @@ class Answer:
             self.headers = []
             return
         self.status = status
-        self.keep_alive = bool(self._parser.should_keep_alive())  # llhttp resets it after the message
+        # llhttp resets it after the message. Never after HEAD: an upstream answering it like GET may
+        # send the body after the head, late enough to be read as the next request's answer.
+        self.keep_alive = bool(self._parser.should_keep_alive()) and not self.head_only
         self.head_done = True
         if self.head_only:
             self.done = True
@@ -198,6 +217,7 @@ class Answer:
         if self.done:  # a body to HEAD: not forwarded, and the connection is not kept
             self.extra = True
         else:
+            self._framing = 0
             self.chunks.append(body)
 
     def on_message_complete(self) -> None:
@@ -220,7 +240,8 @@ class Connection(asyncio.Protocol):
         self.spoiled = False
         self.closed = False
         self.reuse_until = 0.0
-        self._eof = False
+        self._eof = False  # the upstream ended its side cleanly (FIN; TLS: close_notify on uvloop)
+        self._cut = False  # the connection was lost without that end (a reset, a TLS truncation)
         self._data: deque[bytes] = deque()
         self._buffered = 0
         self._reading_paused = False
@@ -250,7 +271,8 @@ class Connection(asyncio.Protocol):
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = self._eof = True
+        self.closed = True
+        self._cut = not self._eof  # a body read to the close must not look complete when it was cut
         self._wake()
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
@@ -286,10 +308,13 @@ class Connection(asyncio.Protocol):
             raise ConnectionResetError("the upstream closed the connection")
 
     async def read(self) -> bytes:
-        """The next data received; b"" once the upstream closed its side."""
+        """The next data received; b"" once the upstream closed its side, ConnectionResetError when
+        the connection was lost otherwise."""
         while not self._data:
             if self._eof:
                 return b""
+            if self._cut:
+                raise ConnectionResetError("the upstream's connection was cut (reset, or TLS truncated)")
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         data = self._data.popleft()
