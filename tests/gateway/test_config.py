@@ -114,6 +114,8 @@ def test_the_seven_methods() -> None:
         (lambda c: c["routes"][0].update(upstream_headers={"Authorization": "sub"}), "routes[0].upstream_headers: 'Authorization' is set by"),
         (lambda c: c["routes"][0].update(upstream_headers={"X-A": "sub", "x_a": "aud"}), "routes[0].upstream_headers: 'x_a' names the same header"),
         (lambda c: c["routes"][0].update(upstream_headers={"X A": "sub"}), "routes[0].upstream_headers: 'X A' is not a header name"),
+        (lambda c: c["routes"][0].update(upstream_access_token_header="Host"), "routes[0].upstream_access_token_header: 'Host' is set by"),
+        (lambda c: c["routes"][0].update(upstream_access_token_header="transfer_encoding:x"), "routes[0].upstream_access_token_header: 'transfer_encoding' is set by"),
         (lambda c: c["routes"][0].update(realm='a"b'), "routes[0].realm: "),
         (lambda c: c["routes"].append(dict(c["routes"][0])), "routes[1].name: 'api' is the name of another route"),
         (lambda c: (c["routes"][0].update(auth_methods=["authorization_code"], redirect_uri="https://gw/api/cb"), c["routes"].insert(0, {**c["routes"][0], "name": "api-login", "paths": ["/b"], "redirect_uri": "https://gw/b/cb"})), "routes[0].name: 'api-login' is the name of route 'api''s login cookie"),

@@ -395,6 +395,10 @@ class RouteSettings(_Section):
         name = value.split(":", 1)[0]
         if not _HEADER_TOKEN.fullmatch(name):
             raise ValueError(f"{name!r} is not a header name")
+        # Authorization is its usual place; a field HTTP or the gateway writes itself (Host, framing,
+        # forwarding) would be sent twice or contradict the request's own
+        if name.lower().replace("_", "-") in RESERVED_HEADERS - {"authorization"}:
+            raise ValueError(f"{name!r} is set by the gateway or HTTP itself; choose another name")
         return value
 
     @field_validator("scopes")
