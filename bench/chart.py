@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.gateway_report import REFERENCES
+
 __all__ = ["Panel", "Series", "chart_data", "draw", "gateway_records", "load_results", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +28,6 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_OUT = ROOT / "docs" / "performance-chart.png"
 BENCH_FILE = "latest.json"
 GATEWAY_FILE = "gateway.json"
-UPSTREAM = "upstream"
 #: A title names the command that produced the figures, cut to what fits above a panel.
 MAX_SOURCE = 90
 
@@ -115,7 +116,7 @@ def gateway_records(data: Any) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     nested ``{scenario: {server: figures}}`` (or ``{scenario: {"servers": {server: figures}}}``, what
     ``bench.gateway_run`` writes), under ``scenarios`` or at the top; or a list of records with
     ``scenario`` and ``server``, under ``rows``/``results``/``runs`` or at the top. The upstream
-    called directly (``upstream``) is the runs' reference, not a gateway: left out."""
+    called directly (``upstream``, ``upstream-tls``) is the runs' reference, not a gateway: left out."""
     if isinstance(data, Mapping):
         scenarios = data.get("scenarios")
         if not isinstance(scenarios, Mapping):
@@ -130,7 +131,7 @@ def gateway_records(data: Any) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
             if not isinstance(by_server, Mapping):
                 continue
             for server, figures in by_server.items():
-                if isinstance(figures, Mapping) and server != UPSTREAM:
+                if isinstance(figures, Mapping) and server not in REFERENCES:
                     yield str(scenario), str(server), figures
     elif isinstance(data, list):
         for record in data:

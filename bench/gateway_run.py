@@ -37,6 +37,9 @@ import uvloop
 
 from bench.gateway_report import (
     FRONTS,
+    REFERENCES,
+    UPSTREAM,
+    UPSTREAM_TLS,
     Cell,
     Verdict,
     added,
@@ -52,6 +55,7 @@ from bench.gateway_stack import (
     UPSTREAM_BODY,
     ApacheKind,
     Idp,
+    Upstream,
     apache_missing,
     start_apache,
     start_gateway,
@@ -258,22 +262,26 @@ def unexpected(checks: dict[str, Answers]) -> list[str]:
 
 @dataclass
 class Stack:
-    """Everything running: the IdP, the upstream and the three resource servers."""
+    """Everything running: the IdP, the upstream (plain HTTP, and over TLS as `UPSTREAM_TLS`) and the
+    three resource servers."""
 
     material: Material
     idp: Idp
-    upstream: Server
+    upstream: Upstream
     fronts: dict[str, Server]
 
     def port(self, server: str, family: Family) -> int:
-        if server == "upstream":
+        if server == UPSTREAM:
             return self.upstream.port
+        if server == UPSTREAM_TLS:
+            assert self.upstream.tls_port is not None
+            return self.upstream.tls_port
         front = self.fronts[server]
         ports = getattr(front, "ports", None)
         return ports[family] if ports else front.port
 
     def process(self, server: str) -> Server:
-        return self.upstream if server == "upstream" else self.fronts[server]
+        return self.upstream if server in REFERENCES else self.fronts[server]
 
     def stop(self) -> None:
         for server in (*self.fronts.values(), self.upstream, self.idp.server):
@@ -289,7 +297,7 @@ def start_stack(material: Material, work: Path, args: argparse.Namespace) -> Sta
     idp = start_idp(material, work, pin=side)
     started: list[Server] = [idp.server]
     try:
-        upstream = start_upstream(work, pin=side)
+        upstream = start_upstream(work, pin=side, material=material)
         started.append(upstream)
         gateway = start_gateway(material, idp, upstream, work, pin=pin, patch=args.gateway_patch)
         fronts: dict[str, Server] = {"certbound": gateway}
@@ -329,7 +337,7 @@ def workload(stack: Stack, server: str, scenario: Scenario, connections: int) ->
     target = Target("127.0.0.1", port, process.cpu_seconds)
     token = stack.idp.jwt if scenario.family == "jwt" else stack.idp.opaque
     request = request_bytes(scenario.path, f"127.0.0.1:{port}", token, close=scenario.new_connection)
-    ctx = None if server == "upstream" else client_context(stack.material)
+    ctx = None if server == UPSTREAM else client_context(stack.material)
     return target, Workload(
         scenario.name, ctx, itertools.repeat(request), upstream_answer, scenario.new_connection, connections
     )
@@ -359,7 +367,7 @@ def _progress(server: str, scenario: str, run: int, kind: str, r: Result) -> Non
 async def measure_scenario(
     stack: Stack, scenario: Scenario, args: argparse.Namespace, meter: CoreMeter, raw: dict[str, Any]
 ) -> dict[str, Cell]:
-    servers = ["upstream", *FRONTS]
+    servers = [*REFERENCES, *FRONTS]
     measured = {s: Measured([], []) for s in servers}
     if args.steady:
         for server in servers:
@@ -379,7 +387,7 @@ async def measure_scenario(
             target, work = workload(stack, server, scenario, args.connections)
             meter.start()
             result = await run_workload(target, work, duration=args.duration, warmup=args.warmup)
-            others = meter.others(result.server_cpu) if server != "upstream" else None
+            others = meter.others(result.server_cpu) if server not in REFERENCES else None
             measured[server].throughput.append(result)
             _progress(server, scenario.name, run, "throughput", result)
             target, work = workload(stack, server, scenario, 1)
@@ -404,7 +412,7 @@ async def measure_scenario(
             m.throughput, m.latency, rss_mib=rss, pss_mib=pss, idp_calls=m.idp_calls, note=note
         )
     for server in FRONTS:
-        cells[server] = added(cells[server], cells["upstream"])
+        cells[server] = added(cells[server], cells[UPSTREAM], cells[UPSTREAM_TLS])
     return cells
 
 

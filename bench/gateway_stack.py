@@ -186,9 +186,13 @@ def start_idp(material: Material, work: Path, *, pin: str | None) -> Idp:
 # -- the upstream ----------------------------------------------------------------------------------
 
 
-def upstream_config(prefix: Path, port: int) -> str:
+def upstream_config(prefix: Path, port: int, tls: tuple[int, Material] | None = None) -> str:
     """nginx: one worker, plain HTTP on 127.0.0.1, `UPSTREAM_BODY` on every path, no access log,
-    keep-alive connections that are never closed by nginx during a run."""
+    keep-alive connections that are never closed by nginx during a run.
+
+    With `tls` (a port and the bench PKI), the same answer also over TLS with the resource servers'
+    certificate, asking for a client certificate without checking it as they do: the reference that
+    tells the handshake, which any mutual-TLS endpoint pays, from what a server in front adds."""
     body = UPSTREAM_BODY.decode().replace("\\", "\\\\").replace("'", "\\'")
     temps = "\n".join(
         f"    {name}_temp_path {prefix / name};"
@@ -211,7 +215,24 @@ http {{
             return 200 '{body}';
         }}
     }}
-}}
+{_tls_server(body, tls)}}}
+"""
+
+
+def _tls_server(body: str, tls: tuple[int, Material] | None) -> str:
+    if tls is None:
+        return ""
+    port, material = tls
+    return f"""    server {{
+        listen 127.0.0.1:{port} ssl backlog=4096;
+        ssl_certificate {material.server_cert};
+        ssl_certificate_key {material.server_key};
+        ssl_verify_client optional_no_ca;
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
 """
 
 
@@ -242,19 +263,28 @@ def _wait_http(server: Server, timeout: float = 30) -> None:
     raise RuntimeError(f"{server.name} did not answer within {timeout:.0f} s")
 
 
-def start_upstream(work: Path, *, pin: str | None) -> Server:
-    """nginx with `upstream_config`, in the foreground, in its own prefix under `work`."""
+@dataclass
+class Upstream(Server):
+    """The upstream nginx, and the port of its TLS reference (None without one)."""
+
+    tls_port: int | None = None
+
+
+def start_upstream(work: Path, *, pin: str | None, material: Material | None = None) -> Upstream:
+    """nginx with `upstream_config`, in the foreground, in its own prefix under `work`; with
+    `material`, its TLS reference too."""
     prefix = work / "upstream"
     prefix.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    tls = None if material is None else (free_port(), material)
     conf = prefix / "nginx.conf"
-    conf.write_text(upstream_config(prefix, port))
+    conf.write_text(upstream_config(prefix, port, tls))
     log = prefix / "stderr.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*_pin(pin), _nginx(), "-p", str(prefix), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
         )
-    server = Server("nginx (upstream)", port, proc, log, pin)
+    server = Upstream("nginx (upstream)", port, proc, log, pin, tls_port=None if tls is None else tls[0])
     _wait_http(server)
     return server
 

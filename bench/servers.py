@@ -77,8 +77,6 @@ class Server:
                 self.proc.wait()
 
 
-
-
 def _pin(cpus: str | None) -> list[str]:
     if cpus is None:
         return []

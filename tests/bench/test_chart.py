@@ -156,13 +156,15 @@ def test_the_chart_is_a_png_with_the_bars_of_the_data(tmp_path: Path) -> None:
 
 def test_the_gateway_runs_own_file_is_read_without_its_upstream_reference() -> None:
     """What `bench.gateway_run` writes: ``scenarios.<name>.servers.<server>``, beside a list of every
-    run (which must not be taken for the figures), the direct upstream as a reference to leave out."""
+    run (which must not be taken for the figures), the direct upstream (plain and over TLS) as
+    references to leave out."""
     data = {
         "command": "python -m bench.gateway_run " + "--x " * 40,
         "runs": [{"scenario": "jwt", "server": "certbound", "rps": 1.0}],
         "scenarios": {
             "jwt": {"label": "bound JWT", "verdicts": [], "servers": {
                 "upstream": {"rps": 27000.0, "rps_per_core": 65000.0},
+                "upstream-tls": {"rps": 9000.0, "rps_per_core": 20000.0},
                 "certbound": {"rps": 5100.0, "rps_per_core": 5144.0},
                 "mod_oauth2": {"rps": 1987.0, "rps_per_core": 2000.0},
             }},

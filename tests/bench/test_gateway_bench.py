@@ -153,6 +153,18 @@ def test_the_upstream_answers_one_fixed_body(tmp_path: Path) -> None:
     assert f"return 200 '{stack.UPSTREAM_BODY.decode()}';" in conf
     assert "access_log off;" in conf
     assert "daemon off;" in conf
+    assert " ssl" not in conf
+
+
+def test_the_upstream_over_tls_asks_for_a_certificate_as_the_fronts_do(
+    material: Material, tmp_path: Path
+) -> None:
+    conf = stack.upstream_config(tmp_path, 18090, (18091, material))
+    assert "listen 127.0.0.1:18090 backlog=4096;" in conf
+    assert "listen 127.0.0.1:18091 ssl backlog=4096;" in conf
+    assert f"ssl_certificate {material.server_cert};" in conf
+    assert "ssl_verify_client optional_no_ca;" in conf  # as Apache's SSLVerifyClient and the gateway
+    assert conf.count(f"return 200 '{stack.UPSTREAM_BODY.decode()}';") == 2
 
 
 def test_the_gateway_configuration_is_one_the_gateway_accepts(material: Material, tmp_path: Path) -> None:
@@ -216,13 +228,19 @@ def test_added_latency_is_the_servers_less_the_upstreams() -> None:
     withdelta = report.added(front, upstream)
     assert withdelta.added_p50_ms == pytest.approx(0.80)
     assert withdelta.added_p99_ms == pytest.approx(2.50)
+    assert withdelta.added_tls_p50_ms is None
     assert withdelta.rps == front.rps
+    upstream_tls = report.cell([result(9000, 0.4, 0.6, 1.2)], [result(3000, 0.3, 0.35, 0.90)])
+    both = report.added(front, upstream, upstream_tls)
+    assert both.added_p50_ms == pytest.approx(0.80)
+    assert both.added_tls_p50_ms == pytest.approx(0.50)
+    assert both.added_tls_p99_ms == pytest.approx(1.70)
 
 
 def cells(certbound: float, oauth2: float, openidc: float, added_p50: float) -> dict[str, report.Cell]:
     def one(per_core: float, latency: float = 0.5) -> report.Cell:
         c = report.cell([result(per_core, 1.0, 1, 2)], [result(1000, 0.2, latency, 1.0)])
-        return dataclasses.replace(c, added_p50_ms=latency)
+        return dataclasses.replace(c, added_p50_ms=latency, added_tls_p50_ms=latency / 4)
 
     return {
         "certbound": one(certbound, added_p50),
@@ -235,15 +253,20 @@ def test_the_targets_of_issue_17_are_judged_at_their_bounds() -> None:
     met = report.verdicts("jwt", cells(certbound=4200, oauth2=6000, openidc=2800, added_p50=0.99))
     assert [(v.what, v.met) for v in met] == [
         ("per core vs mod_auth_openidc", True), ("per core vs mod_oauth2", True), ("added p50 ms", True),
+        ("added p50 ms over the upstream over TLS", True),
     ]  # fmt: skip
-    missed = report.verdicts("introspection", cells(certbound=4100, oauth2=6000, openidc=2800, added_p50=1.0))
-    assert [v.met for v in missed] == [False, False, False]
-    assert [v.describe() for v in missed] == ["NOT met"] * 3
+    missed = report.verdicts("introspection", cells(certbound=4100, oauth2=6000, openidc=2800, added_p50=4.0))
+    assert [v.met for v in missed] == [False, False, False, False]  # 4.0 ms over TCP, 1.0 over TLS
+    assert [v.describe() for v in missed] == ["NOT met"] * 4
     table = report.ratio_table({"jwt": "bound JWT", "introspection": "introspected"}, met + missed)
-    assert "| bound JWT | 1.50x: met | 0.70x: met | 0.99 ms: met |" in table
-    assert "| introspected | 1.46x: NOT met | 0.68x: NOT met | 1.00 ms: NOT met |" in table
+    assert "| bound JWT | 1.50x: met | 0.70x: met | 0.99 ms: met | 0.25 ms: met |" in table
+    assert "| introspected | 1.46x: NOT met | 0.68x: NOT met | 4.00 ms: NOT met | 1.00 ms: NOT met |" in table
+    handshake = report.verdicts(
+        "new-connection", cells(certbound=4200, oauth2=6000, openidc=2800, added_p50=2.0)
+    )
+    assert [v.met for v in handshake[2:]] == [False, True]  # 2.0 ms over TCP, 0.5 over TLS
     unmeasured = report.verdicts("jwt", {})
-    assert [v.describe() for v in unmeasured] == ["not measured"] * 3
+    assert [v.describe() for v in unmeasured] == ["not measured"] * 4
 
 
 def test_the_probes_are_judged_against_what_each_server_enforces() -> None:
@@ -302,16 +325,17 @@ def test_quick_round_against_apache_completes_without_errors(tmp_path: Path) -> 
     assert data["unexpected"] == []
     assert set(data["scenarios"]) == {"jwt", "introspection", "new-connection"}
     for name, scenario in data["scenarios"].items():
-        assert set(scenario["servers"]) == {"upstream", *report.FRONTS}, name
+        assert set(scenario["servers"]) == {"upstream", "upstream-tls", *report.FRONTS}, name
         for server, c in scenario["servers"].items():
             assert c["rps"] > 0, (name, server)
             assert c["errors"] == 0, (name, server)
             assert c["rps_per_core"] is None or c["rps_per_core"] > 0
             assert c["rss_mib"] > 0, (name, server)
-            if server != "upstream":
+            if server not in report.REFERENCES:
                 assert c["added_p50_ms"] is not None, (name, server)
-        # verdicts for the three targets on every scenario
-        assert len(scenario["verdicts"]) == 3
+                assert c["added_tls_p50_ms"] is not None, (name, server)
+        # verdicts for the three targets on every scenario, and the added p50 over TLS
+        assert len(scenario["verdicts"]) == 4
     # the introspections were cached: the timed runs asked the IdP nothing
     assert data["scenarios"]["introspection"]["servers"]["certbound"]["idp_calls"] == 0
     assert data["checks"]["mod_oauth2"]["/jwt/item"]["other cert"] == 401
@@ -322,4 +346,3 @@ def test_quick_round_against_apache_completes_without_errors(tmp_path: Path) -> 
     ]
     leftovers = subprocess.run(["pgrep", "-f", work], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", leftovers.stdout
-
