@@ -6,7 +6,7 @@ import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,12 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def start_gateway(config: dict[str, Any], workdir: Path, *, ca_file: Path) -> RunningGateway:
+def start_gateway(
+    config: dict[str, Any], workdir: Path, *, ca_file: Path, command: Sequence[str] = CERTBOUND
+) -> RunningGateway:
     """Write `config` (its [listener] port chosen here unless given) and start the gateway; returns
-    once /healthz answers. `ca_file` is the CA of the listener's certificate."""
+    once /healthz answers. `ca_file` is the CA of the listener's certificate; `command` what stands
+    for ``certbound``."""
     workdir.mkdir(parents=True, exist_ok=True)
     listener = config.setdefault("listener", {})
     listener.setdefault("port", free_port())
@@ -65,7 +68,7 @@ def start_gateway(config: dict[str, Any], workdir: Path, *, ca_file: Path) -> Ru
     log_path = workdir / f"gateway-{listener['port']}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [*CERTBOUND, "gateway", "--config", str(config_file)],
+            [*command, "gateway", "--config", str(config_file)],
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,

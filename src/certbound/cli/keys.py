@@ -12,6 +12,9 @@ signed with it:
 store; every worker and node of a running server follows within a second (their key rings are
 rebuilt when the store's generation counter moves). Errors end in one line on stderr: exit status 1
 when the step cannot be done yet, 2 for a usage or configuration problem.
+
+The store and the server's bootstrap are imported when a command runs: `certbound.cli.main` loads this
+module for every command, ``certbound gateway`` too, which has no use for SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeAlias
 
 import typer
 
@@ -31,9 +34,10 @@ from certbound.config import Settings, SettingsError, load_settings
 from certbound.jose.keyring import KeyManager, KeyRing, KeyRotationError, NoActiveKeyError, Rotation
 from certbound.jose.signer import JwsSigner, SigningKeyError
 from certbound.sealing import Sealer
-from certbound.server.bootstrap import open_sealer
 from certbound.store.records import SigningKey
-from certbound.store.sql import SqlStore, open_store
+
+if TYPE_CHECKING:
+    from certbound.store.sql import SqlStore
 
 __all__ = ["DEFAULT_MIN_NEXT_AGE", "ROTATION_MARGIN", "app", "retirement_lifetime"]
 
@@ -85,11 +89,14 @@ def _sqlite_path(settings: Settings) -> Path | None:
     return Path(url.removeprefix("sqlite:///"))
 
 
-Work = Callable[[SqlStore, KeyManager, Sealer], Awaitable[Any]]
+Work: TypeAlias = "Callable[[SqlStore, KeyManager, Sealer], Awaitable[Any]]"
 
 
 async def _with_keys(settings: Settings, work: Work) -> Any:
     """Open the server's store and key manager, check the KEK opens the active key, run `work`."""
+    from certbound.server.bootstrap import open_sealer
+    from certbound.store.sql import open_store
+
     db = _sqlite_path(settings)
     if db is not None and not db.is_file():
         raise _Refused(f"no database at {db}: is this the server's data_dir (start the server once first)?")

@@ -1,4 +1,8 @@
-"""The `certbound` command. Errors a user can meet end in one clear line on stderr and a non-zero exit."""
+"""The `certbound` command. Errors a user can meet end in one clear line on stderr and a non-zero exit.
+
+The server's modules are imported by the commands that use them: ``certbound gateway`` serves from this
+process and must not load the store (SQLAlchemy, alembic, asyncpg) that it has no use for.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import secrets
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlencode
 
 import typer
@@ -22,17 +26,9 @@ from certbound.cli.keys import app as keys_app
 from certbound.cli.pki import app as pki_app
 from certbound.cli.users import app as users_app
 from certbound.config import Settings, SettingsError, load_settings
-from certbound.server.bootstrap import (
-    DEMO_APP_ID,
-    DEMO_APP_REDIRECT_URI,
-    DEMO_CLIENT_ID,
-    DEMO_USER,
-    DatabaseUnavailable,
-    DevSetup,
-    apply_dev_defaults,
-    ensure_demo_user,
-    initialize,
-)
+
+if TYPE_CHECKING:
+    from certbound.server.bootstrap import DevSetup
 
 app = typer.Typer(
     name="certbound",
@@ -155,6 +151,12 @@ def serve(
         "metrics_port": metrics_port,
     }
     from certbound.observability.logs import configure_logging
+    from certbound.server.bootstrap import (
+        DatabaseUnavailable,
+        apply_dev_defaults,
+        ensure_demo_user,
+        initialize,
+    )
     from certbound.server.run import BindError, bind_listeners, effective_tls_mode
     from certbound.server.run import serve as run_server
     from certbound.tls.forwarded import ForwardedCertConfig
@@ -191,6 +193,8 @@ JSON_FIELD = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1
 
 def banner(settings: Settings, dev: DevSetup | None) -> str:
     """What to do next, printed at start: the issuer and, in dev mode, ready-to-paste commands."""
+    from certbound.server.bootstrap import DEMO_CLIENT_ID
+
     lines = [
         f"certbound is serving {settings.issuer_url} with {settings.workers} worker(s)",
         f"  metadata: {settings.issuer_url}/.well-known/oauth-authorization-server",
@@ -240,6 +244,8 @@ def banner(settings: Settings, dev: DevSetup | None) -> str:
 def _login_lines(settings: Settings, dev: DevSetup) -> list[str]:
     """How to try the login in a browser: the demo app's authorization URL (PKCE), alice's password,
     and the code exchange."""
+    from certbound.server.bootstrap import DEMO_APP_ID, DEMO_APP_REDIRECT_URI, DEMO_USER
+
     verifier = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     query = urlencode({

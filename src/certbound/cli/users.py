@@ -8,6 +8,9 @@ tokens issued under them) and ends their login sessions, so enabling them again 
 Errors end in one line on stderr: exit status 1 when the command is refused (a username taken or
 unknown, a password the policy refuses), 2 for a usage or configuration problem.
 Every command takes ``--json`` for one JSON document on stdout.
+
+The store's modules (SQLAlchemy) are imported when a command runs: `certbound.cli.main` loads this
+module for every command, ``certbound gateway`` too, which has no use for them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -27,11 +30,11 @@ from certbound.cli.store_options import ConfigOpt, DatabaseOpt, DataDirOpt
 from certbound.config import Settings, SettingsError, load_settings
 from certbound.server.login_cookie import PURPOSE
 from certbound.server.users.accounts import create_user, set_password
-from certbound.server.users.login import USERNAME
 from certbound.server.users.passwords import check_password_policy
 from certbound.store.records import User
-from certbound.store.sql import SqlStore, open_store
-from certbound.store.users import UserExists
+
+if TYPE_CHECKING:
+    from certbound.store.sql import SqlStore
 
 __all__ = ["app", "read_password_file"]
 
@@ -84,6 +87,8 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _run(settings: Settings, work: Callable[[SqlStore], Awaitable[T]]) -> T:
+    from certbound.store.sql import open_store
+
     async def with_store() -> T:
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -159,6 +164,8 @@ def _claims(name: str | None, email: str | None, email_verified: bool, extra: li
 
 
 def _check_username(username: str) -> None:
+    from certbound.server.users.login import USERNAME
+
     if not USERNAME.fullmatch(username):
         _fail(f"{username!r}: a username is 1-128 letters, digits and . _ @ + -", 1)
 
@@ -179,6 +186,8 @@ def add(
     ] = None,
 ) -> None:
     """Add a user who can log in; an existing username is refused."""
+    from certbound.store.users import UserExists
+
     _check_username(username)
     settings = where.settings()
     claims = _claims(name, email, email_verified, claim or [])

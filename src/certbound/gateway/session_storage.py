@@ -4,6 +4,9 @@ PostgreSQL, through :class:`certbound.sessions.SqlSessionStore`), or Redis for r
 
 The key is the ``[store] session_secret_file`` (which must exist), or ``data_dir/session.key`` made at
 the first start: a restarted gateway opens the cookies and sessions of the one before it.
+
+The stores' modules are imported only where a route needs them (SQLAlchemy, alembic and asyncpg for
+the store, redis for Redis): a gateway without login sessions never loads them (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from certbound.gateway.config import GatewayConfigError, GatewaySettings, StoreSettings
 from certbound.sealing import Sealer, load_kek, load_or_create_kek
-from certbound.sessions import SessionStore, SqlSessionStore
-from certbound.sessions.redis_store import RedisSessionStore
-from certbound.store.sql import SqlStore, open_store
+from certbound.sessions import SessionStore
+
+if TYPE_CHECKING:
+    from certbound.sessions.sql import SqlSessionStore
+    from certbound.store.sql import SqlStore
 
 __all__ = ["SessionBackends", "migrate_session_store", "open_session_backends", "session_sealer"]
 
@@ -57,6 +63,8 @@ async def migrate_session_store(settings: GatewaySettings) -> None:
     """Create or upgrade the sessions' tables once, in the parent, before workers open the store."""
     if not _uses_store(settings):
         return
+    from certbound.store.sql import open_store
+
     if settings.store.database_url is None:
         settings.store.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = open_store(settings.store.effective_database_url())
@@ -93,6 +101,9 @@ async def open_session_backends(settings: GatewaySettings) -> AsyncIterator[Sess
     backends.sealer = sealer = session_sealer(settings.store)
     async with contextlib.AsyncExitStack() as stack:
         if _uses_store(settings):
+            from certbound.sessions.sql import SqlSessionStore
+            from certbound.store.sql import open_store
+
             sql = open_store(settings.store.effective_database_url())
             stack.push_async_callback(sql.close)
             backends.store = store = SqlSessionStore(sql.engine, sealer)
@@ -106,6 +117,8 @@ async def open_session_backends(settings: GatewaySettings) -> AsyncIterator[Sess
                 and url
                 and url not in backends.redis
             ):
+                from certbound.sessions.redis_store import RedisSessionStore
+
                 redis = RedisSessionStore.from_url(url, sealer)
                 stack.push_async_callback(redis.aclose)
                 backends.redis[url] = redis

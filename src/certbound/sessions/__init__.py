@@ -1,9 +1,16 @@
 """certbound.sessions: server-side sessions behind sealed cookies, for the login pages and the gateway.
 
 `Session` is the record, `SessionStore` what a backend provides (`SqlSessionStore` on the store's
-database; Redis later), `SessionCookie` the sealed ``__Host-`` cookie that carries a session's id. No
-web framework here: plain values in and out.
+database, `certbound.sessions.redis_store.RedisSessionStore` on Redis), `SessionCookie` the sealed
+``__Host-`` cookie that carries a session's id. No web framework here: plain values in and out.
+
+`SqlSessionStore` is imported on first use (module ``__getattr__``): it loads SQLAlchemy, alembic and
+the database drivers, which a gateway with no login sessions has no use for (docs/performance.md).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from certbound.sessions.cookies import (
     COOKIE_REASONS,
@@ -13,7 +20,9 @@ from certbound.sessions.cookies import (
 )
 from certbound.sessions.interface import SessionStore
 from certbound.sessions.session import Session, SessionLimits
-from certbound.sessions.sql import SqlSessionStore
+
+if TYPE_CHECKING:
+    from certbound.sessions.sql import SqlSessionStore
 
 __all__ = [
     "COOKIE_REASONS",
@@ -25,3 +34,12 @@ __all__ = [
     "SessionStore",
     "SqlSessionStore",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`SqlSessionStore`, imported when first asked for (see the module docstring)."""
+    if name == "SqlSessionStore":
+        from certbound.sessions.sql import SqlSessionStore
+
+        return SqlSessionStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,9 +2,27 @@
 
 `open_store(url)` gives a `SqlStore`; call `await store.migrate()` once at start (safe from every
 worker at once). See docs/store.md.
+
+`SqlStore` and `open_store` are imported on first use (module ``__getattr__``): they load SQLAlchemy,
+alembic and the database drivers, which a process needing only the records does not (the gateway).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from certbound.store.interface import ClientExists, SigningKeyExists, Store
-from certbound.store.sql import SqlStore, open_store
+
+if TYPE_CHECKING:
+    from certbound.store.sql import SqlStore, open_store
 
 __all__ = ["ClientExists", "SigningKeyExists", "SqlStore", "Store", "open_store"]
+
+
+def __getattr__(name: str) -> object:
+    """`SqlStore` and `open_store`, imported when first asked for (see the module docstring)."""
+    if name in ("SqlStore", "open_store"):
+        from certbound.store import sql
+
+        return getattr(sql, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
