@@ -177,6 +177,7 @@ def require_nginx() -> None:
         pytest.skip("nginx is needed for the benchmark's upstream")
 
 
+@pytest.mark.slow
 def test_the_upstream_over_tls_speaks_the_fronts_protocol(material: Material, tmp_path: Path) -> None:
     """The reference is the handshake the fronts make: TLS 1.3 (the gateway, and Apache on OpenSSL 3,
     offer it), not nginx 1.22's default of TLS 1.2 at most, whose full handshake differs; with the
@@ -344,10 +345,7 @@ def test_requests_and_the_check_of_the_upstreams_answer() -> None:
 @pytest.mark.slow
 def test_quick_round_against_apache_completes_without_errors(tmp_path: Path) -> None:
     require_apache()
-    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail("nginx is needed for the benchmark's upstream (.ci/run installs nginx-light)")
-        pytest.skip("nginx is needed for the benchmark's upstream")
+    require_nginx()
     args = [sys.executable, "-m", "bench.gateway_run", "--quick", "--no-pin", "--out", str(tmp_path)]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     output = done.stdout + done.stderr
