@@ -116,7 +116,8 @@ def gateway_records(data: Any) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     nested ``{scenario: {server: figures}}`` (or ``{scenario: {"servers": {server: figures}}}``, what
     ``bench.gateway_run`` writes), under ``scenarios`` or at the top; or a list of records with
     ``scenario`` and ``server``, under ``rows``/``results``/``runs`` or at the top. The upstream
-    called directly (``upstream``, ``upstream-tls``) is the runs' reference, not a gateway: left out."""
+    called directly (``upstream``, ``upstream-tls``) is the runs' reference, not a gateway: left out,
+    in either shape."""
     if isinstance(data, Mapping):
         scenarios = data.get("scenarios")
         if not isinstance(scenarios, Mapping):
@@ -135,7 +136,12 @@ def gateway_records(data: Any) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
                     yield str(scenario), str(server), figures
     elif isinstance(data, list):
         for record in data:
-            if isinstance(record, Mapping) and "scenario" in record and "server" in record:
+            if (
+                isinstance(record, Mapping)
+                and "scenario" in record
+                and "server" in record
+                and record["server"] not in REFERENCES
+            ):
                 yield str(record["scenario"]), str(record["server"]), record
 
 

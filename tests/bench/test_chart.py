@@ -175,3 +175,8 @@ def test_the_gateway_runs_own_file_is_read_without_its_upstream_reference() -> N
     assert [(s.server, s.values) for s in rps.series] == [("certbound", (5100.0,)), ("mod_oauth2", (1987.0,))]
     assert rps.title.endswith("…)")
     assert len(rps.title) < 160
+    # the same figures as a list of records: the references are left out there too
+    records = [{"scenario": "jwt", "server": server, **figures}
+               for server, figures in data["scenarios"]["jwt"]["servers"].items()]  # fmt: skip
+    assert [server for _, server, _ in gateway_records(records)] == ["certbound", "mod_oauth2"]
+    assert chart_data(None, {"rows": records}) == chart_data(None, {**data, "command": None})

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -20,7 +21,7 @@ import bench.gateway_report as report
 import bench.gateway_run as run
 import bench.gateway_stack as stack
 import pytest
-from bench.http import Response
+from bench.http import Response, parse_closed_response
 from bench.loadgen import Result
 from bench.material import GATEWAY_DN, OPAQUE_CLIENT, RESOURCE, SCOPE, Material, make_material
 
@@ -164,7 +165,40 @@ def test_the_upstream_over_tls_asks_for_a_certificate_as_the_fronts_do(
     assert "listen 127.0.0.1:18091 ssl backlog=4096;" in conf
     assert f"ssl_certificate {material.server_cert};" in conf
     assert "ssl_verify_client optional_no_ca;" in conf  # as Apache's SSLVerifyClient and the gateway
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf  # nginx 1.22's default stops at TLS 1.2
     assert conf.count(f"return 200 '{stack.UPSTREAM_BODY.decode()}';") == 2
+
+
+def require_nginx() -> None:
+    """Skip without nginx, unless CI is set: then fail."""
+    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail("nginx is needed for the benchmark's upstream (.ci/run installs nginx-light)")
+        pytest.skip("nginx is needed for the benchmark's upstream")
+
+
+@pytest.mark.slow
+def test_the_upstream_over_tls_speaks_the_fronts_protocol(material: Material, tmp_path: Path) -> None:
+    """The reference is the handshake the fronts make: TLS 1.3 (the gateway, and Apache on OpenSSL 3,
+    offer it), not nginx 1.22's default of TLS 1.2 at most, whose full handshake differs; with the
+    client's certificate asked for, and the upstream's body on it."""
+    require_nginx()
+    upstream = stack.start_upstream(tmp_path, pin=None, material=material)
+    try:
+        assert upstream.tls_port is not None
+        with (
+            socket.create_connection(("127.0.0.1", upstream.tls_port), timeout=10) as raw,
+            run.client_context(material).wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            version = tls.version()
+            tls.sendall(run.request_bytes("/jwt/item", "127.0.0.1", None, close=True))
+            chunks = []
+            while chunk := tls.recv(65536):
+                chunks.append(chunk)
+    finally:
+        upstream.stop()
+    assert version == "TLSv1.3"
+    assert run.upstream_answer(parse_closed_response(b"".join(chunks))) is None
 
 
 def test_the_gateway_configuration_is_one_the_gateway_accepts(material: Material, tmp_path: Path) -> None:
@@ -311,10 +345,7 @@ def test_requests_and_the_check_of_the_upstreams_answer() -> None:
 @pytest.mark.slow
 def test_quick_round_against_apache_completes_without_errors(tmp_path: Path) -> None:
     require_apache()
-    if shutil.which("nginx") is None and not os.access("/usr/sbin/nginx", os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail("nginx is needed for the benchmark's upstream (.ci/run installs nginx-light)")
-        pytest.skip("nginx is needed for the benchmark's upstream")
+    require_nginx()
     args = [sys.executable, "-m", "bench.gateway_run", "--quick", "--no-pin", "--out", str(tmp_path)]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     output = done.stdout + done.stderr

@@ -36,10 +36,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """`SqlSessionStore`, imported when first asked for (see the module docstring)."""
-    if name == "SqlSessionStore":
-        from certbound.sessions.sql import SqlSessionStore
+if not TYPE_CHECKING:  # a module __getattr__ mypy saw would make every name of the module exist for it
 
-        return SqlSessionStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> object:
+        """`SqlSessionStore`, imported when first asked for (see the module docstring)."""
+        if name == "SqlSessionStore":
+            from certbound.sessions.sql import SqlSessionStore
+
+            return SqlSessionStore
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ClientExists", "SigningKeyExists", "SqlStore", "Store", "open_store"]
 
+if not TYPE_CHECKING:  # a module __getattr__ mypy saw would make every name of the module exist for it
 
-def __getattr__(name: str) -> object:
-    """`SqlStore` and `open_store`, imported when first asked for (see the module docstring)."""
-    if name in ("SqlStore", "open_store"):
-        from certbound.store import sql
+    def __getattr__(name: str) -> object:
+        """`SqlStore` and `open_store`, imported when first asked for (see the module docstring)."""
+        if name in ("SqlStore", "open_store"):
+            from certbound.store import sql
 
-        return getattr(sql, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            return getattr(sql, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
