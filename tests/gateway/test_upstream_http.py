@@ -600,6 +600,22 @@ async def test_an_upstream_that_stops_reading_the_body_is_a_504(serve: Any) -> N
     assert (error.status, error.reason, error.detail) == (504, "upstream.timeout", "write")
 
 
+async def test_an_answer_head_dripped_past_the_read_timeout_is_a_504(serve: Any) -> None:
+    """Each byte arrives well within the read timeout, the head as a whole does not: without a
+    deadline for the whole head an upstream could hold a request for 64 KiB x the timeout."""
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 200:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        return False
+
+    server = await serve(reply)
+    error = await refused(forward(plain(server, timeout=0.5)))
+    assert (error.status, error.reason, error.detail) == (504, "upstream.timeout", "read")
+
+
 async def test_an_answer_that_stalls_midway_breaks_off(serve: Any) -> None:
     async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")

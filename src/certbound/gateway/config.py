@@ -294,7 +294,9 @@ class RouteSettings(_Section):
     )
     upstream_ca_bundle: Path | None = Field(None, description="CAs for an https upstream; default system.")
     upstream_connect_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to connect upstream.")
-    upstream_read_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds between upstream reads.")
+    upstream_read_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds for the upstream answer's head, then between reads."
+    )
     strip_path: bool = Field(False, description="Remove the matched prefix before forwarding.")
     idp: str | None = Field(None, description="The [idps.NAME] validating tokens; default [idp].")
     auth_methods: list[AuthMethod] = Field(

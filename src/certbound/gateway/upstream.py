@@ -4,10 +4,11 @@ Every route's upstream is reached through a :class:`~certbound.gateway.upstream_
 upstream origin and trust, shared by the routes that name it) of HTTP/1.1 connections, plain or TLS
 verified against the route's ``upstream_ca_bundle`` or the system store (`certbound.net.tls`), with
 the route's timeouts: connect (also the wait for a free connection), write and read (each between
-two chunks). The request body goes up as ASGI delivers it and the answer comes down as the upstream
-sends it: neither is held whole in memory. A failure before the upstream answered is the caller's
-502 (``upstream.unavailable``) or 504 (``upstream.timeout``); one after the answer began can only
-cut the connection (the status was sent), which the event records.
+two chunks of a body; the answer's head as a whole). The request body goes up as ASGI delivers it
+and the answer comes down as the upstream sends it: neither is held whole in memory. A failure
+before the upstream answered is the caller's 502 (``upstream.unavailable``) or 504
+(``upstream.timeout``); one after the answer began can only cut the connection (the status was
+sent), which the event records.
 """
 
 from __future__ import annotations
@@ -203,15 +204,17 @@ class Upstream:
             connection.write(b"0\r\n\r\n")
 
     async def _read_head(self, connection: Connection, answer: Answer) -> None:
-        while not answer.head_done:
-            async with asyncio.timeout(self._read_timeout):
+        """The answer's head, whole within the read timeout: a deadline per read alone would let an
+        upstream drip its (64 KiB at most) head a byte at a time and hold the request for hours."""
+        async with asyncio.timeout(self._read_timeout):
+            while not answer.head_done:
                 data = await connection.read()
-            if not data:
-                raise ConnectionResetError(
-                    "the upstream closed the connection "
-                    + ("mid-answer" if answer.received else "before answering")
-                )
-            answer.feed(data)
+                if not data:
+                    raise ConnectionResetError(
+                        "the upstream closed the connection "
+                        + ("mid-answer" if answer.received else "before answering")
+                    )
+                answer.feed(data)
 
     async def _relay(self, connection: Connection, answer: Answer, send: Send) -> str | None:
         """Stream the body back chunk by chunk; why it broke off, or None when read to its end."""
