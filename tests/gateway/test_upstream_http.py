@@ -121,6 +121,19 @@ def answer(raw: bytes, *, keep: bool = True) -> Reply:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+def held_until(release: asyncio.Event, *, only: bytes = b"") -> Reply:
+    """`OK`, kept, once `release` is set: for every request, or for those whose head holds `only`
+    (the others at once): connections stay busy for as long as a test needs."""
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        if only in request.head:
+            await release.wait()
+        writer.write(OK)
+        return True
+
+    return reply
+
+
 @dataclass
 class Caller:
     """The ASGI side: a request body given in pieces, the messages sent back."""
@@ -511,14 +524,7 @@ async def test_a_request_is_retried_only_once(serve: Any) -> None:
 
 async def test_connections_are_capped_and_a_request_waits_for_a_free_one(serve: Any) -> None:
     release = asyncio.Event()
-
-    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
-        if b"/hold" in request.head:
-            await release.wait()
-        writer.write(OK)
-        return True
-
-    server = await serve(reply)
+    server = await serve(held_until(release, only=b"/hold"))
     pool = Pool("127.0.0.1", server.port, None, max_connections=1)
     upstream = plain(server, pool)
     held = asyncio.create_task(forward(upstream, target=b"/hold"))
@@ -545,13 +551,7 @@ async def test_connections_are_capped_and_a_request_waits_for_a_free_one(serve: 
 
 async def test_the_idle_list_is_capped(serve: Any) -> None:
     release = asyncio.Event()
-
-    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
-        await release.wait()
-        writer.write(OK)
-        return True
-
-    server = await serve(reply)
+    server = await serve(held_until(release))
     pool = Pool("127.0.0.1", server.port, None, max_idle=1)
     upstream = plain(server, pool)
     calls = [asyncio.create_task(forward(upstream)) for _ in range(3)]
@@ -616,25 +616,26 @@ async def test_an_answer_head_dripped_past_the_read_timeout_is_a_504(serve: Any)
     assert (error.status, error.reason, error.detail) == (504, "upstream.timeout", "read")
 
 
-async def test_an_answer_that_stalls_midway_breaks_off(serve: Any) -> None:
+def stalled_midway(*, keep: bool) -> Reply:
+    """A 200 that promises 10 bytes, sends 4 and then nothing for 5 s."""
+
     async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
         await asyncio.sleep(5)
-        return False
+        return keep
 
-    server = await serve(reply)
+    return reply
+
+
+async def test_an_answer_that_stalls_midway_breaks_off(serve: Any) -> None:
+    server = await serve(stalled_midway(keep=False))
     caller, broke = await forward(plain(server, timeout=0.3))
     assert caller.body_chunks == [b"half"]
     assert broke == "TimeoutError"
 
 
 async def test_a_cancelled_request_closes_its_connection(serve: Any) -> None:
-    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf")
-        await asyncio.sleep(5)
-        return True
-
-    server = await serve(reply)
+    server = await serve(stalled_midway(keep=True))
     pool = Pool("127.0.0.1", server.port, None)
     task = asyncio.create_task(forward(plain(server, pool)))
     await asyncio.sleep(0.2)
