@@ -314,3 +314,68 @@ async def test_a_forked_child_does_not_write_its_parents_pending_lines(tmp_path:
         os.waitpid(pid, 0)
         writer.flush()
     assert sorted(target.read_text().splitlines()) == ["from-child", "pending-before-fork"]
+
+
+async def test_a_forked_child_writes_at_once_without_its_parents_loop(tmp_path: Path) -> None:
+    """The child of a fork made inside the running loop runs no loop: its lines must not wait for an
+    iteration that never comes (the remembered loop is forgotten at the fork)."""
+    from certbound.observability.logwrite import LineWriter
+
+    target = tmp_path / "log"
+    with target.open("w") as stream:
+        writer = LineWriter(stream)
+        writer.write_line("parent")  # this thread's running loop is now remembered
+        pid = os.fork()
+        if pid == 0:
+            try:
+                writer.write_line("child")  # no flush: os._exit runs no atexit either
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        writer.flush()
+    assert sorted(target.read_text().splitlines()) == ["child", "parent"]
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_lines_follow_the_loop_running_in_the_thread_now(out: CountingFile, loop_kind: str) -> None:
+    """A loop that has ended batches nothing more, and the next loop in the same thread batches."""
+
+    async def one_iteration(tag: str) -> None:
+        for n in range(3):
+            request_event(n)
+        assert not any(tag in line for line in read(out))  # pending in this loop
+        await asyncio.sleep(0)
+
+    with logging_to(out):
+        run_in(loop_kind, one_iteration("first"))
+        written = len(read(out))
+        request_event(99)  # no loop runs now: written at once
+        assert len(read(out)) == written + 1
+        run_in(loop_kind, one_iteration("second"))
+        assert len(read(out)) == written + 4
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_line_in_the_running_loop_does_not_ask_asyncio_for_the_loop_each_time(
+    out: CountingFile, loop_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``asyncio.get_running_loop()`` is a ``getpid()`` system call on CPython 3.11; the writer asks
+    once per loop and thread, not once per line (a spy: the real function still answers)."""
+    calls = 0
+    real = asyncio.get_running_loop
+
+    def counting() -> asyncio.AbstractEventLoop:
+        nonlocal calls
+        calls += 1
+        return real()
+
+    async def serve() -> None:
+        for n in range(50):
+            request_event(n)
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(asyncio, "get_running_loop", counting)
+    with logging_to(out):
+        run_in(loop_kind, serve())
+    assert len(read(out)) == 50
+    assert calls <= 2

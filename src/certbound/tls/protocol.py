@@ -302,8 +302,8 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None and not self._refused:
-            loop = asyncio.get_running_loop()
-            self._head_timer = loop.call_later(self.header_timeout, self._head_timed_out)
+            # uvicorn's loop, not asyncio.get_running_loop(): that is a getpid() system call on 3.11
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
