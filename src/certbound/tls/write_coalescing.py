@@ -71,6 +71,20 @@ class CoalescingTransport:
         self._pending_size = 0
         self._transport.abort()
 
+    # uvicorn calls these on every request: spelled out, as a miss through __getattr__ costs an
+    # AttributeError raised and caught inside each lookup
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
     def __getattr__(self, name: str) -> Any:
-        # everything else (get_extra_info, is_closing, pause_reading, ...) is the transport's own
+        # everything else (set_protocol, set_write_buffer_limits, ...) is the transport's own
         return getattr(self._transport, name)
