@@ -822,3 +822,29 @@ async def test_an_answer_with_a_status_below_100_is_a_502(serve: Any) -> None:
     server = await serve(answer(b"HTTP/1.1 000 Zero\r\nContent-Length: 2\r\n\r\nok"))
     error = await refused(forward(plain(server)))
     assert (error.status, error.reason) == (502, "upstream.unavailable")
+
+
+async def test_a_kept_connection_does_not_ask_asyncio_for_the_loop_per_exchange(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``asyncio.get_running_loop()`` (and ``asyncio.timeout()``, which asks for it) is a ``getpid()``
+    system call on CPython 3.11: the connection keeps its loop and reads against a deadline of its
+    own (the read timeouts themselves: the 504 tests above). A spy: the real function answers."""
+    calls = 0
+    real = asyncio.events.get_running_loop
+
+    def counting() -> asyncio.AbstractEventLoop:
+        nonlocal calls
+        calls += 1
+        return real()
+
+    server = await serve(answer(OK))
+    upstream = plain(server)
+    await forward(upstream)  # the connection is made (that may ask)
+    monkeypatch.setattr(asyncio.events, "get_running_loop", counting)
+    monkeypatch.setattr(asyncio, "get_running_loop", counting)
+    for _ in range(20):
+        caller, broke = await forward(upstream)
+        assert (caller.status, caller.body_chunks, broke) == (200, [b"ok"], None)
+    assert server.connections == 1
+    assert calls == 0

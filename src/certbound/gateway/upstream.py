@@ -206,15 +206,15 @@ class Upstream:
     async def _read_head(self, connection: Connection, answer: Answer) -> None:
         """The answer's head, whole within the read timeout: a deadline per read alone would let an
         upstream drip its (64 KiB at most) head a byte at a time and hold the request for hours."""
-        async with asyncio.timeout(self._read_timeout):
-            while not answer.head_done:
-                data = await connection.read()
-                if not data:
-                    raise ConnectionResetError(
-                        "the upstream closed the connection "
-                        + ("mid-answer" if answer.received else "before answering")
-                    )
-                answer.feed(data)
+        deadline = connection.deadline(self._read_timeout)
+        while not answer.head_done:
+            data = await connection.read(deadline)
+            if not data:
+                raise ConnectionResetError(
+                    "the upstream closed the connection "
+                    + ("mid-answer" if answer.received else "before answering")
+                )
+            answer.feed(data)
 
     async def _relay(self, connection: Connection, answer: Answer, send: Send) -> str | None:
         """Stream the body back chunk by chunk; why it broke off, or None when read to its end."""
@@ -224,8 +224,7 @@ class Upstream:
             if answer.done:
                 return None
             try:
-                async with asyncio.timeout(self._read_timeout):
-                    data = await connection.read()
+                data = await connection.read(connection.deadline(self._read_timeout))
                 if not data:
                     if answer.read_to_close:  # a body delimited by the close: complete
                         answer.keep_alive = False
