@@ -85,15 +85,23 @@ def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x5
 
 
 @contextmanager
-def serve(factory: ServerContextFactory, app: Any, loop: str = "uvloop") -> Iterator[int]:
+def serve(
+    factory: ServerContextFactory,
+    app: Any,
+    loop: str = "uvloop",
+    *,
+    header_timeout: float | None = None,
+    timeout_keep_alive: int = 5,
+) -> Iterator[int]:
     """Run `app` on uvicorn (httptools + certbound's protocol) in a thread; yields the port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
-        http=protocol_class(),
+        http=protocol_class() if header_timeout is None else protocol_class(header_timeout=header_timeout),
         loop=loop,
+        timeout_keep_alive=timeout_keep_alive,
         ssl_context_factory=factory,
         lifespan="off",
         log_level="warning",

@@ -102,10 +102,10 @@ async def echo_app(scope: dict[str, Any], receive: Callable[..., Any], send: Cal
 
 
 def serve(
-    factory: ServerContextFactory, app: Any = echo_app, loop: str = "uvloop"
+    factory: ServerContextFactory, app: Any = echo_app, loop: str = "uvloop", **timeouts: Any
 ) -> AbstractContextManager[int]:
     """`tls_server.serve` with the TLS echo app by default."""
-    return tls_server.serve(factory, app, loop)
+    return tls_server.serve(factory, app, loop, **timeouts)
 
 
 def client_context(pki: TestPKI, cred: Cred | None, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
