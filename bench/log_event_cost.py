@@ -111,8 +111,8 @@ def _request(via: str) -> Callable[[], None]:
 def _log_event(log: Any, level: str, event: str, fields: dict[str, Any], via: str) -> None:
     """As the code logs the event (`emit`: the fields become the event, hence the copy), or through
     structlog's bound logger as it did before."""
-    if via == "emit":
-        emit(log, level, event, dict(fields))
+    if via == "emit":  # client_auth events repeat (the same client's), as events.record says
+        emit(log, level, event, dict(fields), repeats=event == "client_auth")
     else:
         getattr(log, level)(event, **fields)
 

@@ -374,3 +374,104 @@ def test_no_direct_path_where_its_assumptions_do_not_hold(tmp_path: Path) -> Non
         called = structlog_functions_called(lambda: emit_call(*CASES[0]))
     assert "_process_event" in called
     assert len((tmp_path / "log").read_text().splitlines()) == 1
+
+
+# --- lines of repeating events are kept up to their timestamp ----------------------------------------
+
+
+def ticking_clock() -> Callable[[], int]:
+    """A clock that moves 1.5 ms per reading, from NOW_NS: every line gets its own timestamp."""
+    now = [NOW_NS]
+
+    def clock() -> int:
+        now[0] += 1_500_000
+        return now[0]
+
+    return clock
+
+
+def log_repeated(
+    path: Path, fmt: LogFormat, *, before: bool, cases: list[tuple[str, str, str, dict[str, Any]]]
+) -> tuple[bytes, list[dict[str, Any]]]:
+    facts = []
+    with configured(path, "debug", fmt, before=before):
+        for processor in structlog.get_config()["processors"]:
+            if isinstance(processor, _IsoUtcStamper):
+                processor._clock = ticking_clock()
+        for case in cases * 3:
+            if before:
+                facts.append(in_request(lambda case=case: structlog_call(*case)))  # type: ignore[misc]
+            else:
+                name, level, event, fields = case
+                facts.append(
+                    in_request(
+                        lambda: emit(structlog.get_logger(name), level, event, dict(fields), repeats=True)  # noqa: B023
+                    )
+                )
+    return path.read_bytes(), facts
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_repeated_events_write_the_same_bytes_as_structlog(tmp_path: Path, fmt: LogFormat) -> None:
+    """Every case three times: the second and third lines come from the kept line (JSON), with their
+    own timestamps, and the request facts are noted each time."""
+    expected, expected_facts = log_repeated(tmp_path / "before", fmt, before=True, cases=CASES)
+    written, facts = log_repeated(tmp_path / "after", fmt, before=False, cases=CASES)
+    assert written.decode().splitlines() == expected.decode().splitlines()
+    assert facts == expected_facts
+    lines = written.decode().splitlines()
+    assert len(set(lines)) == len(lines)  # no two alike: each has its own timestamp
+
+
+def test_a_repeated_event_skips_redaction_and_rendering(tmp_path: Path) -> None:
+    def certbound_functions(log_one: Callable[[], None]) -> set[str]:
+        called: set[str] = set()
+
+        def profile(frame: FrameType, event: str, arg: object) -> None:
+            if event == "call" and "/certbound/observability/" in frame.f_code.co_filename:
+                called.add(frame.f_code.co_name)
+
+        sys.setprofile(profile)
+        try:
+            log_one()
+        finally:
+            sys.setprofile(None)
+        return called
+
+    name, level, event, fields = CASES[0]
+
+    def once() -> None:
+        in_request(lambda: emit(structlog.get_logger(name), level, event, dict(fields), repeats=True))
+
+    with configured(tmp_path / "log", "info", "json", before=False):
+        first, second = certbound_functions(once), certbound_functions(once)
+        with_list = {**fields, "detail": ["a list"]}
+        unkept = certbound_functions(
+            lambda: emit(structlog.get_logger(name), level, event, with_list, repeats=True)
+        )
+    assert {"redact_event", "_render_json"} <= first
+    assert not {"redact_event", "_render_json"} & second
+    assert {"capture_event", "text"} <= second  # the facts noted and the time stamped, every time
+    assert {"redact_event", "_render_json"} <= unkept  # a container value: never kept
+    assert len((tmp_path / "log").read_text().splitlines()) == 3
+
+
+def test_values_equal_as_keys_but_not_as_json_are_kept_apart(tmp_path: Path) -> None:
+    name = "certbound.auth"
+    with configured(tmp_path / "log", "info", "json", before=False):
+        for value in (1, True, 1.0, "1", 1, True, 1.0, "1"):
+            emit(structlog.get_logger(name), "info", "client_auth", {"n": value}, repeats=True)
+    rendered = [line.split('"n":')[1].split(",")[0] for line in (tmp_path / "log").read_text().splitlines()]
+    assert rendered == ["1", "true", "1.0", '"1"'] * 2
+
+
+def test_kept_lines_are_bounded() -> None:
+    from certbound.observability.logwrite import RepeatedLines
+
+    kept = RepeatedLines(lambda: "T", requestlog.capture_event, max_lines=3)
+    for n in range(7):
+        kept.keep((n,), f'{{"n":{n},"timestamp":"T"}}', "T")
+        assert len(kept.lines) <= 3
+    assert kept.lines[(6,)] == '{"n":6,"timestamp":"'
+    kept.keep(("other",), '{"timestamp":"T","n":1}', "T")  # the timestamp is not last: not kept
+    assert ("other",) not in kept.lines

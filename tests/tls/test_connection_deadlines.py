@@ -97,28 +97,32 @@ def test_the_head_deadline_passing_while_idle_does_not_close_a_kept_connection(
 ) -> None:
     """The timer armed for the first head's deadline fires while the connection waits between
     requests: within the keep-alive wait it must neither answer 408 nor close."""
-    with serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=3) as port:
-        with connected(port, pki) as conn:
-            assert ok(conn)
-            time.sleep(2)  # past the first head's deadline, within the keep-alive wait
-            assert ok(conn)
-            assert not closed_within(conn, 1.5)  # still within the (new) keep-alive wait
-            assert closed_within(conn, 5)
+    with (
+        serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=3) as port,
+        connected(port, pki) as conn,
+    ):
+        assert ok(conn)
+        time.sleep(2)  # past the first head's deadline, within the keep-alive wait
+        assert ok(conn)
+        assert not closed_within(conn, 1.5)  # still within the (new) keep-alive wait
+        assert closed_within(conn, 5)
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_a_head_still_counts_from_its_first_byte(
     pki: TestPKI, factory: ServerContextFactory, loop: str
 ) -> None:
-    with serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=30) as port:
-        with connected(port, pki) as conn:
-            assert ok(conn)
-            time.sleep(1.5)  # a later request's head counts from its own first byte
-            assert conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            started = time.monotonic()
-            assert closed_within(conn, 5)
-            assert 0.8 <= time.monotonic() - started < 3
-            assert conn._buffer.startswith(b"HTTP/1.1 408 ")
+    with (
+        serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=30) as port,
+        connected(port, pki) as conn,
+    ):
+        assert ok(conn)
+        time.sleep(1.5)  # a later request's head counts from its own first byte
+        assert conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        assert closed_within(conn, 5)
+        assert 0.8 <= time.monotonic() - started < 3
+        assert conn._buffer.startswith(b"HTTP/1.1 408 ")
 
 
 def test_keep_alive_requests_arm_no_timer_each(pki: TestPKI, factory: ServerContextFactory) -> None:

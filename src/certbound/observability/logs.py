@@ -33,7 +33,14 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
-from certbound.observability.logwrite import DirectPath, LineHandler, LineLogger, flush_logs, writer_for
+from certbound.observability.logwrite import (
+    DirectPath,
+    LineHandler,
+    LineLogger,
+    RepeatedLines,
+    flush_logs,
+    writer_for,
+)
 from certbound.observability.redact import redact_event
 from certbound.observability.requestlog import capture_event
 
@@ -69,14 +76,18 @@ class _IsoUtcStamper:
         self._second: tuple[int | None, str] = (None, "")  # (epoch second, "YYYY-MM-DDTHH:MM:SS")
 
     def __call__(self, logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+        event_dict["timestamp"] = self.text()
+        return event_dict
+
+    def text(self) -> str:
+        """The timestamp of now."""
         # datetime.now() floors the system clock to microseconds too
         second, micros = divmod(self._clock() // 1000, 1_000_000)
         cached, prefix = self._second
         if second != cached:  # one tuple: another thread sees the old pair or the new, never half
             prefix = datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()
             self._second = (second, prefix)
-        event_dict["timestamp"] = f"{prefix}.{micros:06d}Z" if micros else f"{prefix}Z"
-        return event_dict
+        return f"{prefix}.{micros:06d}Z" if micros else f"{prefix}Z"
 
 
 def _shared(stamper: _IsoUtcStamper) -> list[Processor]:
@@ -182,7 +193,11 @@ def configure_logging(
         renderer,
     ]
     wrapper_class = structlog.make_filtering_bound_logger(numeric)
-    direct = DirectPath.of(processors, wrapper_class, numeric) if fast_paths else None
+    # JSON lines of repeating events are kept up to their timestamp: every step above is a function
+    # of the fields alone, but the stamper's (its text is appended) and capture_event's side effect
+    # (run again); the console renderer's line does not end with the timestamp, so none is kept
+    repeated = RepeatedLines(stamper.text, capture_event) if renderer is _render_json else None
+    direct = DirectPath.of(processors, wrapper_class, numeric, repeated) if fast_paths else None
     structlog.configure(
         processors=processors,
         logger_factory=lambda *args: LineLogger(writer, str(args[0]) if args else "", direct),

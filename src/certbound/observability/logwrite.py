@@ -32,14 +32,23 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 import structlog
 from structlog.typing import Processor
 
-__all__ = ["DirectPath", "LineHandler", "LineLogger", "LineWriter", "emit", "flush_logs", "writer_for"]
+__all__ = [
+    "DirectPath",
+    "LineHandler",
+    "LineLogger",
+    "LineWriter",
+    "RepeatedLines",
+    "emit",
+    "flush_logs",
+    "writer_for",
+]
 
 #: Pending text past this many characters is written at once, inside the loop iteration.
 MAX_PENDING: Final = 64 * 1024
@@ -259,6 +268,38 @@ _IDLE_WITHOUT_TRACEBACKS: Final = (
 )
 
 
+#: The values an event whose line is kept may have (no containers: their contents' types would count).
+_KEEPABLE: Final = frozenset({str, bool, int, float, type(None)})
+#: The rendered JSON line of an event ends with its timestamp, the last field the steps add.
+_STAMP_KEY: Final = '"timestamp":"'
+_STAMP_END: Final = '"}'
+
+
+@dataclass(slots=True)
+class RepeatedLines:
+    """The lines of events that repeat field for field (a client's ``client_auth`` on every request),
+    kept up to the timestamp, so that the next such event skips the steps that made it.
+
+    Given by :func:`~certbound.observability.logs.configure_logging`, which knows its steps: every one
+    a function of the event's fields alone, but the time stamp (`stamp` writes its text) and the
+    request facts noted (`note`, run again on every event for its side effect). A line is kept only
+    when it ends with the timestamp just stamped (so an event bringing its own ``timestamp`` field is
+    never kept); at most `max_lines`, forgotten all at once when full.
+    """
+
+    stamp: Callable[[], str]
+    note: Processor
+    max_lines: int = 1024
+    lines: dict[tuple[Any, ...], str] = field(default_factory=dict)
+
+    def keep(self, key: tuple[Any, ...], line: str, stamped: object) -> None:
+        if not isinstance(stamped, str) or not line.endswith(_STAMP_KEY + stamped + _STAMP_END):
+            return
+        if len(self.lines) >= self.max_lines:
+            self.lines.clear()
+        self.lines[key] = line[: len(line) - len(stamped) - len(_STAMP_END)]
+
+
 @dataclass(frozen=True, slots=True)
 class DirectPath:
     """The structlog configuration :func:`emit` may bypass, and the steps it does instead.
@@ -276,9 +317,16 @@ class DirectPath:
     min_level: int
     steps: Sequence[Processor]
     render: Processor
+    repeated: RepeatedLines | None = None
 
     @classmethod
-    def of(cls, processors: list[Processor], wrapper_class: type[Any], min_level: int) -> DirectPath | None:
+    def of(
+        cls,
+        processors: list[Processor],
+        wrapper_class: type[Any],
+        min_level: int,
+        repeated: RepeatedLines | None = None,
+    ) -> DirectPath | None:
         """The direct path of `processors` (the level and logger name first, the renderer last):
         every other processor but those idle for these events, so a processor added to the list is
         never skipped. None (structlog does every event) when the list starts otherwise or when
@@ -290,7 +338,7 @@ class DirectPath:
             return None
         *before, render = processors[len(_INLINE) :]
         steps = tuple(p for p in before if not isinstance(p, _IDLE_WITHOUT_TRACEBACKS))
-        return cls(processors, list(processors), wrapper_class, min_level, steps, render)
+        return cls(processors, list(processors), wrapper_class, min_level, steps, render, repeated)
 
     def serves(self, bound: Any) -> bool:
         """Whether structlog would run this configuration for `bound` (a resolved bound logger)."""
@@ -337,12 +385,14 @@ class LineLogger:
 _LEVELS: Final = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
 
 
-def emit(log: Any, level: str, event: str, fields: dict[str, Any]) -> None:
+def emit(log: Any, level: str, event: str, fields: dict[str, Any], *, repeats: bool = False) -> None:
     """``getattr(log, level)(event, **fields)``: the same line, without structlog's per-call machinery
     when the configuration is :func:`~certbound.observability.logs.configure_logging`'s.
 
     `level` is one of ``debug``, ``info``, ``warning``, ``error``, ``critical``. `fields` becomes the
-    event dict: the caller must not use it afterwards.
+    event dict: the caller must not use it afterwards. `repeats`: events of this kind often repeat
+    field for field; their line is then kept (:class:`RepeatedLines`) and written again with a new
+    timestamp.
     """
     bound = log.bind()  # structlog's own resolution: the cached logger, or a new one if not cached
     target: Any = getattr(bound, "_logger", None)
@@ -359,6 +409,20 @@ def emit(log: Any, level: str, event: str, fields: dict[str, Any]) -> None:
         return
     if _LEVELS[level] < direct.min_level:
         return
+    repeated = direct.repeated if repeats else None
+    key: tuple[Any, ...] | None = None
+    if repeated is not None:
+        types = tuple(map(type, fields.values()))  # 1, 1.0 and True are equal keys, not equal JSON
+        if _KEEPABLE.issuperset(types):
+            key = (level, event, target.name, types, *fields.items())
+            kept = repeated.lines.get(key)
+        else:
+            kept = None
+        if kept is not None:
+            fields["event"] = event
+            repeated.note(target, level, fields)
+            target.writer.write_line(kept + repeated.stamp() + _STAMP_END)
+            return
     # structlog's event dict: the context (empty), the fields, then the event; then add_log_level and
     # add_logger_name, by hand; StackInfoRenderer and format_exc_info have nothing to do
     event_dict: Any = fields
@@ -371,4 +435,6 @@ def emit(log: Any, level: str, event: str, fields: dict[str, Any]) -> None:
         line = direct.render(target, level, event_dict)
     except structlog.DropEvent:
         return
+    if key is not None and repeated is not None and isinstance(line, str):
+        repeated.keep(key, line, event_dict.get("timestamp"))
     target.writer.write_line(line)

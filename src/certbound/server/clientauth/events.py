@@ -122,7 +122,8 @@ def _record(
     fields = _fields(
         endpoint, client_id, registered_method, presented, outcome, reason, certificate, detail, extra
     )
-    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields)
+    # a client's decisions repeat field for field, request after request: the line is kept
+    emit(_log, "info" if outcome == "success" else "warning", EVENT, fields, repeats=True)
 
 
 def event_fields(decision: Decision) -> dict[str, Any]:
