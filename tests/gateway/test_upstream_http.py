@@ -848,3 +848,40 @@ async def test_a_kept_connection_does_not_ask_asyncio_for_the_loop_per_exchange(
         assert (caller.status, caller.body_chunks, broke) == (200, [b"ok"], None)
     assert server.connections == 1
     assert calls == 0
+
+
+async def test_an_exchange_leaves_no_reference_cycle(serve: Any) -> None:
+    """The answer and its parser refer to each other: released after each exchange, so that nothing
+    waits for the garbage collector (which then cost ~5% of the gateway's CPU), whatever the ending."""
+    import gc
+
+    from certbound.gateway.upstream_http import Answer
+
+    def answers_alive() -> int:
+        return sum(isinstance(o, Answer) for o in gc.get_objects())
+
+    good = await serve(answer(OK))
+    broken = await serve(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", keep=False))
+    bad = await serve(answer(b"NOT HTTP\r\n\r\n"))
+    gc.collect()
+    gc.disable()
+    try:
+        before = answers_alive()
+        for _ in range(10):
+            caller, broke = await forward(plain(good))
+            assert (caller.status, broke) == (200, None)
+        assert answers_alive() == before, "answered"
+        for _ in range(10):
+            caller, broke = await forward(plain(broken))
+            assert broke is not None
+        assert answers_alive() == before, "broke off"
+        statuses = []
+        for _ in range(10):
+            try:  # not pytest.raises: its ExceptionInfo and the frames form a cycle of their own
+                await forward(plain(bad))
+            except GatewayError as error:
+                statuses.append(error.status)
+        assert statuses == [502] * 10
+        assert answers_alive() == before, "refused"
+    finally:
+        gc.enable()

@@ -130,6 +130,15 @@ class Upstream:
         except BadRequestHead as exc:  # never sent: a header that would smuggle another
             raise _unavailable(f"request not sent: {exc}") from None
         connection, answer = await self._exchange(method, head, has_body, chunked, receive)
+        try:
+            return await self._answer(connection, answer, send, answer_headers)
+        finally:
+            answer.release()
+
+    async def _answer(
+        self, connection: Connection, answer: Answer, send: Send, answer_headers: Sequence[Header]
+    ) -> tuple[int, str | None]:
+        """Relay the answer whose head is in; the connection is kept or closed after it."""
         status = answer.status
         try:
             await send(
@@ -177,6 +186,7 @@ class Upstream:
                 return connection, answer
             except BaseException as exc:
                 self._pool.release(connection, False)
+                answer.release()
                 if isinstance(exc, TimeoutError):
                     raise _timeout(phase) from None
                 if isinstance(exc, OSError):

@@ -121,7 +121,7 @@ class Answer:
         self._interim = False
         self._head_bytes = self._fed = 0  # the head's fields; bytes fed before the head was complete
         self._framing = 0  # bytes fed since the last body bytes (chunk lines, trailer fields)
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
 
     def feed(self, data: bytes) -> None:
         """Parse `data`; raises httptools.HttpParserError on a malformed answer or a head too large."""
@@ -130,6 +130,8 @@ class Answer:
             self._fed += len(data)
         else:
             self._framing += len(data)  # back to 0 as soon as this data holds body bytes
+        if self._parser is None:
+            raise httptools.HttpParserError("the answer was released")
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -146,6 +148,12 @@ class Answer:
             )
         if self._framing > MAX_HEAD_BYTES + 1024:  # httptools holds a trailer field whole
             raise httptools.HttpParserError(f"the answer's trailer is over {MAX_HEAD_BYTES} bytes")
+
+    def release(self) -> None:
+        """Done with this answer: the parser holds the answer's callbacks and the answer holds the
+        parser, a reference cycle per exchange that only the garbage collector would free (~5% of the
+        gateway's CPU went to collections); nothing is fed after this."""
+        self._parser = None
 
     def take(self) -> list[bytes]:
         chunks, self.chunks = self.chunks, []
@@ -196,6 +204,7 @@ class Answer:
     def on_headers_complete(self) -> None:
         if self.done:  # the head of a message after the answer: never this answer's status or fields
             return
+        assert self._parser is not None  # called by the parser itself
         status = self._parser.get_status_code()
         if status < 100:
             raise httptools.HttpParserError(f"status {status}")
