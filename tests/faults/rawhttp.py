@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,3 +95,24 @@ def request(
     if body or method == "POST":
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def closed_within(conn: RawConnection, seconds: float, trickle: bytes = b"") -> bool:
+    """True when the server closes the connection before `seconds` pass while the client sends
+    `trickle` every half second (a slowloris head) or nothing at all; what the server sent before
+    closing is kept in ``conn._buffer``."""
+    conn.sock.settimeout(0.5)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if trickle and not conn.send(trickle):
+            return True
+        try:
+            data = conn.sock.recv(65536)
+        except TimeoutError:
+            continue
+        except (ConnectionResetError, ssl.SSLError, OSError):
+            return True
+        if not data:
+            return True
+        conn._buffer += data
+    return False

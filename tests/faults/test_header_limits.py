@@ -5,14 +5,13 @@ server are unaffected, and the limits are settings."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.faults.rawhttp import RawConnection, request
+from tests.faults.rawhttp import RawConnection, closed_within, request
 from tests.server.process.serverproc import RunningServer, log_events, start_server
 
 pytestmark = pytest.mark.slow
@@ -76,8 +75,9 @@ def test_ordinary_requests_pass_and_keep_their_connection(server: RunningServer)
 
 
 def test_the_limits_are_settings(tmp_path: Path) -> None:
-    s = start_server([], tmp_path / "data", env={"CERTBOUND_MAX_HEADER_COUNT": "20",
-                                                  "CERTBOUND_MAX_HEADER_BYTES": "10000"})
+    s = start_server(
+        [], tmp_path / "data", env={"CERTBOUND_MAX_HEADER_COUNT": "20", "CERTBOUND_MAX_HEADER_BYTES": "10000"}
+    )
     try:
         with RawConnection(s.url, _ca(s)) as conn:
             conn.send(request("GET", "/healthz", conn.host, [(f"X-{i}", "v") for i in range(25)]))
@@ -108,26 +108,6 @@ def test_body_bytes_read_with_the_end_of_the_head_do_not_count(server: RunningSe
         assert json.loads(response.body)["error"] == "invalid_request"
 
 
-def _closed_within(conn: RawConnection, seconds: float, trickle: bytes = b"") -> bool:
-    """True when the server closes the connection before `seconds` pass while the client sends
-    `trickle` every half second (a slowloris head) or nothing at all."""
-    conn.sock.settimeout(0.5)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if trickle and not conn.send(trickle):
-            return True
-        try:
-            data = conn.sock.recv(65536)
-        except TimeoutError:
-            continue
-        except (ConnectionResetError, ssl.SSLError, OSError):
-            return True
-        if not data:
-            return True
-        conn._buffer += data
-    return False
-
-
 @pytest.fixture(scope="module")
 def short_head_timeout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     data = tmp_path_factory.mktemp("head-timeout") / "data"
@@ -141,7 +121,7 @@ def test_a_head_that_never_ends_is_answered_408_and_closed(short_head_timeout: R
     s = short_head_timeout
     with RawConnection(s.url, _ca(s)) as conn:
         assert conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        assert _closed_within(conn, 15, b"X-a: b\r\n"), "the server kept a never-ending head open"
+        assert closed_within(conn, 15, b"X-a: b\r\n"), "the server kept a never-ending head open"
         assert conn._buffer.startswith(b"HTTP/1.1 408 ")
         assert b"connection: close" in conn._buffer.lower()
 
@@ -149,7 +129,7 @@ def test_a_head_that_never_ends_is_answered_408_and_closed(short_head_timeout: R
 def test_a_connection_that_sends_nothing_is_closed(short_head_timeout: RunningServer) -> None:
     s = short_head_timeout
     with RawConnection(s.url, _ca(s)) as conn:
-        assert _closed_within(conn, 15), "the server kept a silent connection open"
+        assert closed_within(conn, 15), "the server kept a silent connection open"
 
 
 def test_a_slow_but_complete_head_and_keep_alive_still_work(short_head_timeout: RunningServer) -> None:

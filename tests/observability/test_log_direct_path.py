@@ -260,11 +260,12 @@ def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path, fast_paths:
 # --- the direct path is taken, and left when it must be --------------------------------------------
 
 
-def structlog_functions_called(log_one: Callable[[], None]) -> set[str]:
+def functions_called(log_one: Callable[[], None], where: str = "/structlog/") -> set[str]:
+    """The names of the functions whose file's path holds `where` that `log_one` called."""
     called: set[str] = set()
 
     def profile(frame: FrameType, event: str, arg: object) -> None:
-        if event == "call" and f"{'/'}structlog{'/'}" in frame.f_code.co_filename:
+        if event == "call" and where in frame.f_code.co_filename:
             called.add(frame.f_code.co_name)
 
     sys.setprofile(profile)
@@ -277,8 +278,8 @@ def structlog_functions_called(log_one: Callable[[], None]) -> set[str]:
 
 def test_the_configured_path_skips_structlogs_per_call_machinery(tmp_path: Path) -> None:
     with configured(tmp_path / "log", "info", "json", before=False):
-        direct = structlog_functions_called(lambda: emit_call(*CASES[0]))
-        through_structlog = structlog_functions_called(lambda: structlog_call(*CASES[0]))
+        direct = functions_called(lambda: emit_call(*CASES[0]))
+        through_structlog = functions_called(lambda: structlog_call(*CASES[0]))
     assert "_process_event" in through_structlog
     assert not {"_process_event", "_proxy_to_logger", "__getattr__", "add_log_level"} & direct
     assert len((tmp_path / "log").read_text().splitlines()) == 2
@@ -286,7 +287,7 @@ def test_the_configured_path_skips_structlogs_per_call_machinery(tmp_path: Path)
 
 def test_with_the_fast_paths_off_structlog_does_every_event(tmp_path: Path) -> None:
     with configured(tmp_path / "log", "info", "json", before=False, fast_paths=False):
-        general = structlog_functions_called(lambda: emit_call(*CASES[0]))
+        general = functions_called(lambda: emit_call(*CASES[0]))
     assert {"_process_event", "_proxy_to_logger", "add_log_level"} <= general
     assert len((tmp_path / "log").read_text().splitlines()) == 1
 
@@ -371,7 +372,7 @@ def test_no_direct_path_where_its_assumptions_do_not_hold(tmp_path: Path) -> Non
     assert DirectPath.of([level, name, render], Elsewhere, 20) is None
     with configured(tmp_path / "log", "info", "json", before=False):
         structlog.configure(wrapper_class=Elsewhere)
-        called = structlog_functions_called(lambda: emit_call(*CASES[0]))
+        called = functions_called(lambda: emit_call(*CASES[0]))
     assert "_process_event" in called
     assert len((tmp_path / "log").read_text().splitlines()) == 1
 
@@ -425,18 +426,7 @@ def test_repeated_events_write_the_same_bytes_as_structlog(tmp_path: Path, fmt: 
 
 def test_a_repeated_event_skips_redaction_and_rendering(tmp_path: Path) -> None:
     def certbound_functions(log_one: Callable[[], None]) -> set[str]:
-        called: set[str] = set()
-
-        def profile(frame: FrameType, event: str, arg: object) -> None:
-            if event == "call" and "/certbound/observability/" in frame.f_code.co_filename:
-                called.add(frame.f_code.co_name)
-
-        sys.setprofile(profile)
-        try:
-            log_one()
-        finally:
-            sys.setprofile(None)
-        return called
+        return functions_called(log_one, "/certbound/observability/")
 
     name, level, event, fields = CASES[0]
 

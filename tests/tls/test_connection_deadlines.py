@@ -7,7 +7,6 @@ and 431 answers on a real ``certbound serve``)."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ import pytest
 
 from certbound.tls.protocol import HttpToolsTLSProtocol
 from certbound.tls.server_context import ServerContextFactory
-from tests.faults.rawhttp import RawConnection, request
+from tests.faults.rawhttp import RawConnection, closed_within, request
 
 from .conftest import TestPKI, serve
 
@@ -56,24 +55,6 @@ def ok(conn: RawConnection) -> bool:
         return False
     response = conn.response()
     return response is not None and response.status == 200
-
-
-def closed_within(conn: RawConnection, seconds: float) -> bool:
-    """Whether the server closes the connection within `seconds`; what it sent first is kept in
-    ``conn._buffer``."""
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        conn.sock.settimeout(left)
-        try:
-            data = conn.sock.recv(65536)
-        except TimeoutError:
-            return False
-        except (ConnectionResetError, ssl.SSLError, OSError):
-            return True
-        if not data:
-            return True
-        conn._buffer += data
-    return False
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
