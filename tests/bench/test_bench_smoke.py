@@ -127,3 +127,12 @@ def test_upstream_cost_forwards_to_nginx() -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "upstream exchange, 16 in flight" in done.stdout
+
+
+def test_protocol_cost_answers_every_request() -> None:
+    """`bench.protocol_cost` drives certbound's HTTP protocol with whole requests (it exits non-zero
+    when one went unanswered)."""
+    args = [sys.executable, "-m", "bench.protocol_cost", "--calls", "2000"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "HTTP protocol layer, trivial app" in done.stdout
