@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -47,3 +50,27 @@ def start_chromium(profile: Path) -> webdriver.Chrome:
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(30)
     return driver
+
+
+def wait_until_replaced(driver: webdriver.Chrome, old: WebElement, timeout: float = 20) -> None:
+    """Until the page holding `old` (its ``html`` element, found before a click or a submit) has been
+    replaced by the next one.
+
+    Selenium's ``staleness_of`` asks the old element and expects "stale element"; while the new
+    document is being committed, chromedriver sometimes answers instead with an inspector error,
+    "Node with given id does not belong to the document", which says the same (seen failing a CI
+    run). Any other error is raised.
+    """
+
+    def replaced(_: webdriver.Chrome) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in (exc.msg or ""):
+                return True
+            raise
+        return False
+
+    WebDriverWait(driver, timeout).until(replaced)

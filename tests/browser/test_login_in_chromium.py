@@ -22,6 +22,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.browser.chromium import wait_until_replaced
 from tests.browser.conftest import Site
 from tests.server.process.serverproc import CERTBOUND
 from tests.server.wire.wire import basic
@@ -55,7 +56,7 @@ def click_and_wait(driver: webdriver.Chrome, selector: str) -> None:
     """Click, then wait until the page the click posted to has replaced this one."""
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    wait_until_replaced(driver, old)
 
 
 def log_in(driver: webdriver.Chrome, username: str, password: str) -> None:

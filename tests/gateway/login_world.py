@@ -27,14 +27,12 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.wait import WebDriverWait
 
 from certbound.client import ClientConfig, OAuthClient, OAuthServerError
 from certbound.sealing import Sealer, load_kek
 from certbound.sessions import SessionCookie, SqlSessionStore
 from certbound.store.sql import open_store
-from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, FLAGS, require_chromium
+from tests.browser.chromium import CHROMEDRIVER, CHROMIUM, FLAGS, require_chromium, wait_until_replaced
 from tests.client.material import Material
 from tests.gateway.echo import Echo
 from tests.gateway.gatewayproc import RunningGateway, start_gateway
@@ -320,7 +318,7 @@ class Browser:
             "document.body.appendChild(f); f.submit();",
             url,
         )
-        WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+        wait_until_replaced(self.driver, old)
 
 
 def start_browser(profile: Path) -> Browser:
@@ -340,7 +338,7 @@ def start_browser(profile: Path) -> Browser:
 def _click_and_wait(driver: webdriver.Chrome, selector: str) -> None:
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    wait_until_replaced(driver, old)
 
 
 def log_in_at_idp(browser: Browser, idp: LoginIdp) -> None:

@@ -33,6 +33,7 @@ from certbound.sealing import Sealer, load_kek, load_or_create_kek
 from certbound.sessions import SessionCookie
 from certbound.sessions.redis_store import RedisSessionStore
 from certbound.store.sql import open_store
+from tests.browser.chromium import wait_until_replaced
 from tests.client.material import Material
 from tests.gateway.echo import Echo
 from tests.gateway.idps import wait_until
@@ -328,7 +329,7 @@ def test_a_person_who_denies_the_consent_gets_403_and_no_session(world: World, b
     form.find_element(By.NAME, "password").send_keys("dora's password")
     old = browser.driver.find_element(By.TAG_NAME, "html")
     form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
-    WebDriverWait(browser.driver, 20).until(expected_conditions.staleness_of(old))
+    wait_until_replaced(browser.driver, old)
     browser.driver.find_element(By.CSS_SELECTOR, 'button[name="decision"][value="deny"]').click()
     WebDriverWait(browser.driver, 20).until(expected_conditions.url_contains(world.gateway.url))
     assert browser.json()["error"] == "access_denied"
