@@ -275,7 +275,8 @@ _IDLE_WITHOUT_TRACEBACKS: Final = (
 
 
 #: The values an event whose line is kept may have (no containers: their contents' types would count).
-_KEEPABLE: Final = frozenset({str, bool, int, float, type(None)})
+#: No floats: 0.0 and -0.0 are one key but two JSON texts, and each NaN is a key of its own.
+_KEEPABLE: Final = frozenset({str, bool, int, type(None)})
 #: The rendered JSON line of an event ends with its timestamp, the last field the steps add.
 _STAMP_KEY: Final = '"timestamp":"'
 _STAMP_END: Final = '"}'
