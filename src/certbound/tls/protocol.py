@@ -60,6 +60,10 @@ DEFAULT_MAX_HEADER_COUNT: Final = 100
 DEFAULT_HEADER_TIMEOUT_S: Final = 20.0
 REASON_HEAD_TIMEOUT: Final = "request.head_timeout"
 REASON_HEADERS_TOO_LARGE: Final = "request.headers_too_large"
+#: The shortest wait the connection's timer is armed for. uvloop rounds a delay to whole milliseconds
+#: and runs one under half a millisecond with ``call_soon``: a ``Handle``, without ``when()``, and
+#: when the timer fired just before a deadline, a busy loop re-arming it until the clock turns.
+_MIN_TIMER_DELAY: Final = 0.001
 _431_BODY: Final = orjson.dumps(
     {"error": "invalid_request", "error_description": "the request header fields are too large"}
 )
@@ -337,13 +341,18 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
         request's CPU): a deadline only moves a field, and the timer, when it fires, acts on the
         deadlines that have passed and sleeps until the next one. It is re-armed only for a deadline
         earlier than the one it was armed for (deadlines only move later otherwise).
+
+        Never armed for less than `_MIN_TIMER_DELAY` (a deadline is then acted on up to that late):
+        uvloop fires a timer up to half a millisecond early, and a deadline closer than that would
+        get a ``call_soon`` handle rather than a timer.
         """
         timer = self._timer
         if timer is not None:
             if timer.when() <= deadline:
                 return
             timer.cancel()
-        self._timer = self.loop.call_at(deadline, self._on_timer)
+        delay = deadline - self.loop.time()
+        self._timer = self.loop.call_later(max(delay, _MIN_TIMER_DELAY), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
