@@ -203,3 +203,19 @@ def test_a_request_arriving_while_the_timer_waits_out_an_early_firing_is_served(
         response = conn.response()
         assert response is not None
         assert response.status == 200
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_refused_head_waits_for_every_request_pipelined_before_it(
+    pki: TestPKI, factory: ServerContextFactory, loop: str
+) -> None:
+    """HTTP/1.1 answers in request order: two requests pipelined before a head past the limits (101
+    headers) are both answered, then the 431, then the close. The 431 must not go out as soon as the
+    first answer is done, in place of the second's (which the server had accepted and is serving)."""
+    refused = request("GET", "/", "127.0.0.1", [(f"X-{n}", "v") for n in range(101)])
+    with serve(factory, hello, loop) as port, connected(port, pki) as conn:
+        assert conn.send(request("GET", "/", conn.host) * 2 + refused)  # one TLS record
+        answers = [conn.response() for _ in range(3)]
+        assert [answer.status if answer else None for answer in answers] == [200, 200, 431]
+        assert closed_within(conn, 5)
+

@@ -292,20 +292,20 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         """uvicorn's (0.55), with its keep-alive wait on the connection's one timer rather than a timer
-        armed per answer; then a refusal that waited for this answer goes out, and the connection
-        closes."""
+        armed per answer; then a refusal that waited for the answers before it goes out (after the
+        last pipelined one: answers go in request order), and the connection closes."""
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
         self._unset_keepalive_if_required()
         self.flow.resume_reading()
-        if self.pipeline:  # the next pipelined request starts
+        if self.pipeline:  # the next pipelined request starts; a refusal waits for its answer too
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
         elif self._pending is None:  # the keep-alive wait: closed when no byte comes in time
             self._idle_deadline = deadline = self.loop.time() + self.timeout_keep_alive
             self._wake_by(deadline)
-        if self._pending is not None:
+        else:  # every request before the refused one answered: the refusal, in its turn
             self.transport.write(self._pending)
             self.transport.close()
 
