@@ -219,3 +219,23 @@ def test_a_refused_head_waits_for_every_request_pipelined_before_it(
         assert [answer.status if answer else None for answer in answers] == [200, 200, 431]
         assert closed_within(conn, 5)
 
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_bytes_that_begin_no_request_do_not_extend_the_keep_alive_wait(
+    pki: TestPKI, factory: ServerContextFactory, loop: str
+) -> None:
+    """A slowloris between requests: empty lines (which HTTP/1.1 lets precede a request line) begin
+    no request, so no head deadline runs; they must not end the keep-alive wait either, or a byte
+    every few seconds would hold the connection open for ever."""
+    with (
+        serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=1) as port,
+        connected(port, pki) as conn,
+    ):
+        assert ok(conn)
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < 4:
+            closed = not conn.send(b"\r\n") or closed_within(conn, 0.3)
+        assert closed
+        assert time.monotonic() - started < 2.5
+        assert conn._buffer == b""  # closed without a word: nothing was asked

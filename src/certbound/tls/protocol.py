@@ -249,6 +249,7 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             return
         was_in_head = self._in_head
         self._began = False
+        idle = self._idle_deadline
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -266,6 +267,12 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        if idle is not None and not (was_in_head or self._began) and not self.transport.is_closing():
+            # bytes that neither begin nor continue a head (empty lines, the rest of a body answered
+            # early): the wait for the next request goes on from the answer, or a byte now and then
+            # (no head deadline runs) would hold the connection for ever
+            self._idle_deadline = idle
+            self._wake_by(idle)
         if self._in_head:
             if self._began:
                 self._head_received = len(data)
