@@ -101,11 +101,11 @@ def closed_within(conn: RawConnection, seconds: float, trickle: bytes = b"") -> 
     """True when the server closes the connection before `seconds` pass while the client sends
     `trickle` every half second (a slowloris head) or nothing at all; what the server sent before
     closing is kept in ``conn._buffer``."""
-    conn.sock.settimeout(0.5)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         if trickle and not conn.send(trickle):
             return True
+        conn.sock.settimeout(min(0.5, left))
         try:
             data = conn.sock.recv(65536)
         except TimeoutError:

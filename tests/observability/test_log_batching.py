@@ -379,3 +379,35 @@ def test_a_line_in_the_running_loop_does_not_ask_asyncio_for_the_loop_each_time(
         run_in(loop_kind, serve())
     assert len(read(out)) == 50
     assert calls <= 2
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_thread_whose_loop_now_runs_in_another_thread_writes_at_once(
+    out: CountingFile, loop_kind: str
+) -> None:
+    """A loop this thread once ran, now running in another thread, is not this thread's loop: its
+    lines are written at once (no loop runs here), never queued with ``call_soon`` from the wrong
+    thread onto a loop that may sleep in ``select`` for as long as nothing else happens (and whose
+    ``call_soon`` is not thread-safe: uvloop starts a libuv handle from here)."""
+    loop = LOOPS[loop_kind]()
+
+    async def log_here() -> None:
+        request_event(0)  # this thread's running loop is remembered
+
+    started = threading.Event()
+    try:
+        with logging_to(out):
+            loop.run_until_complete(log_here())
+            flush_logs()
+            thread = threading.Thread(target=loop.run_forever)
+            loop.call_soon(started.set)
+            thread.start()
+            try:
+                assert started.wait(5)
+                request_event(1)  # from this thread, which runs no loop now
+                assert len(read(out)) == 2  # written at once, as before the loop was remembered
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(5)
+    finally:
+        loop.close()

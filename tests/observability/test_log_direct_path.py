@@ -465,3 +465,14 @@ def test_kept_lines_are_bounded() -> None:
     assert kept.lines[(6,)] == '{"n":6,"timestamp":"'
     kept.keep(("other",), '{"timestamp":"T","n":1}', "T")  # the timestamp is not last: not kept
     assert ("other",) not in kept.lines
+
+
+def test_zero_and_negative_zero_are_not_one_kept_line(tmp_path: Path) -> None:
+    """0.0 == -0.0 (and hash alike) as keys, but their JSON differs: an event must never be written
+    with the other's kept line."""
+    name = "certbound.auth"
+    with configured(tmp_path / "log", "info", "json", before=False):
+        for value in (0.0, -0.0, -0.0, 0.0):
+            emit(structlog.get_logger(name), "info", "client_auth", {"x": value}, repeats=True)
+    rendered = [line.split('"x":')[1].split(",")[0] for line in (tmp_path / "log").read_text().splitlines()]
+    assert rendered == ["0.0", "-0.0", "-0.0", "0.0"]

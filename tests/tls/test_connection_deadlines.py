@@ -7,6 +7,7 @@ and 431 answers on a real ``certbound serve``)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,3 +117,106 @@ def test_keep_alive_requests_arm_no_timer_each(pki: TestPKI, factory: ServerCont
         for _ in range(50):
             assert ok(conn)
         assert CountingLoop.protocol_timers - before <= 2
+
+
+def test_a_deadline_reached_early_by_uvloop_is_not_waited_for_in_a_busy_loop(
+    pki: TestPKI, factory: ServerContextFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvloop rounds a timer's delay to whole milliseconds: armed for 1.0004 s (a valid
+    ``header_timeout``), the timer fires 0.4 ms before the deadline. It must sleep until then, not
+    re-arm itself with ``call_soon`` on every loop iteration until the clock turns (a spy counts
+    the real timer's calls)."""
+    calls = 0
+    real = HttpToolsTLSProtocol._on_timer
+
+    def counting(self: HttpToolsTLSProtocol) -> None:
+        nonlocal calls
+        calls += 1
+        real(self)
+
+    monkeypatch.setattr(HttpToolsTLSProtocol, "_on_timer", counting)
+    with serve(factory, hello, "uvloop", header_timeout=1.0004) as port:
+        conns = [RawConnection(f"https://127.0.0.1:{port}", pki.server_ca_file) for _ in range(5)]
+        try:
+            for conn in conns:  # no request ever begins: closed at the head's deadline
+                assert closed_within(conn, 5)
+        finally:
+            for conn in conns:
+                conn.close()
+    assert calls <= 2 * len(conns)  # early, then at the deadline
+
+
+def test_a_request_arriving_while_the_timer_waits_out_an_early_firing_is_served(
+    pki: TestPKI, factory: ServerContextFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timer fired 0.4 ms before the keep-alive deadline (uvloop's whole milliseconds, above)
+    and the next request's first bytes come in the same loop iteration: it must be served, not
+    answered 400 because the timer left behind was a ``call_soon`` handle without ``when()``. The
+    real connection and loop; the early firing is made by hand, on the loop's thread."""
+    protocols: list[HttpToolsTLSProtocol] = []
+    real_made = HttpToolsTLSProtocol.connection_made
+
+    def spy(self: HttpToolsTLSProtocol, transport: asyncio.Transport) -> None:
+        protocols.append(self)
+        real_made(self, transport)
+
+    monkeypatch.setattr(HttpToolsTLSProtocol, "connection_made", spy)
+    with (
+        serve(factory, hello, "uvloop", timeout_keep_alive=30) as port,
+        connected(port, pki) as conn,
+    ):
+        assert ok(conn)
+        [protocol] = protocols
+        done = threading.Event()
+
+        def fired_early_then_a_request() -> None:
+            try:
+                assert protocol._timer is not None
+                protocol._timer.cancel()  # this is the timer firing
+                protocol._idle_deadline = protocol.loop.time() + 0.0004
+                protocol._on_timer()
+                protocol.data_received(request("GET", "/", conn.host))
+            finally:
+                done.set()
+
+        protocol.loop.call_soon_threadsafe(fired_early_then_a_request)
+        assert done.wait(5)
+        response = conn.response()
+        assert response is not None
+        assert response.status == 200
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_refused_head_waits_for_every_request_pipelined_before_it(
+    pki: TestPKI, factory: ServerContextFactory, loop: str
+) -> None:
+    """HTTP/1.1 answers in request order: two requests pipelined before a head past the limits (101
+    headers) are both answered, then the 431, then the close. The 431 must not go out as soon as the
+    first answer is done, in place of the second's (which the server had accepted and is serving)."""
+    refused = request("GET", "/", "127.0.0.1", [(f"X-{n}", "v") for n in range(101)])
+    with serve(factory, hello, loop) as port, connected(port, pki) as conn:
+        assert conn.send(request("GET", "/", conn.host) * 2 + refused)  # one TLS record
+        answers = [conn.response() for _ in range(3)]
+        assert [answer.status if answer else None for answer in answers] == [200, 200, 431]
+        assert closed_within(conn, 5)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_bytes_that_begin_no_request_do_not_extend_the_keep_alive_wait(
+    pki: TestPKI, factory: ServerContextFactory, loop: str
+) -> None:
+    """A slowloris between requests: empty lines (which HTTP/1.1 lets precede a request line) begin
+    no request, so no head deadline runs; they must not end the keep-alive wait either, or a byte
+    every few seconds would hold the connection open for ever."""
+    with (
+        serve(factory, hello, loop, header_timeout=1, timeout_keep_alive=1) as port,
+        connected(port, pki) as conn,
+    ):
+        assert ok(conn)
+        started = time.monotonic()
+        closed = False
+        while not closed and time.monotonic() - started < 4:
+            closed = not conn.send(b"\r\n") or closed_within(conn, 0.3)
+        assert closed
+        assert time.monotonic() - started < 2.5
+        assert conn._buffer == b""  # closed without a word: nothing was asked

@@ -116,29 +116,35 @@ class LineWriter:
         return True
 
 
-class _LoopOfThread(threading.local):
-    loop: asyncio.AbstractEventLoop | None = None
-
-
-_loop_of_thread = _LoopOfThread()
+#: (hook, loop): the async generator hook of the thread `loop` was last found running in, for that
+#: run (:func:`_running_loop`). One slot: a worker runs one loop, in one thread.
+_last_run: tuple[object, asyncio.AbstractEventLoop | None] = (object(), None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     """``asyncio.get_running_loop()``, or None, without its system call in the common case.
 
     CPython 3.11's ``get_running_loop`` calls ``getpid()`` every time (to notice a fork), and on a VM
-    that system call was ~6% of a worker's CPU on the wire (two lines per request). The loop last
-    found running in this thread is remembered per thread, and trusted while it is still running; a
-    fork forgets it (:func:`_forget_in_child`), so the check the system call stood for still holds.
+    that system call was ~6% of a worker's CPU on the wire (two lines per request). A loop's
+    ``run_forever`` (asyncio's and uvloop's) installs its async generator hooks, which are per
+    thread, made anew for each run, and restored when the run ends: while the calling thread's hook
+    is the one seen when the loop was last found running, this thread is still in that run. (Not
+    ``loop.is_running()``: that is also true while the loop runs in another thread, and a line
+    queued there with ``call_soon`` from this one would wait for that loop to wake; ``call_soon`` is
+    not thread-safe either.) A loop that installs no hooks of its own is asked for every time. A
+    fork forgets the run (:func:`_forget_in_child`): the child inherits the hooks, not the loop.
     """
-    loop = _loop_of_thread.loop
-    if loop is not None and loop.is_running():
+    global _last_run
+    hook, loop = _last_run
+    current = sys.get_asyncgen_hooks()[0]
+    if current is hook:
         return loop
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        loop = None
-    _loop_of_thread.loop = loop
+        return None
+    if getattr(current, "__self__", None) is loop:
+        _last_run = (current, loop)
     return loop
 
 
@@ -202,8 +208,8 @@ def flush_logs() -> None:
 def _forget_in_child() -> None:
     """In a forked child: the parent's pending lines are the parent's to write (it will), and a lock
     another thread held at the fork would never be released here."""
-    global _loop_of_thread
-    _loop_of_thread = _LoopOfThread()
+    global _last_run
+    _last_run = (object(), None)
     for writer in list(_writers):
         writer._lock = threading.RLock()
         writer._pending, writer._size, writer._scheduled = [], 0, None
@@ -269,7 +275,8 @@ _IDLE_WITHOUT_TRACEBACKS: Final = (
 
 
 #: The values an event whose line is kept may have (no containers: their contents' types would count).
-_KEEPABLE: Final = frozenset({str, bool, int, float, type(None)})
+#: No floats: 0.0 and -0.0 are one key but two JSON texts, and each NaN is a key of its own.
+_KEEPABLE: Final = frozenset({str, bool, int, type(None)})
 #: The rendered JSON line of an event ends with its timestamp, the last field the steps add.
 _STAMP_KEY: Final = '"timestamp":"'
 _STAMP_END: Final = '"}'

@@ -60,6 +60,10 @@ DEFAULT_MAX_HEADER_COUNT: Final = 100
 DEFAULT_HEADER_TIMEOUT_S: Final = 20.0
 REASON_HEAD_TIMEOUT: Final = "request.head_timeout"
 REASON_HEADERS_TOO_LARGE: Final = "request.headers_too_large"
+#: The shortest wait the connection's timer is armed for. uvloop rounds a delay to whole milliseconds
+#: and runs one under half a millisecond with ``call_soon``: a ``Handle``, without ``when()``, and
+#: when the timer fired just before a deadline, a busy loop re-arming it until the clock turns.
+_MIN_TIMER_DELAY: Final = 0.001
 _431_BODY: Final = orjson.dumps(
     {"error": "invalid_request", "error_description": "the request header fields are too large"}
 )
@@ -245,6 +249,7 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             return
         was_in_head = self._in_head
         self._began = False
+        idle = self._idle_deadline
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -262,6 +267,12 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        if idle is not None and not (was_in_head or self._began) and not self.transport.is_closing():
+            # bytes that neither begin nor continue a head (empty lines, the rest of a body answered
+            # early): the wait for the next request goes on from the answer, or a byte now and then
+            # (no head deadline runs) would hold the connection for ever
+            self._idle_deadline = idle
+            self._wake_by(idle)
         if self._in_head:
             if self._began:
                 self._head_received = len(data)
@@ -288,20 +299,20 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         """uvicorn's (0.55), with its keep-alive wait on the connection's one timer rather than a timer
-        armed per answer; then a refusal that waited for this answer goes out, and the connection
-        closes."""
+        armed per answer; then a refusal that waited for the answers before it goes out (after the
+        last pipelined one: answers go in request order), and the connection closes."""
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
         self._unset_keepalive_if_required()
         self.flow.resume_reading()
-        if self.pipeline:  # the next pipelined request starts
+        if self.pipeline:  # the next pipelined request starts; a refusal waits for its answer too
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
         elif self._pending is None:  # the keep-alive wait: closed when no byte comes in time
             self._idle_deadline = deadline = self.loop.time() + self.timeout_keep_alive
             self._wake_by(deadline)
-        if self._pending is not None:
+        else:  # every request before the refused one answered: the refusal, in its turn
             self.transport.write(self._pending)
             self.transport.close()
 
@@ -337,13 +348,18 @@ class HttpToolsTLSProtocol(HttpToolsProtocol):
         request's CPU): a deadline only moves a field, and the timer, when it fires, acts on the
         deadlines that have passed and sleeps until the next one. It is re-armed only for a deadline
         earlier than the one it was armed for (deadlines only move later otherwise).
+
+        Never armed for less than `_MIN_TIMER_DELAY` (a deadline is then acted on up to that late):
+        uvloop fires a timer up to half a millisecond early, and a deadline closer than that would
+        get a ``call_soon`` handle rather than a timer.
         """
         timer = self._timer
         if timer is not None:
             if timer.when() <= deadline:
                 return
             timer.cancel()
-        self._timer = self.loop.call_at(deadline, self._on_timer)
+        delay = deadline - self.loop.time()
+        self._timer = self.loop.call_later(max(delay, _MIN_TIMER_DELAY), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
