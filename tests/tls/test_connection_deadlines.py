@@ -220,3 +220,27 @@ def test_bytes_that_begin_no_request_do_not_extend_the_keep_alive_wait(
         assert closed
         assert time.monotonic() - started < 2.5
         assert conn._buffer == b""  # closed without a word: nothing was asked
+
+
+#: uvicorn's methods that `HttpToolsTLSProtocol` copies or relies on for the keep-alive wait, as of
+#: uvicorn 0.55 (SHA-256 of their source, first 16 hex digits).
+UVICORN_METHODS = {
+    "on_response_complete": "64e254f28e389e76",  # copied, with the wait moved to the one timer
+    "_unset_keepalive_if_required": "00a6a4e47214e68e",  # overridden, then called
+    "timeout_keep_alive_handler": "8b53bf5f2e202970",  # called when the wait is over
+}
+
+
+@pytest.mark.parametrize("name", UVICORN_METHODS)
+def test_the_uvicorn_code_the_protocol_copies_is_still_the_same(name: str) -> None:
+    """A tripwire: when uvicorn changes one of these, the copy in certbound/tls/protocol.py must be
+    compared with the new code (and this digest updated), or the listener drifts from uvicorn."""
+    import hashlib
+    import inspect
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    source = inspect.getsource(getattr(HttpToolsProtocol, name))
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == UVICORN_METHODS[name], (
+        f"uvicorn's HttpToolsProtocol.{name} changed: re-check certbound.tls.protocol's copy"
+    )
