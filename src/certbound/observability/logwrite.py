@@ -18,6 +18,8 @@ installed it does the same steps itself (:class:`DirectPath`), and otherwise (te
 another configuration, ``fast_paths`` off) it calls structlog. What that relies on in structlog (the
 private attributes it reads, the behaviour it reproduces) is listed in :data:`STRUCTLOG_INTERNALS`,
 each checked by a test that names the one that changed (tests/observability/test_structlog_internals.py).
+A ``client_auth`` event repeats field for field on every request of a client: its JSON line is kept
+up to its timestamp and written again with a new one (:class:`RepeatedLines`, ``repeats=True``).
 """
 
 from __future__ import annotations
