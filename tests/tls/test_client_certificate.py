@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from typing import Any
 
+import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certbound.pki.pem import cert_to_pem
 from certbound.pki.thumbprint import x5t_s256
+from certbound.tls import client_certificate
 from certbound.tls.client_certificate import (
     SCOPE_KEY,
     ClientCertificate,
@@ -85,3 +90,52 @@ def test_scope_with_garbage_chain() -> None:
     }
     assert client_certificate_from_scope({"extensions": {"tls": tls}}) is None
     assert tls[SCOPE_KEY] is None
+
+
+def _subject_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy: the subjects `ClientCertificate.subject_name` had cryptography write."""
+    written: list[str] = []
+    original = x509.Name.rfc4514_string
+
+    def spy(self: x509.Name, *args: Any, **kwargs: Any) -> str:
+        text = original(self, *args, **kwargs)
+        caller = sys._getframe(1).f_code.co_name
+        if caller == "subject_name":
+            written.append(text)
+        return text
+
+    monkeypatch.setattr(x509.Name, "rfc4514_string", spy)
+    return written
+
+
+def _from(cert: x509.Certificate) -> ClientCertificate:
+    return ClientCertificate.from_der(
+        cert.public_bytes(Encoding.DER), source="tls", tls_verified=None, tls_error=None
+    )
+
+
+def test_the_subject_name_is_written_once_per_certificate(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
+    written = _subject_writes(monkeypatch)
+    first, again = _from(pki.trusted.cert), _from(pki.trusted.cert)  # two connections, one certificate
+    other = _from(pki.self_signed.cert)
+    assert first.subject_name == again.subject_name == pki.trusted.cert.subject.rfc4514_string()
+    assert other.subject_name == pki.self_signed.cert.subject.rfc4514_string()
+    assert first.subject_name != other.subject_name
+    assert written == [first.subject_name, other.subject_name]
+
+
+def test_the_remembered_subject_names_are_bounded_oldest_out(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
+    monkeypatch.setattr(client_certificate, "_MAX_SUBJECT_NAMES", 2)
+    written = _subject_writes(monkeypatch)
+    certs = [pki.trusted.cert, pki.self_signed.cert, pki.expired.cert]
+    for cert in certs:
+        assert _from(cert).subject_name == cert.subject.rfc4514_string()
+    assert list(client_certificate._subject_names) == [x5t_s256(c) for c in certs[1:]]
+    assert _from(pki.trusted.cert).subject_name == certs[0].subject.rfc4514_string()  # forgotten
+    assert len(written) == 4  # so written again

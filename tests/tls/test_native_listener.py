@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ssl
+import sys
+from collections import OrderedDict
+from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 
 from certbound.pki.pem import cert_to_pem
 from certbound.pki.thumbprint import x5t_s256
-from certbound.tls import protocol
+from certbound.tls import client_certificate, protocol
 from certbound.tls.openssl_verify import verify_error_string
 from certbound.tls.server_context import ServerContextFactory
 
@@ -95,6 +99,26 @@ def test_keep_alive_parses_the_certificate_once(pki: TestPKI, native_port: int) 
     assert protocol.stats.client_certificates - before_parsed == 1
     assert protocol.stats.handshakes - before_handshakes == 1
     assert first["tls_verified"] is second["tls_verified"] is False
+
+
+def test_new_connections_with_one_certificate_write_its_subject_once(
+    pki: TestPKI, native_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ASGI ``client_cert_name`` of every connection, written by cryptography once per certificate."""
+    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
+    written: list[str] = []
+    original = x509.Name.rfc4514_string
+
+    def spy(self: x509.Name, *args: Any, **kwargs: Any) -> str:
+        if sys._getframe(1).f_code.co_name == "subject_name":  # the listener's, not the echo app's
+            written.append(original(self, *args, **kwargs))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(x509.Name, "rfc4514_string", spy)
+    for cred in (pki.trusted, pki.untrusted, pki.trusted, pki.untrusted, pki.trusted):
+        data = get_json(native_port, client_context(pki, cred))  # a new connection each
+        assert data["client_cert_name"] == cred.cert.subject.rfc4514_string()
+    assert written == [pki.trusted.cert.subject.rfc4514_string(), pki.untrusted.cert.subject.rfc4514_string()]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -149,7 +149,7 @@ def _tls_entries(cert: ClientCertificate | None) -> dict[str, Any]:
     return {
         SCOPE_KEY: cert,
         "client_cert_chain": PemChain(cert.presented if cert is not None else ()),
-        "client_cert_name": cert.leaf.subject.rfc4514_string() if cert is not None else None,
+        "client_cert_name": cert.subject_name if cert is not None else None,
         "client_cert_error": cert.tls_error if cert is not None else None,
     }
 

@@ -114,6 +114,7 @@ _400: Final = b"".join(
 class _HeadersTooLarge(Exception):
     """Raised from a parser callback to stop parsing a request head past the limits."""
 
+
 SOURCE = "tls"
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304, "TLSv1.1": 0x0302, "TLSv1": 0x0301}
 _cipher_ids: dict[str, int] = {}
@@ -190,7 +191,7 @@ def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
     return {
         "server_cert": server_certificate_pem(ssl_object.context),
         "client_cert_chain": chain,
-        "client_cert_name": cert.leaf.subject.rfc4514_string() if cert is not None else None,
+        "client_cert_name": cert.subject_name if cert is not None else None,
         "client_cert_error": error,
         "tls_version": _TLS_VERSIONS.get(version) if version else None,
         "cipher_suite": _cipher_suite(ssl_object),
