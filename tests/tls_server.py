@@ -18,8 +18,15 @@ from typing import Any, NamedTuple
 
 import uvicorn
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, issue_server_cert
+from certbound.pki.issue import (
+    PrivateKey,
+    create_ca,
+    issue_client_cert,
+    issue_server_cert,
+    self_signed_client_cert,
+)
 from certbound.pki.pem import cert_to_pem, key_to_pem
 from certbound.tls.listener import protocol_class
 from certbound.tls.server_context import ServerContextFactory
@@ -82,6 +89,15 @@ def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x5
         not_before=now - timedelta(days=30),
         not_after=now - timedelta(days=1),
     )
+
+
+def undecodable_subject() -> x509.Certificate:
+    """A self-signed certificate whose subject (and issuer) cryptography parses but cannot decode: its
+    UTF8String holds bytes that are no UTF-8 (the signature no longer matches; nothing checks it here)."""
+    marker = b"ZZZZundecodableZZZZ"
+    cert, _ = self_signed_client_cert("CN=" + marker.decode())
+    der = cert.public_bytes(Encoding.DER).replace(marker, b"\xff\xfe" + marker[2:])
+    return x509.load_der_x509_certificate(der)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from certbound.pki.thumbprint import x5t_s256
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate, client_certificate_from_scope
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware, load_intermediates
 from certbound.tls.headers import FORMATS, HeaderFormat
+from tests.tls_server import undecodable_subject
 
 ROOT = create_ca("CN=Fwd Root")
 INTER = create_ca("CN=Fwd Intermediate", issuer=ROOT, path_length=0)
@@ -215,3 +216,15 @@ async def test_in_a_starlette_app() -> None:
             body = (await client.get("/", headers=sent)).json()
         assert body["x5t"] == expected
         assert "x-ssl-client-cert" not in body["headers"]
+
+
+async def test_a_subject_that_does_not_decode_is_no_certificate_and_a_reason_not_a_500() -> None:
+    """cryptography parses such a certificate and raises only when its subject is read."""
+    mw = ForwardedCertificateMiddleware(None, config())  # type: ignore[arg-type]
+    pem = quote(cert_to_pem(undecodable_subject()).decode()).encode()
+    with structlog.testing.capture_logs() as logs:
+        scope = await run(mw, "10.0.0.1", [(b"x-ssl-client-cert", pem), (b"x-ssl-client-verify", b"SUCCESS")])
+    assert client_certificate_from_scope(scope) is None
+    assert scope["extensions"]["tls"]["client_cert_name"] is None
+    rejected = ("forwarded_cert_rejected", "proxy.malformed_header")
+    assert [(e["event"], e["reason"]) for e in logs] == [rejected]

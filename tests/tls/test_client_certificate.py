@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
+from certbound.pki.issue import self_signed_client_cert
 from certbound.pki.pem import cert_to_pem
 from certbound.pki.thumbprint import x5t_s256
 from certbound.tls import client_certificate
@@ -19,6 +20,7 @@ from certbound.tls.client_certificate import (
     PemChain,
     client_certificate_from_scope,
 )
+from tests.tls_server import undecodable_subject
 
 from .conftest import TestPKI
 
@@ -93,18 +95,16 @@ def test_scope_with_garbage_chain() -> None:
 
 
 def _subject_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Spy: the subjects `ClientCertificate.subject_name` had cryptography write."""
+    """Spy: the subjects `ClientCertificate.subject_name` had cryptography write (a fresh memory)."""
+    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
     written: list[str] = []
-    original = x509.Name.rfc4514_string
+    write = client_certificate._write_subject
 
-    def spy(self: x509.Name, *args: Any, **kwargs: Any) -> str:
-        text = original(self, *args, **kwargs)
-        caller = sys._getframe(1).f_code.co_name
-        if caller == "subject_name":
-            written.append(text)
-        return text
+    def spy(leaf: x509.Certificate) -> str:
+        written.append(write(leaf))
+        return written[-1]
 
-    monkeypatch.setattr(x509.Name, "rfc4514_string", spy)
+    monkeypatch.setattr(client_certificate, "_write_subject", spy)
     return written
 
 
@@ -117,7 +117,6 @@ def _from(cert: x509.Certificate) -> ClientCertificate:
 def test_the_subject_name_is_written_once_per_certificate(
     pki: TestPKI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
     written = _subject_writes(monkeypatch)
     first, again = _from(pki.trusted.cert), _from(pki.trusted.cert)  # two connections, one certificate
     other = _from(pki.self_signed.cert)
@@ -127,15 +126,35 @@ def test_the_subject_name_is_written_once_per_certificate(
     assert written == [first.subject_name, other.subject_name]
 
 
-def test_the_remembered_subject_names_are_bounded_oldest_out(
+def test_the_remembered_subject_names_are_bounded_least_recently_used_out(
     pki: TestPKI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
-    monkeypatch.setattr(client_certificate, "_MAX_SUBJECT_NAMES", 2)
     written = _subject_writes(monkeypatch)
-    certs = [pki.trusted.cert, pki.self_signed.cert, pki.expired.cert]
-    for cert in certs:
+    monkeypatch.setattr(client_certificate, "_MAX_SUBJECT_NAMES", 2)
+    trusted, self_signed, expired = pki.trusted.cert, pki.self_signed.cert, pki.expired.cert
+    for cert in (trusted, self_signed, trusted, expired):  # trusted used again: self_signed goes
         assert _from(cert).subject_name == cert.subject.rfc4514_string()
-    assert list(client_certificate._subject_names) == [x5t_s256(c) for c in certs[1:]]
-    assert _from(pki.trusted.cert).subject_name == certs[0].subject.rfc4514_string()  # forgotten
-    assert len(written) == 4  # so written again
+    assert list(client_certificate._subject_names) == [x5t_s256(trusted), x5t_s256(expired)]
+    assert _from(self_signed).subject_name == self_signed.subject.rfc4514_string()
+    assert len(written) == 4  # trusted, self_signed, expired, and self_signed again
+
+
+def test_a_long_subject_is_written_each_time_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client chooses its subject: a huge one (~100 KB fits in a handshake) must not stay in memory."""
+    written = _subject_writes(monkeypatch)
+    units = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{i:02d}" + "x" * 60) for i in range(20)]
+    cert, _ = self_signed_client_cert(x509.Name(units))
+    assert len(cert.subject.rfc4514_string()) > client_certificate._MAX_KEPT_NAME
+    assert _from(cert).subject_name == _from(cert).subject_name == cert.subject.rfc4514_string()
+    assert len(written) == 2
+    assert not client_certificate._subject_names
+
+
+def test_a_subject_that_does_not_decode_raises_and_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    written = _subject_writes(monkeypatch)
+    cert = _from(undecodable_subject())
+    for _ in range(2):
+        with pytest.raises(ValueError, match="subject"):
+            cert.subject_name  # noqa: B018 - the property is what is tested
+    assert not written
+    assert not client_certificate._subject_names

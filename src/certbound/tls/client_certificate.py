@@ -27,10 +27,18 @@ __all__ = [
 # Our key in ``scope["extensions"]["tls"]``: the parsed object, so apps never parse PEM per request.
 SCOPE_KEY = "certbound_client_certificate"
 
-# x5t#S256 -> the leaf's subject as cryptography writes it in RFC 4514: ~13 µs to write, once per
-# connection otherwise, for the same few client certificates. Oldest out past the bound.
+# x5t#S256 (the SHA-256 of `der`, which the constructors compute from `leaf`) -> the leaf's subject
+# as cryptography writes it in RFC 4514: ~13 µs to write, once per new connection otherwise, for the
+# same few client certificates. Least recently used out. A longer name (a client can send a ~100 KB
+# subject) is written each time, never kept: at most ~4 MiB however the handshakes go.
 _subject_names: OrderedDict[str, str] = OrderedDict()
 _MAX_SUBJECT_NAMES: Final = 1024
+_MAX_KEPT_NAME: Final = 1024
+
+
+def _write_subject(leaf: x509.Certificate) -> str:
+    """cryptography's RFC 4514 text of `leaf`'s subject; ValueError when the name does not decode."""
+    return leaf.subject.rfc4514_string()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +127,16 @@ class ClientCertificate:
     @property
     def subject_name(self) -> str:
         """The leaf's subject in RFC 4514 (cryptography's ``rfc4514_string``: the ASGI
-        ``client_cert_name``), written once per certificate, not once per connection."""
-        name = _subject_names.get(self.x5t_s256)
-        if name is None:
-            name = _subject_names[self.x5t_s256] = self.leaf.subject.rfc4514_string()
+        ``client_cert_name``), written once per certificate rather than once per connection;
+        ValueError when the subject does not decode."""
+        key = self.x5t_s256
+        name = _subject_names.get(key)
+        if name is not None:
+            _subject_names.move_to_end(key)
+            return name
+        name = _write_subject(self.leaf)
+        if len(name) <= _MAX_KEPT_NAME:
+            _subject_names[key] = name
             while len(_subject_names) > _MAX_SUBJECT_NAMES:
                 _subject_names.popitem(last=False)
         return name

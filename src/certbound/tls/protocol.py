@@ -164,6 +164,7 @@ def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
     """The ASGI ``tls`` extension dict for a connection whose handshake completed."""
     stats.handshakes += 1
     cert: ClientCertificate | None = None
+    name: str | None = None
     error: str | None = None
     chain: PemChain = PemChain(())
     try:
@@ -178,9 +179,10 @@ def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
             cert = ClientCertificate.from_der(
                 ders[0], ders[1:], source=SOURCE, tls_verified=verified, tls_error=error
             )
+            name = cert.subject_name  # a subject that does not decode: no certificate, as above
         except ValueError as exc:
             logger.warning("tls: client certificate does not parse: %s", exc)
-            error = "certbound: client certificate does not parse"
+            cert, error = None, "certbound: client certificate does not parse"
             stats.unusable += 1
         else:
             stats.client_certificates += 1
@@ -191,7 +193,7 @@ def tls_extension(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> dict[str, Any]:
     return {
         "server_cert": server_certificate_pem(ssl_object.context),
         "client_cert_chain": chain,
-        "client_cert_name": cert.subject_name if cert is not None else None,
+        "client_cert_name": name,
         "client_cert_error": error,
         "tls_version": _TLS_VERSIONS.get(version) if version else None,
         "cipher_suite": _cipher_suite(ssl_object),
