@@ -91,13 +91,26 @@ def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x5
     )
 
 
+_UNDECODABLE = b"ZZZZundecodableZZZZ"
+
+
+def _undecodable(cert: x509.Certificate) -> x509.Certificate:
+    """`cert` with the UTF8String `_UNDECODABLE` turned into bytes that are no UTF-8: cryptography
+    parses it, and raises only when the name is read (the signature no longer matches; nothing here
+    checks it)."""
+    der = cert.public_bytes(Encoding.DER)
+    assert _UNDECODABLE in der
+    return x509.load_der_x509_certificate(der.replace(_UNDECODABLE, b"\xff\xfe" + _UNDECODABLE[2:]))
+
+
 def undecodable_subject() -> x509.Certificate:
-    """A self-signed certificate whose subject (and issuer) cryptography parses but cannot decode: its
-    UTF8String holds bytes that are no UTF-8 (the signature no longer matches; nothing checks it here)."""
-    marker = b"ZZZZundecodableZZZZ"
-    cert, _ = self_signed_client_cert("CN=" + marker.decode())
-    der = cert.public_bytes(Encoding.DER).replace(marker, b"\xff\xfe" + marker[2:])
-    return x509.load_der_x509_certificate(der)
+    """A self-signed certificate whose subject (and so issuer) does not decode."""
+    return _undecodable(self_signed_client_cert("CN=" + _UNDECODABLE.decode())[0])
+
+
+def undecodable_issuer() -> x509.Certificate:
+    """A certificate whose subject decodes and whose issuer does not."""
+    return _undecodable(issue_client_cert(*create_ca("CN=" + _UNDECODABLE.decode()), "CN=fine")[0])
 
 
 @contextmanager

@@ -4,6 +4,7 @@ replaced, what is stripped, and that nothing a proxy or client sends becomes a 5
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import structlog
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,7 +26,7 @@ from certbound.pki.thumbprint import x5t_s256
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate, client_certificate_from_scope
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware, load_intermediates
 from certbound.tls.headers import FORMATS, HeaderFormat
-from tests.tls_server import undecodable_subject
+from tests.tls_server import undecodable_issuer, undecodable_subject
 
 ROOT = create_ca("CN=Fwd Root")
 INTER = create_ca("CN=Fwd Intermediate", issuer=ROOT, path_length=0)
@@ -218,10 +220,14 @@ async def test_in_a_starlette_app() -> None:
         assert "x-ssl-client-cert" not in body["headers"]
 
 
-async def test_a_subject_that_does_not_decode_is_no_certificate_and_a_reason_not_a_500() -> None:
-    """cryptography parses such a certificate and raises only when its subject is read."""
+@pytest.mark.parametrize("make", [undecodable_subject, undecodable_issuer])
+async def test_a_name_that_does_not_decode_is_no_certificate_and_a_reason_not_a_500(
+    make: Callable[[], x509.Certificate],
+) -> None:
+    """cryptography parses such a certificate and raises only when the name is read: in the app
+    (chain path search, DN match) that was a 500."""
     mw = ForwardedCertificateMiddleware(None, config())  # type: ignore[arg-type]
-    pem = quote(cert_to_pem(undecodable_subject()).decode()).encode()
+    pem = quote(cert_to_pem(make()).decode()).encode()
     with structlog.testing.capture_logs() as logs:
         scope = await run(mw, "10.0.0.1", [(b"x-ssl-client-cert", pem), (b"x-ssl-client-verify", b"SUCCESS")])
     assert client_certificate_from_scope(scope) is None

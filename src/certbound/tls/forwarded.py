@@ -235,8 +235,9 @@ class ForwardedCertificateMiddleware:
         extra = tuple(c for c in self.config.intermediates if c not in cert.presented)
         if extra:
             cert = dataclasses.replace(cert, chain=cert.chain + extra)
-        try:
-            return _Outcome(_tls_entries(cert))
-        except ValueError:  # a subject cryptography parses but cannot decode (invalid UTF-8)
-            error = ForwardedCertError("proxy.malformed_header", "the certificate's subject does not decode")
+        try:  # names cryptography parses but cannot decode (invalid UTF-8) fail here, not in the app
+            cert.leaf.issuer  # noqa: B018 - read to be decoded
+            return _Outcome(_tls_entries(cert))  # the subject, for client_cert_name
+        except ValueError:
+            error = ForwardedCertError("proxy.malformed_header", "the certificate's names do not decode")
             return _Outcome(_NO_CERTIFICATE, error)
