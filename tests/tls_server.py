@@ -92,25 +92,31 @@ def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x5
 
 
 _UNDECODABLE = b"ZZZZundecodableZZZZ"
+_UTF8, _TELETEX = b"\x0c", b"\x14"  # the DER tags of UTF8String and TeletexString
 
 
 def _undecodable(cert: x509.Certificate) -> x509.Certificate:
-    """`cert` with the UTF8String `_UNDECODABLE` turned into bytes that are no UTF-8: cryptography
-    parses it, and raises only when the name is read (the signature no longer matches; nothing here
-    checks it)."""
+    """`cert` with its UTF8String `_UNDECODABLE` made a TeletexString beginning with byte 0xff (as
+    OpenSSL writes Latin-1 names): OpenSSL loads it, so a client can present it; cryptography parses
+    it and raises only when the name is read. The signature no longer matches: nothing checks it where
+    these are used (a handshake proves the key, not the issuer's signature)."""
+    length = bytes([len(_UNDECODABLE)])
     der = cert.public_bytes(Encoding.DER)
-    assert _UNDECODABLE in der
-    return x509.load_der_x509_certificate(der.replace(_UNDECODABLE, b"\xff\xfe" + _UNDECODABLE[2:]))
+    assert _UTF8 + length + _UNDECODABLE in der
+    teletex = _TELETEX + length + b"\xff" + _UNDECODABLE[1:]
+    return x509.load_der_x509_certificate(der.replace(_UTF8 + length + _UNDECODABLE, teletex))
 
 
-def undecodable_subject() -> x509.Certificate:
-    """A self-signed certificate whose subject (and so issuer) does not decode."""
-    return _undecodable(self_signed_client_cert("CN=" + _UNDECODABLE.decode())[0])
+def undecodable_subject() -> tuple[x509.Certificate, PrivateKey]:
+    """A self-signed certificate (and its key) whose subject, and so issuer, does not decode."""
+    cert, key = self_signed_client_cert("CN=" + _UNDECODABLE.decode())
+    return _undecodable(cert), key
 
 
-def undecodable_issuer() -> x509.Certificate:
-    """A certificate whose subject decodes and whose issuer does not."""
-    return _undecodable(issue_client_cert(*create_ca("CN=" + _UNDECODABLE.decode()), "CN=fine")[0])
+def undecodable_issuer() -> tuple[x509.Certificate, PrivateKey]:
+    """A certificate (and its key) whose subject decodes and whose issuer does not."""
+    cert, key = issue_client_cert(*create_ca("CN=" + _UNDECODABLE.decode()), "CN=fine")
+    return _undecodable(cert), key
 
 
 @contextmanager

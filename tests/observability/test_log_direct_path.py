@@ -467,6 +467,18 @@ def test_kept_lines_are_bounded() -> None:
     assert ("other",) not in kept.lines
 
 
+def test_a_long_line_is_never_kept() -> None:
+    """A client chooses its certificate's names, which a client_auth line carries: a 100 KB name must
+    not stay in memory 1,024 times."""
+    from certbound.observability.logwrite import RepeatedLines
+
+    kept = RepeatedLines(lambda: "T", requestlog.capture_event, max_line=38)
+    kept.keep(("short",), '{"n":"' + "x" * 14 + '","timestamp":"T"}', "T")  # 38 characters
+    kept.keep(("long",), '{"n":"' + "x" * 15 + '","timestamp":"T"}', "T")
+    assert list(kept.lines) == [("short",)]
+    assert RepeatedLines(lambda: "T", requestlog.capture_event).max_line == 4096
+
+
 def test_zero_and_negative_zero_are_not_one_kept_line(tmp_path: Path) -> None:
     """0.0 == -0.0 (and hash alike) as keys, but their JSON differs: an event must never be written
     with the other's kept line."""

@@ -4,7 +4,6 @@ replaced, what is stripped, and that nothing a proxy or client sends becomes a 5
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -220,17 +219,30 @@ async def test_in_a_starlette_app() -> None:
         assert "x-ssl-client-cert" not in body["headers"]
 
 
-@pytest.mark.parametrize("make", [undecodable_subject, undecodable_issuer])
-async def test_a_name_that_does_not_decode_is_no_certificate_and_a_reason_not_a_500(
-    make: Callable[[], x509.Certificate],
-) -> None:
-    """cryptography parses such a certificate and raises only when the name is read: in the app
-    (chain path search, DN match) that was a 500."""
+def _forwarded(cert: x509.Certificate) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ssl-client-cert", quote(cert_to_pem(cert).decode()).encode()),
+        (b"x-ssl-client-verify", b"SUCCESS"),
+    ]
+
+
+async def test_a_subject_that_does_not_decode_is_no_certificate_and_a_reason_not_a_500() -> None:
+    """cryptography loads such a certificate and raises only when the subject is read: here, where it
+    escaped this middleware as a 500."""
     mw = ForwardedCertificateMiddleware(None, config())  # type: ignore[arg-type]
-    pem = quote(cert_to_pem(make()).decode()).encode()
     with structlog.testing.capture_logs() as logs:
-        scope = await run(mw, "10.0.0.1", [(b"x-ssl-client-cert", pem), (b"x-ssl-client-verify", b"SUCCESS")])
+        scope = await run(mw, "10.0.0.1", _forwarded(undecodable_subject()[0]))
     assert client_certificate_from_scope(scope) is None
     assert scope["extensions"]["tls"]["client_cert_name"] is None
     rejected = ("forwarded_cert_rejected", "proxy.malformed_header")
     assert [(e["event"], e["reason"]) for e in logs] == [rejected]
+
+
+async def test_an_issuer_that_does_not_decode_is_passed_on_as_the_listener_does() -> None:
+    mw = ForwardedCertificateMiddleware(None, config())  # type: ignore[arg-type]
+    cert = undecodable_issuer()[0]
+    scope = await run(mw, "10.0.0.1", _forwarded(cert))
+    found = client_certificate_from_scope(scope)
+    assert found is not None
+    assert found.x5t_s256 == x5t_s256(cert)
+    assert scope["extensions"]["tls"]["client_cert_name"] == "CN=fine"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from cryptography import x509
 
 from certbound.pki.issue import PrivateKey, create_ca, issue_client_cert, self_signed_client_cert
 from certbound.pki.pem import cert_to_pem
+from certbound.tls import client_certificate
 from certbound.tls.client_certificate import SCOPE_KEY, client_certificate_from_scope
 from certbound.tls.server_context import ServerContextFactory
 from tests import tls_server
@@ -144,3 +146,18 @@ def native_factory(pki: TestPKI) -> ServerContextFactory:
 def native_port(native_factory: ServerContextFactory) -> Iterator[int]:
     with serve(native_factory) as port:
         yield port
+
+
+@pytest.fixture
+def names_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Spy: the subjects `ClientCertificate.subject_name` had cryptography write, from a fresh memory."""
+    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
+    read: list[str] = []
+    original = client_certificate._write_subject
+
+    def spy(leaf: x509.Certificate) -> str:
+        read.append(original(leaf))
+        return read[-1]
+
+    monkeypatch.setattr(client_certificate, "_write_subject", spy)
+    return read

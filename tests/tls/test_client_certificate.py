@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from certbound.tls.client_certificate import (
     PemChain,
     client_certificate_from_scope,
 )
-from tests.tls_server import undecodable_subject
+from tests.tls_server import undecodable_issuer, undecodable_subject
 
 from .conftest import TestPKI
 
@@ -94,30 +93,14 @@ def test_scope_with_garbage_chain() -> None:
     assert tls[SCOPE_KEY] is None
 
 
-def _subject_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Spy: the subjects `ClientCertificate.subject_name` had cryptography write (a fresh memory)."""
-    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
-    written: list[str] = []
-    write = client_certificate._write_subject
-
-    def spy(leaf: x509.Certificate) -> str:
-        written.append(write(leaf))
-        return written[-1]
-
-    monkeypatch.setattr(client_certificate, "_write_subject", spy)
-    return written
-
-
 def _from(cert: x509.Certificate) -> ClientCertificate:
     return ClientCertificate.from_der(
         cert.public_bytes(Encoding.DER), source="tls", tls_verified=None, tls_error=None
     )
 
 
-def test_the_subject_name_is_written_once_per_certificate(
-    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    written = _subject_writes(monkeypatch)
+def test_the_subject_name_is_written_once_per_certificate(pki: TestPKI, names_read: list[str]) -> None:
+    written = names_read
     first, again = _from(pki.trusted.cert), _from(pki.trusted.cert)  # two connections, one certificate
     other = _from(pki.self_signed.cert)
     assert first.subject_name == again.subject_name == pki.trusted.cert.subject.rfc4514_string()
@@ -127,9 +110,9 @@ def test_the_subject_name_is_written_once_per_certificate(
 
 
 def test_the_remembered_subject_names_are_bounded_least_recently_used_out(
-    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+    pki: TestPKI, names_read: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    written = _subject_writes(monkeypatch)
+    written = names_read
     monkeypatch.setattr(client_certificate, "_MAX_SUBJECT_NAMES", 2)
     trusted, self_signed, expired = pki.trusted.cert, pki.self_signed.cert, pki.expired.cert
     for cert in (trusted, self_signed, trusted, expired):  # trusted used again: self_signed goes
@@ -139,22 +122,26 @@ def test_the_remembered_subject_names_are_bounded_least_recently_used_out(
     assert len(written) == 4  # trusted, self_signed, expired, and self_signed again
 
 
-def test_a_long_subject_is_written_each_time_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_subject_is_written_each_time_never_kept(names_read: list[str]) -> None:
     """A client chooses its subject: a huge one (~100 KB fits in a handshake) must not stay in memory."""
-    written = _subject_writes(monkeypatch)
+    written = names_read
     units = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{i:02d}" + "x" * 60) for i in range(20)]
     cert, _ = self_signed_client_cert(x509.Name(units))
-    assert len(cert.subject.rfc4514_string()) > client_certificate._MAX_KEPT_NAME
+    assert len(cert.subject.rfc4514_string()) > client_certificate.MAX_KEPT_NAME
     assert _from(cert).subject_name == _from(cert).subject_name == cert.subject.rfc4514_string()
     assert len(written) == 2
     assert not client_certificate._subject_names
 
 
-def test_a_subject_that_does_not_decode_raises_and_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    written = _subject_writes(monkeypatch)
-    cert = _from(undecodable_subject())
+def test_a_subject_that_does_not_decode_raises_and_is_not_kept(names_read: list[str]) -> None:
+    cert = _from(undecodable_subject()[0])
     for _ in range(2):
         with pytest.raises(ValueError, match="subject"):
             cert.subject_name  # noqa: B018 - the property is what is tested
-    assert not written
+    assert not names_read
     assert not client_certificate._subject_names
+
+
+def test_an_issuer_that_does_not_decode_is_no_concern_of_the_subject_name(names_read: list[str]) -> None:
+    assert _from(undecodable_issuer()[0]).subject_name == "CN=fine"
+    assert names_read == ["CN=fine"]

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import ssl
-from collections import OrderedDict
 
 import httpx
 import pytest
-from cryptography import x509
 
 from certbound.pki.pem import cert_to_pem
 from certbound.pki.thumbprint import x5t_s256
-from certbound.tls import client_certificate, protocol
+from certbound.tls import protocol
 from certbound.tls.openssl_verify import verify_error_string
 from certbound.tls.server_context import ServerContextFactory
+from tests.tls_server import undecodable_issuer, undecodable_subject
 
 from .conftest import Cred, TestPKI, client_context, get_json, serve
 
@@ -100,22 +99,44 @@ def test_keep_alive_parses_the_certificate_once(pki: TestPKI, native_port: int) 
 
 
 def test_new_connections_with_one_certificate_write_its_subject_once(
-    pki: TestPKI, native_port: int, monkeypatch: pytest.MonkeyPatch
+    pki: TestPKI, native_port: int, names_read: list[str]
 ) -> None:
     """The ASGI ``client_cert_name`` of every connection, written by cryptography once per certificate."""
-    monkeypatch.setattr(client_certificate, "_subject_names", OrderedDict())
-    written: list[str] = []
-    write = client_certificate._write_subject
-
-    def spy(leaf: x509.Certificate) -> str:
-        written.append(write(leaf))
-        return written[-1]
-
-    monkeypatch.setattr(client_certificate, "_write_subject", spy)
     for cred in (pki.trusted, pki.untrusted, pki.trusted, pki.untrusted, pki.trusted):
         data = get_json(native_port, client_context(pki, cred))  # a new connection each
         assert data["client_cert_name"] == cred.cert.subject.rfc4514_string()
-    assert written == [pki.trusted.cert.subject.rfc4514_string(), pki.untrusted.cert.subject.rfc4514_string()]
+    assert names_read == [
+        pki.trusted.cert.subject.rfc4514_string(),
+        pki.untrusted.cert.subject.rfc4514_string(),
+    ]
+
+
+def test_a_certificate_whose_subject_does_not_decode_reaches_the_app_as_none(
+    pki: TestPKI, native_port: int
+) -> None:
+    """OpenSSL takes it (a Latin-1 TeletexString), cryptography cannot read its subject: the handshake
+    completes, and the app sees no certificate and why, rather than a connection that fails."""
+    cred = pki.write_cred("undecodable-subject", *undecodable_subject())
+    before = (protocol.stats.handshakes, protocol.stats.client_certificates, protocol.stats.unusable)
+    data = get_json(native_port, client_context(pki, cred))
+    after = (protocol.stats.handshakes, protocol.stats.client_certificates, protocol.stats.unusable)
+    assert "subject" not in data  # the app got no ClientCertificate
+    assert data["object_id"] is None
+    assert data["client_cert_name"] is None
+    assert data["client_cert_error"] == "certbound: client certificate does not parse"
+    assert data["client_cert_chain"] == []
+    assert tuple(b - a for a, b in zip(before, after, strict=True)) == (1, 0, 1)
+
+
+def test_an_issuer_that_does_not_decode_still_gives_the_app_its_certificate(
+    pki: TestPKI, native_port: int
+) -> None:
+    """Only the thumbprint and the subject count at the listener; the issuer is the app's to judge."""
+    cert, key = undecodable_issuer()
+    data = get_json(native_port, client_context(pki, pki.write_cred("undecodable-issuer", cert, key)))
+    assert (data["subject"], data["client_cert_name"]) == ("CN=fine", "CN=fine")
+    assert data["x5t"] == x5t_s256(cert)
+    assert data["tls_verified"] is False
 
 
 @pytest.mark.parametrize("version", VERSIONS)

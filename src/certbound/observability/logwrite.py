@@ -293,16 +293,21 @@ class RepeatedLines:
     a function of the event's fields alone, but the time stamp (`stamp` writes its text) and the
     request facts noted (`note`, run again on every event for its side effect). A line is kept only
     when it ends with the timestamp just stamped (so an event bringing its own ``timestamp`` field is
-    never kept); at most `max_lines`, forgotten all at once when full.
+    never kept) and is at most `max_line` characters (a client chooses its certificate's names: a
+    100 KB subject is written each time, not kept); at most `max_lines`, forgotten all at once when
+    full.
     """
 
     stamp: Callable[[], str]
     note: Processor
     max_lines: int = 1024
+    max_line: int = 4096
     lines: dict[tuple[Any, ...], str] = field(default_factory=dict)
 
     def keep(self, key: tuple[Any, ...], line: str, stamped: object) -> None:
-        if not isinstance(stamped, str) or not line.endswith(_STAMP_KEY + stamped + _STAMP_END):
+        if len(line) > self.max_line or not isinstance(stamped, str):
+            return
+        if not line.endswith(_STAMP_KEY + stamped + _STAMP_END):
             return
         if len(self.lines) >= self.max_lines:
             self.lines.clear()

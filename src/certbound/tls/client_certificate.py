@@ -33,11 +33,19 @@ SCOPE_KEY = "certbound_client_certificate"
 # subject) is written each time, never kept: at most ~4 MiB however the handshakes go.
 _subject_names: OrderedDict[str, str] = OrderedDict()
 _MAX_SUBJECT_NAMES: Final = 1024
-_MAX_KEPT_NAME: Final = 1024
+#: The longest name kept in memory across connections (here and in the ``client_auth`` event's).
+MAX_KEPT_NAME: Final = 1024
 
 
 def _write_subject(leaf: x509.Certificate) -> str:
-    """cryptography's RFC 4514 text of `leaf`'s subject; ValueError when the name does not decode."""
+    """cryptography's RFC 4514 text of `leaf`'s subject; ValueError when the name does not decode.
+
+    cryptography loads a certificate whose names it cannot decode (a TeletexString in Latin-1,
+    invalid UTF-8) and raises only when a name is read: writing the subject here, where the
+    certificate arrives (the listener, the forwarded-header reader), is where such a subject is
+    refused. The issuer is only ever logged (``(undecodable)``) or matched by the chain verifier,
+    which both cope.
+    """
     return leaf.subject.rfc4514_string()
 
 
@@ -128,14 +136,14 @@ class ClientCertificate:
     def subject_name(self) -> str:
         """The leaf's subject in RFC 4514 (cryptography's ``rfc4514_string``: the ASGI
         ``client_cert_name``), written once per certificate rather than once per connection;
-        ValueError when the subject does not decode."""
+        ValueError when the subject does not decode (see `_write_subject`)."""
         key = self.x5t_s256
         name = _subject_names.get(key)
         if name is not None:
             _subject_names.move_to_end(key)
             return name
         name = _write_subject(self.leaf)
-        if len(name) <= _MAX_KEPT_NAME:
+        if len(name) <= MAX_KEPT_NAME:
             _subject_names[key] = name
             while len(_subject_names) > _MAX_SUBJECT_NAMES:
                 _subject_names.popitem(last=False)

@@ -149,7 +149,7 @@ def _tls_entries(cert: ClientCertificate | None) -> dict[str, Any]:
     return {
         SCOPE_KEY: cert,
         "client_cert_chain": PemChain(cert.presented if cert is not None else ()),
-        "client_cert_name": cert.leaf.subject.rfc4514_string() if cert is not None else None,
+        "client_cert_name": cert.subject_name if cert is not None else None,
         "client_cert_error": cert.tls_error if cert is not None else None,
     }
 
@@ -235,9 +235,8 @@ class ForwardedCertificateMiddleware:
         extra = tuple(c for c in self.config.intermediates if c not in cert.presented)
         if extra:
             cert = dataclasses.replace(cert, chain=cert.chain + extra)
-        try:  # names cryptography parses but cannot decode (invalid UTF-8) fail here, not in the app
-            cert.leaf.issuer  # noqa: B018 - read to be decoded
-            return _Outcome(_tls_entries(cert))  # the subject, for client_cert_name
-        except ValueError:
-            error = ForwardedCertError("proxy.malformed_header", "the certificate's names do not decode")
+        try:
+            return _Outcome(_tls_entries(cert))
+        except ValueError:  # a subject cryptography cannot decode (`ClientCertificate.subject_name`)
+            error = ForwardedCertError("proxy.malformed_header", "the certificate's subject does not decode")
             return _Outcome(_NO_CERTIFICATE, error)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from certbound.errors import OAuthError
-from certbound.server.clientauth.events import event_fields
+from certbound.pki.issue import self_signed_client_cert
+from certbound.pki.thumbprint import x5t_s256
+from certbound.server.clientauth import events
+from certbound.server.clientauth.events import event_fields, record
 from certbound.server.clientauth.failure import REASONS, AuthFailure
 from certbound.server.clientauth.types import AuthRequest
 from certbound.tls.client_certificate import ClientCertificate
@@ -27,6 +33,7 @@ from tests.server.clientauth.conftest import (
     jwt_bearer,
     presented,
 )
+from tests.tls_server import undecodable_issuer
 
 SECRET = "very-secret-value-0123456789-0123456789"
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "client-authentication.md"
@@ -239,3 +246,29 @@ def test_reason_codes_are_documented() -> None:
 def test_unknown_reason_code_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown reason"):
         AuthFailure("cert.whatever")
+
+
+async def test_an_issuer_that_does_not_decode_is_logged_as_such_not_a_500(harness: Harness) -> None:
+    """Both entry points refuse such a certificate (tests/tls, tests/proxy); the event still copes
+    with one handed in directly: reading the name is what raises."""
+    metadata = {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=fine"}
+    await harness.register("ev-undecodable", metadata)
+    cert = presented(undecodable_issuer()[0])
+    with capture_logs() as logs:
+        await harness.refused("cert.invalid", {"client_id": "ev-undecodable"}, certificate=cert)
+    [event] = [e for e in logs if e["event"] == "client_auth"]
+    assert (event["cert_subject"], event["cert_issuer"]) == ("CN=fine", "(undecodable)")
+
+
+async def test_long_certificate_names_are_written_each_time_not_kept(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client chooses its certificate's names: 100 KB of them must not stay in memory 1,024 times."""
+    monkeypatch.setattr(events, "_names", OrderedDict())
+    units = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{i:02d}" + "x" * 60) for i in range(20)]
+    long_cert, _ = self_signed_client_cert(x509.Name(units))
+    short_cert, _ = self_signed_client_cert("CN=short")
+    for cert in (long_cert, short_cert, long_cert):
+        record(endpoint="token", client_id="c", registered_method=None, presented="certificate",
+               outcome="failure", reason="client.unknown", certificate=presented(cert))  # fmt: skip
+    assert list(events._names) == [x5t_s256(short_cert)]

@@ -15,10 +15,11 @@ method (or ``unknown``), ``success``/``failure``/``error``, and a reason code. N
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import structlog
+from cryptography import x509
 from prometheus_client import Counter
 
 from certbound.observability.logwrite import emit
@@ -27,7 +28,7 @@ from certbound.reasons import OK
 from certbound.server.clientauth.decision import Decision
 from certbound.server.clientauth.failure import REASONS
 from certbound.server.clientauth.types import METHODS
-from certbound.tls.client_certificate import ClientCertificate
+from certbound.tls.client_certificate import MAX_KEPT_NAME, ClientCertificate
 
 __all__ = ["AUTH_TOTAL", "EVENT", "LOGGER_NAME", "event_fields", "record", "record_decision"]
 
@@ -43,14 +44,14 @@ AUTH_TOTAL = Counter(
 _log = structlog.get_logger(LOGGER_NAME)
 _children: dict[tuple[str, str, str], Any] = {}
 _names: OrderedDict[str, tuple[str, str]] = OrderedDict()  # x5t#S256 -> (subject, issuer)
-_MAX_NAMES = 4096
+_MAX_NAMES = 1024
 _MAX_ID = 255  # the longest valid client_id
 _REASON_LABELS = frozenset({OK, *REASONS})  # any other code counts as "other": the labels stay bounded
 
 
-def _rfc4514(name: Any) -> str:
+def _rfc4514(read: Callable[[], x509.Name]) -> str:
     try:
-        return dn_to_rfc4514(name)
+        return dn_to_rfc4514(read())  # reading the name decodes it: inside the try
     except ValueError:
         return "(undecodable)"
 
@@ -58,10 +59,12 @@ def _rfc4514(name: Any) -> str:
 def _subject_issuer(cert: ClientCertificate) -> tuple[str, str]:
     found = _names.get(cert.x5t_s256)
     if found is None:
-        found = (_rfc4514(cert.leaf.subject), _rfc4514(cert.leaf.issuer))
-        _names[cert.x5t_s256] = found
-        while len(_names) > _MAX_NAMES:
-            _names.popitem(last=False)
+        leaf = cert.leaf
+        found = (_rfc4514(lambda: leaf.subject), _rfc4514(lambda: leaf.issuer))
+        if max(map(len, found)) <= MAX_KEPT_NAME:  # a client's 100 KB name is written each time
+            _names[cert.x5t_s256] = found
+            while len(_names) > _MAX_NAMES:
+                _names.popitem(last=False)
     return found
 
 
