@@ -136,3 +136,12 @@ def test_protocol_cost_answers_every_request() -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "HTTP protocol layer, trivial app" in done.stdout
+
+
+def test_tls_extension_cost_reads_the_certificate() -> None:
+    """`bench.tls_extension_cost` completes a real handshake in memory (it exits non-zero when the
+    extension misses the certificate or its name)."""
+    args = [sys.executable, "-m", "bench.tls_extension_cost", "--calls", "1000"]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "tls_extension, certificate seen before" in done.stdout
