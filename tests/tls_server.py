@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import uvicorn
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certbound.pki.issue import (
@@ -117,6 +119,36 @@ def undecodable_issuer() -> tuple[x509.Certificate, PrivateKey]:
     """A certificate (and its key) whose subject decodes and whose issuer does not."""
     cert, key = issue_client_cert(*create_ca("CN=" + _UNDECODABLE.decode()), "CN=fine")
     return _undecodable(cert), key
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(octets)]) + octets
+
+
+def _signed_again(cert: x509.Certificate, key: PrivateKey) -> x509.Certificate:
+    """`cert` with `_UNDECODABLE` made the Latin-1 TeletexString of `_undecodable`, signed again by
+    `key` (ECDSA with SHA-256, as `cert` was): a certificate OpenSSL and cryptography both accept."""
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    der, tbs = cert.public_bytes(Encoding.DER), cert.tbs_certificate_bytes
+    after_tbs = der[der.index(tbs) + len(tbs) :]
+    algorithm = after_tbs[: 2 + after_tbs[1]]  # the signatureAlgorithm SEQUENCE, unchanged
+    length = bytes([len(_UNDECODABLE)])
+    tbs = tbs.replace(_UTF8 + length + _UNDECODABLE, _TELETEX + length + b"\xff" + _UNDECODABLE[1:])
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    body = tbs + algorithm + b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
+    return x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
+
+
+def latin1_issued() -> tuple[x509.Certificate, x509.Certificate, PrivateKey]:
+    """A CA named in a Latin-1 TeletexString (as OpenSSL writes one), a client certificate it issued
+    (``CN=fine``) and that certificate's key, all correctly signed: the chain verifies, and reading
+    the CA's name (its subject, the leaf's issuer) raises in cryptography."""
+    ca_cert, ca_key = create_ca("CN=" + _UNDECODABLE.decode())
+    leaf, key = issue_client_cert(ca_cert, ca_key, "CN=fine")
+    return _signed_again(ca_cert, ca_key), _signed_again(leaf, ca_key), key
 
 
 @contextmanager

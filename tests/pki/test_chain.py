@@ -201,3 +201,27 @@ def test_ed25519_chain_is_refused_by_the_webpki_profile() -> None:
     verdict = ChainVerifier([ed[0]]).verify(leaf)
     assert (verdict.ok, verdict.reason) == (False, "cert.invalid")
     assert "algorithm not allowed" in verdict.detail
+
+
+def test_a_name_that_does_not_decode_is_no_path_and_no_exception() -> None:
+    """cryptography raises only when such a name is read: the path search reads it."""
+    from tests.tls_server import latin1_issued, undecodable_issuer
+
+    forged = undecodable_issuer()[0]  # a Latin-1 issuer and a signature that no longer matches
+    verdict = ChainVerifier([create_ca("CN=Some CA")[0]]).verify(forged, [])
+    assert (verdict.ok, verdict.reason) == (False, "cert.untrusted")
+    ca, leaf, _ = latin1_issued()  # correctly signed: the chain verifies, by the names' bytes
+    assert ChainVerifier([ca]).verify(leaf, []).ok
+    other = create_ca("CN=Some CA")
+    assert ChainVerifier([other[0]]).verify(leaf, [ca]).reason == "cert.untrusted"  # through it, no path
+
+
+def test_a_long_subject_is_clipped_in_the_detail() -> None:
+    """Verdicts are cached with their detail, and a client chooses its subject."""
+    units = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{i:02d}" + "x" * 60) for i in range(20)]
+    leaf, _ = self_signed_client_cert(x509.Name(units))
+    verdict = ChainVerifier([create_ca("CN=Some CA")[0]]).verify(leaf, [])
+    assert not verdict.ok
+    assert len(verdict.detail) < 400
+    assert verdict.detail.startswith("OU=19x")
+    assert "…" in verdict.detail

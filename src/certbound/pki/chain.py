@@ -34,7 +34,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 
 __all__ = ["MAX_INTERMEDIATES", "ChainVerdict", "ChainVerifier", "issued_by"]
 
@@ -43,6 +43,8 @@ _ALGORITHMS = "allowed: RSA of 2048 bits or more, ECDSA P-256/P-384/P-521"
 
 # More untrusted certificates than this in one presented chain is refused outright.
 MAX_INTERMEDIATES = 16
+# The longest subject a verdict's detail quotes whole.
+_MAX_NAME = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +72,10 @@ def _utc(at: datetime | None) -> datetime:
 
 
 def _name(cert: x509.Certificate) -> str:
-    try:
-        return dn_to_rfc4514(cert.subject) or "(empty subject)"
-    except ValueError:  # pragma: no cover - undecodable subject
-        return "(undecodable subject)"
+    """The subject for a verdict's detail, clipped: details are cached (`VerdictCache`), and a client
+    chooses its certificate's subject (~100 KB fit in a handshake)."""
+    text = cert_name_text(cert, "subject") or "(empty subject)"
+    return text if len(text) <= _MAX_NAME else text[:_MAX_NAME] + "…"
 
 
 def _time_reason(cert: x509.Certificate, at: datetime) -> tuple[str, str] | None:
@@ -93,6 +95,14 @@ def _tidy_error(error: str) -> str:
     if "Forbidden public key algorithm" in text or "Forbidden signature algorithm" in text:
         return f"key or signature algorithm not allowed ({_ALGORITHMS})"
     return text.split(" (encountered processing", 1)[0]
+
+
+def _subject_is(cert: x509.Certificate, name: x509.Name) -> bool:
+    """Whether `cert`'s subject is `name`; False when the subject cannot be decoded."""
+    try:
+        return cert.subject == name
+    except ValueError:
+        return False
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -190,11 +200,15 @@ class ChainVerifier:
             if der in expanded or len(path) > self._max_depth + 1:
                 return None
             expanded.add(der)
+            try:
+                issuer = cert.issuer
+            except ValueError:  # a name cryptography cannot decode: no path this way
+                return None
             for anchor in self._anchors:
-                if anchor.subject == cert.issuer and issued_by(cert, anchor):
+                if _subject_is(anchor, issuer) and issued_by(cert, anchor):
                     return [*path, anchor]
             for candidate in intermediates:
-                if candidate.subject == cert.issuer and issued_by(cert, candidate):
+                if _subject_is(candidate, issuer) and issued_by(cert, candidate):
                     found = walk(candidate, [*path, candidate])
                     if found is not None:
                         return found

@@ -10,7 +10,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 from certbound.pki.san import SubjectAltNames
 from certbound.pki.thumbprint import x5t_s256
 
@@ -35,8 +35,12 @@ def key_type(public_key: object) -> str:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    """Subject equals issuer and the certificate's own key verifies its signature."""
-    if cert.subject != cert.issuer:
+    """Subject equals issuer and the certificate's own key verifies its signature (False when a name
+    cannot be decoded: cryptography raises only when it is read)."""
+    try:
+        if cert.subject != cert.issuer:
+            return False
+    except ValueError:
         return False
     try:
         cert.verify_directly_issued_by(cert)
@@ -57,8 +61,8 @@ def describe_cert(cert: x509.Certificate) -> dict[str, Any]:
     """Subject, issuer, serial, validity (ISO 8601 UTC), key type, SANs by kind, CA/self-signed, x5t#S256."""
     sans = SubjectAltNames.from_cert(cert)
     return {
-        "subject": dn_to_rfc4514(cert.subject),
-        "issuer": dn_to_rfc4514(cert.issuer),
+        "subject": cert_name_text(cert, "subject"),
+        "issuer": cert_name_text(cert, "issuer"),
         "serial": format(cert.serial_number, "x"),
         "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
         "not_after": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 __all__ = [
     "CanonicalDN",
     "canonical_dn",
+    "cert_name_text",
     "dn_matches",
     "dn_to_rfc4514",
     "parse_dn",
@@ -261,3 +262,13 @@ def dn_matches(a: x509.Name | str, b: x509.Name | str) -> bool:
 def dn_to_rfc4514(name: x509.Name | str) -> str:
     """The RFC 4514 string (most-specific RDN first) of a name, with readable names for common types."""
     return _as_name(name).rfc4514_string(_OUTPUT_NAMES)
+
+
+def cert_name_text(cert: x509.Certificate, part: Literal["subject", "issuer"]) -> str:
+    """`dn_to_rfc4514` of `cert`'s subject or issuer, for logs, records and messages; ``(undecodable)``
+    when cryptography cannot decode the name (a Latin-1 TeletexString, as OpenSSL writes one): it
+    loads such a certificate and raises only when the name is read, so the read happens in here."""
+    try:
+        return dn_to_rfc4514(cert.subject if part == "subject" else cert.issuer)
+    except ValueError:
+        return "(undecodable)"

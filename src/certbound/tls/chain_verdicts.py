@@ -18,16 +18,20 @@ or a fixed configuration, is not refused for long). The cache is bounded (least 
 
 Entries are found by the leaf's thumbprint (a string, whose hash Python keeps) and then the chain
 sent with it is compared: the same tuple object on every request of a connection, equal DER bytes
-otherwise. One chain is kept per leaf; a leaf presented with another chain replaces it.
+otherwise. One chain is kept per leaf; a leaf presented with another chain replaces it. A failed
+verdict keeps only a digest of its chain (anyone can present chains that fail, up to ~100 KB each:
+10,000 of them kept whole held gigabytes), compared on each use.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.dn import CanonicalDN, canonical_dn
@@ -68,6 +72,19 @@ class CertFacts:
         return self.valid_from <= now <= self.valid_until
 
 
+_Kept = tuple[x509.Certificate, ...] | bytes  # the chain verdicted: its certificates, or a digest
+
+
+def _chain_digest(chain: tuple[x509.Certificate, ...]) -> bytes:
+    """SHA-256 over the chain's certificates, each DER length-prefixed (what a failed verdict keeps)."""
+    digest = hashlib.sha256()
+    for cert in chain:
+        der = cert.public_bytes(Encoding.DER)
+        digest.update(len(der).to_bytes(4, "big"))
+        digest.update(der)
+    return digest.digest()
+
+
 _NO_ANCHORS = CertFacts(False, "cert.untrusted", "no client CA is configured (client_ca)")
 
 
@@ -88,7 +105,9 @@ class VerdictCache:
         self._max = max_entries
         self._success_ttl = timedelta(seconds=success_ttl)
         self._failure_ttl = timedelta(seconds=failure_ttl)
-        self._entries: OrderedDict[str, tuple[tuple[x509.Certificate, ...], CertFacts]] = OrderedDict()
+        # a chain verdicted ok is kept as its certificates; a failed one as its digest only: anyone can
+        # present a chain that fails, ~100 KB of certificates that would stay for each
+        self._entries: OrderedDict[str, tuple[_Kept, CertFacts]] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -105,14 +124,18 @@ class VerdictCache:
         key = cert.x5t_s256
         entry = self._entries.get(key)
         if entry is not None:
-            chain, found = entry
-            if (chain is cert.chain or chain == cert.chain) and found.usable_at(now):
+            kept, found = entry
+            if isinstance(kept, bytes):
+                same = kept == _chain_digest(cert.chain)
+            else:
+                same = kept is cert.chain or kept == cert.chain
+            if same and found.usable_at(now):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return found
         self.misses += 1
         facts = self._compute(self._verifier, cert, now)
-        self._entries[key] = (cert.chain, facts)
+        self._entries[key] = (cert.chain if facts.ok else _chain_digest(cert.chain), facts)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)

@@ -296,3 +296,25 @@ def test_verdict_cache_is_bounded_and_failures_expire(pki: Pki) -> None:
     assert cache.misses == misses + 1  # re-checked
     cache.facts(untrusted, now - timedelta(seconds=60))  # the clock went back: re-checked too
     assert cache.misses == misses + 2
+
+
+def test_a_failed_verdict_keeps_a_digest_of_its_chain_not_the_certificates(pki: Pki) -> None:
+    """Anyone can present chains that fail (up to ~100 KB each): a failure keeps 32 bytes, and is
+    still served only to the same chain (another chain, or none, is checked afresh)."""
+    from datetime import UTC, datetime
+
+    cache = VerdictCache(ChainVerifier([pki.ca[0]]))
+    now = datetime.now(UTC)
+    stranger = issue_client_cert(pki.other_ca[0], pki.other_ca[1], "CN=u")[0]
+    with_chain = presented(stranger, pki.other_ca[0])
+    assert cache.facts(with_chain, now).reason == "cert.untrusted"
+    [(kept, _)] = cache._entries.values()
+    assert isinstance(kept, bytes)
+    assert len(kept) == 32
+    misses = cache.misses
+    assert cache.facts(presented(stranger, pki.other_ca[0]), now).reason == "cert.untrusted"  # equal chain
+    assert cache.misses == misses
+    cache.facts(presented(stranger), now)  # the same leaf alone: another chain
+    assert cache.misses == misses + 1
+    assert cache.facts(presented(client_cert(pki, "CN=ok")[0]), now).ok
+    assert isinstance(list(cache._entries.values())[-1][0], tuple)  # an ok chain is kept as it is

@@ -249,13 +249,13 @@ def test_unknown_reason_code_is_a_programming_error() -> None:
 
 
 async def test_an_issuer_that_does_not_decode_is_logged_as_such_not_a_500(harness: Harness) -> None:
-    """Both entry points refuse such a certificate (tests/tls, tests/proxy); the event still copes
-    with one handed in directly: reading the name is what raises."""
+    """The listener and the forwarded-header reader pass such a certificate on (only the subject
+    must decode there); cryptography raises when the name is read, which the event does."""
     metadata = {"token_endpoint_auth_method": "tls_client_auth", "tls_client_auth_subject_dn": "CN=fine"}
     await harness.register("ev-undecodable", metadata)
     cert = presented(undecodable_issuer()[0])
     with capture_logs() as logs:
-        await harness.refused("cert.invalid", {"client_id": "ev-undecodable"}, certificate=cert)
+        await harness.refused("cert.untrusted", {"client_id": "ev-undecodable"}, certificate=cert)
     [event] = [e for e in logs if e["event"] == "client_auth"]
     assert (event["cert_subject"], event["cert_issuer"]) == ("CN=fine", "(undecodable)")
 

@@ -15,15 +15,14 @@ method (or ``unknown``), ``success``/``failure``/``error``, and a reason code. N
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import structlog
-from cryptography import x509
 from prometheus_client import Counter
 
 from certbound.observability.logwrite import emit
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 from certbound.reasons import OK
 from certbound.server.clientauth.decision import Decision
 from certbound.server.clientauth.failure import REASONS
@@ -49,18 +48,10 @@ _MAX_ID = 255  # the longest valid client_id
 _REASON_LABELS = frozenset({OK, *REASONS})  # any other code counts as "other": the labels stay bounded
 
 
-def _rfc4514(read: Callable[[], x509.Name]) -> str:
-    try:
-        return dn_to_rfc4514(read())  # reading the name decodes it: inside the try
-    except ValueError:
-        return "(undecodable)"
-
-
 def _subject_issuer(cert: ClientCertificate) -> tuple[str, str]:
     found = _names.get(cert.x5t_s256)
     if found is None:
-        leaf = cert.leaf
-        found = (_rfc4514(lambda: leaf.subject), _rfc4514(lambda: leaf.issuer))
+        found = (cert_name_text(cert.leaf, "subject"), cert_name_text(cert.leaf, "issuer"))
         if max(map(len, found)) <= MAX_KEPT_NAME:  # a client's 100 KB name is written each time
             _names[cert.x5t_s256] = found
             while len(_names) > _MAX_NAMES:

@@ -27,7 +27,7 @@ import structlog
 from cryptography import x509
 from prometheus_client import Gauge
 
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 from certbound.store.cert_status import CertStatusStore
 from certbound.store.interface import Store
 from certbound.tasks import stop_task
@@ -75,13 +75,6 @@ class ClientCertificateInfo:
         return (self.not_after - now).total_seconds()
 
 
-def _name(name: x509.Name) -> str:
-    try:
-        return dn_to_rfc4514(name)
-    except ValueError:
-        return "(undecodable)"
-
-
 async def client_certificates(
     store: Store, table: CertStatusStore, *, now: datetime, seen_within: timedelta = timedelta(days=7)
 ) -> list[ClientCertificateInfo]:
@@ -100,8 +93,8 @@ async def client_certificates(
             info = ClientCertificateInfo(
                 client.client_id,
                 credential.thumbprint,
-                _name(cert.subject),
-                _name(cert.issuer),
+                cert_name_text(cert, "subject"),
+                cert_name_text(cert, "issuer"),
                 end,
                 "registered",
             )

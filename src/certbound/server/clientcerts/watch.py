@@ -31,7 +31,7 @@ from typing import Final
 from cryptography import x509
 
 from certbound.certstatus import RevocationChecker
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 from certbound.pki.pem import certs_to_pem, load_certs_pem
 from certbound.pki.revocation import CertStatus
 from certbound.store.cert_status import CertificateRecord, CertStatusStore
@@ -47,13 +47,6 @@ _PURGE_EVERY: Final = 3600.0
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _name(name: x509.Name) -> str:
-    try:
-        return dn_to_rfc4514(name)
-    except ValueError:
-        return "(undecodable)"
 
 
 class CertificateWatch:
@@ -108,8 +101,8 @@ class CertificateWatch:
         self._pending[keys[0]] = CertificateRecord(
             x5t_s256=keys[0],
             client_id=client_id,
-            subject=_name(leaf.subject),
-            issuer=_name(leaf.issuer),
+            subject=cert_name_text(leaf, "subject"),
+            issuer=cert_name_text(leaf, "issuer"),
             serial=format(leaf.serial_number, "x"),
             not_after=leaf.not_valid_after_utc,
             chain_pem=certs_to_pem(facts.path).decode("ascii"),
@@ -174,18 +167,19 @@ class CertificateWatch:
         now = self._clock()
         noted = self._pending.get(leaf_key)
         leaf = path[0]
+        reason = status.reason if revoked is leaf else f"CA revoked: {cert_name_text(revoked, 'subject')}"
         self._pending[leaf_key] = CertificateRecord(
             x5t_s256=leaf_key,
             client_id=noted.client_id if noted is not None else None,
-            subject=_name(leaf.subject),
-            issuer=_name(leaf.issuer),
+            subject=cert_name_text(leaf, "subject"),
+            issuer=cert_name_text(leaf, "issuer"),
             serial=format(leaf.serial_number, "x"),
             not_after=leaf.not_valid_after_utc,
             chain_pem=certs_to_pem(path).decode("ascii"),
             first_seen=noted.first_seen if noted is not None else now,
             last_seen=noted.last_seen if noted is not None else now,
             revoked_at=status.revoked_at or now,
-            revocation_reason=status.reason if revoked is leaf else f"CA revoked: {_name(revoked.subject)}",
+            revocation_reason=reason,
             revocation_source=status.source,
             learned_at=now,
         )

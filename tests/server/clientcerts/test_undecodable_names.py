@@ -1,0 +1,64 @@
+"""Client certificates whose names cryptography loads but cannot decode (a Latin-1 TeletexString, as
+OpenSSL writes one): the records, listings and trust sets that name certificates write
+``(undecodable)`` or leave the certificate out, and never raise (a 500 on /token, a stopped check)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from certbound.pki.chain import ChainVerifier
+from certbound.pki.describe import describe_cert, is_self_signed
+from certbound.pki.jwk import jwk_with_x5c
+from certbound.pki.thumbprint import x5t_s256
+from certbound.sealing import Sealer
+from certbound.server.clientcerts.expiry import client_certificates
+from certbound.server.clientcerts.watch import CertificateWatch
+from certbound.store.cert_status import CertStatusStore
+from certbound.store.sql import SqlStore, open_store
+from certbound.tls.chain_verdicts import VerdictCache
+from certbound.tls.client_certificate import ClientCertificate
+from tests.server.clientauth.conftest import make_client, presented
+from tests.tls_server import latin1_issued, undecodable_subject
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    opened = open_store(f"sqlite:///{tmp_path / 'certbound.db'}")
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+async def test_the_watch_records_an_accepted_chain_whose_issuer_does_not_decode(store: SqlStore) -> None:
+    """tls_client_auth accepted the chain (the CA is trusted and signed it): noting it was the 500."""
+    ca, leaf, _ = latin1_issued()
+    cert: ClientCertificate = presented(leaf)
+    facts = VerdictCache(ChainVerifier([ca])).facts(cert, datetime.now(UTC))
+    assert facts.ok
+    watch = CertificateWatch(CertStatusStore(store.engine), None)
+    watch.note("latin1", facts)
+    [record] = watch._pending.values()
+    assert (record.client_id, record.subject, record.issuer) == ("latin1", "CN=fine", "(undecodable)")
+    assert record.x5t_s256 == x5t_s256(leaf)
+
+
+async def test_the_expiry_listing_names_a_registered_certificate_it_cannot_decode(store: SqlStore) -> None:
+    cert = undecodable_subject()[0]
+    metadata = {
+        "token_endpoint_auth_method": "self_signed_tls_client_auth",
+        "jwks": {"keys": [jwk_with_x5c(cert)]},
+    }
+    await store.create_client(make_client("undecodable", metadata, Sealer(bytes(32))))
+    [info] = await client_certificates(store, CertStatusStore(store.engine), now=datetime.now(UTC))
+    assert (info.client_id, info.subject, info.issuer) == ("undecodable", "(undecodable)", "(undecodable)")
+
+
+def test_a_certificate_whose_names_do_not_decode_is_not_self_signed_for_the_trust_set() -> None:
+    cert = undecodable_subject()[0]
+    assert is_self_signed(cert) is False
+    described = describe_cert(cert)
+    assert (described["subject"], described["issuer"]) == ("(undecodable)", "(undecodable)")
