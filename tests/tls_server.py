@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 import uvicorn
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -129,26 +128,53 @@ def _der_length(n: int) -> bytes:
 
 
 def _signed_again(cert: x509.Certificate, key: PrivateKey) -> x509.Certificate:
-    """`cert` with `_UNDECODABLE` made the Latin-1 TeletexString of `_undecodable`, signed again by
-    `key` (ECDSA with SHA-256, as `cert` was): a certificate OpenSSL and cryptography both accept."""
+    """`cert` with `_UNDECODABLE` made the Latin-1 TeletexString of `_undecodable` (wherever it is:
+    subject, issuer or both), signed again by `key` as `cert` was: a certificate OpenSSL and
+    cryptography both accept, whose signature verifies."""
     assert isinstance(key, ec.EllipticCurvePrivateKey)
+    algorithm = cert.signature_hash_algorithm
+    assert algorithm is not None
     der, tbs = cert.public_bytes(Encoding.DER), cert.tbs_certificate_bytes
     after_tbs = der[der.index(tbs) + len(tbs) :]
-    algorithm = after_tbs[: 2 + after_tbs[1]]  # the signatureAlgorithm SEQUENCE, unchanged
+    signature_algorithm = after_tbs[: 2 + after_tbs[1]]  # a SEQUENCE under 128 bytes (ECDSA), unchanged
     length = bytes([len(_UNDECODABLE)])
-    tbs = tbs.replace(_UTF8 + length + _UNDECODABLE, _TELETEX + length + b"\xff" + _UNDECODABLE[1:])
-    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    body = tbs + algorithm + b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
+    utf8, teletex = _UTF8 + length + _UNDECODABLE, _TELETEX + length + b"\xff" + _UNDECODABLE[1:]
+    assert utf8 in tbs
+    tbs = tbs.replace(utf8, teletex)
+    signature = key.sign(tbs, ec.ECDSA(algorithm))
+    body = tbs + signature_algorithm + b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
     return x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
 
 
-def latin1_issued() -> tuple[x509.Certificate, x509.Certificate, PrivateKey]:
+def latin1_issued(
+    *, not_after: datetime | None = None, intermediate: bool = False
+) -> tuple[x509.Certificate, x509.Certificate, PrivateKey, tuple[x509.Certificate, ...]]:
     """A CA named in a Latin-1 TeletexString (as OpenSSL writes one), a client certificate it issued
-    (``CN=fine``) and that certificate's key, all correctly signed: the chain verifies, and reading
-    the CA's name (its subject, the leaf's issuer) raises in cryptography."""
-    ca_cert, ca_key = create_ca("CN=" + _UNDECODABLE.decode())
-    leaf, key = issue_client_cert(ca_cert, ca_key, "CN=fine")
-    return _signed_again(ca_cert, ca_key), _signed_again(leaf, ca_key), key
+    (``CN=fine``, ending at `not_after`), that certificate's key, and the chain to send with it, all
+    correctly signed: the chain verifies, and reading the Latin-1 name raises in cryptography. With
+    `intermediate`, the Latin-1 CA is an intermediate under a root named plainly (the first value)."""
+    name = "CN=" + _UNDECODABLE.decode()
+    if intermediate:
+        root = create_ca("CN=Plain Root")
+        inter_cert, inter_key = create_ca(name, issuer=root, path_length=0)
+        issuer, anchor, chain = (inter_cert, inter_key), root[0], (_signed_again(inter_cert, root[1]),)
+    else:
+        issuer = create_ca(name)
+        anchor, chain = _signed_again(*issuer), ()
+    now = datetime.now(UTC)
+    leaf, key = issue_client_cert(
+        *issuer,
+        "CN=fine",
+        not_before=now - timedelta(days=2),
+        not_after=not_after or now + timedelta(days=30),
+    )
+    return anchor, _signed_again(leaf, issuer[1]), key, chain
+
+
+def latin1_self_signed() -> x509.Certificate:
+    """A self-signed certificate named in a Latin-1 TeletexString, correctly signed."""
+    cert, key = self_signed_client_cert("CN=" + _UNDECODABLE.decode())
+    return _signed_again(cert, key)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -203,17 +204,31 @@ def test_ed25519_chain_is_refused_by_the_webpki_profile() -> None:
     assert "algorithm not allowed" in verdict.detail
 
 
-def test_a_name_that_does_not_decode_is_no_path_and_no_exception() -> None:
-    """cryptography raises only when such a name is read: the path search reads it."""
+def test_a_name_that_does_not_decode_is_judged_by_its_bytes_and_raises_nothing() -> None:
+    """cryptography raises only when such a name is read; the path search compares names before it
+    checks signatures, so it must neither raise nor lose a real path over one."""
     from tests.tls_server import latin1_issued, undecodable_issuer
 
     forged = undecodable_issuer()[0]  # a Latin-1 issuer and a signature that no longer matches
     verdict = ChainVerifier([create_ca("CN=Some CA")[0]]).verify(forged, [])
     assert (verdict.ok, verdict.reason) == (False, "cert.untrusted")
-    ca, leaf, _ = latin1_issued()  # correctly signed: the chain verifies, by the names' bytes
+    ca, leaf, _, _ = latin1_issued()  # correctly signed: the chain verifies, by the names' bytes
     assert ChainVerifier([ca]).verify(leaf, []).ok
-    other = create_ca("CN=Some CA")
-    assert ChainVerifier([other[0]]).verify(leaf, [ca]).reason == "cert.untrusted"  # through it, no path
+    assert ChainVerifier([create_ca("CN=Some CA")[0]]).verify(leaf, [ca]).reason == "cert.untrusted"
+
+
+@pytest.mark.parametrize("intermediate", [False, True], ids=["latin1-root", "latin1-intermediate"])
+def test_an_expired_leaf_under_a_ca_whose_name_does_not_decode_is_expired_not_untrusted(
+    intermediate: bool,
+) -> None:
+    from tests.tls_server import latin1_issued
+
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    anchor, leaf, _, chain = latin1_issued(not_after=yesterday, intermediate=intermediate)
+    verdict = ChainVerifier([anchor]).verify(leaf, list(chain))
+    assert (verdict.ok, verdict.reason) == (False, "cert.expired")
+    anchor, leaf, _, chain = latin1_issued(intermediate=intermediate)
+    assert ChainVerifier([anchor]).verify(leaf, list(chain)).ok
 
 
 def test_a_long_subject_is_clipped_in_the_detail() -> None:

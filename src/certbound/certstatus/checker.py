@@ -36,7 +36,7 @@ from certbound.certstatus.downloads import Downloads
 from certbound.certstatus.policy import RevocationPolicy
 from certbound.certstatus.resolve import NO_SOURCE, Resolved, StatusResolver
 from certbound.certstatus.singleflight import SingleFlight
-from certbound.pki.dn import dn_to_rfc4514
+from certbound.pki.dn import cert_name_text
 from certbound.pki.revocation.status import CertStatus, path_keys
 from certbound.tasks import stop_task
 
@@ -66,10 +66,7 @@ _CHECK_ROUNDS: Final = 3  # a first check asks again this often when an answer i
 
 
 def _name(cert: x509.Certificate) -> str:
-    try:
-        return dn_to_rfc4514(cert.subject) or "(empty subject)"
-    except ValueError:
-        return "(undecodable subject)"
+    return cert_name_text(cert, "subject") or "(empty subject)"
 
 
 def _serial(cert: x509.Certificate) -> str:

@@ -97,12 +97,15 @@ def _tidy_error(error: str) -> str:
     return text.split(" (encountered processing", 1)[0]
 
 
-def _subject_is(cert: x509.Certificate, name: x509.Name) -> bool:
-    """Whether `cert`'s subject is `name`; False when the subject cannot be decoded."""
+def _subject_is(cert: x509.Certificate, name: x509.Name | None) -> bool:
+    """A cheap pre-filter: whether `cert`'s subject may be `name` (None: a name cryptography could
+    not decode, which only another undecodable subject may be). `issued_by` decides, comparing the
+    names' bytes and the signature."""
     try:
-        return cert.subject == name
+        subject = cert.subject
     except ValueError:
-        return False
+        return name is None
+    return name is not None and subject == name
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -201,9 +204,9 @@ class ChainVerifier:
                 return None
             expanded.add(der)
             try:
-                issuer = cert.issuer
-            except ValueError:  # a name cryptography cannot decode: no path this way
-                return None
+                issuer: x509.Name | None = cert.issuer
+            except ValueError:  # a name cryptography cannot decode: `_subject_is` and `issued_by` decide
+                issuer = None
             for anchor in self._anchors:
                 if _subject_is(anchor, issuer) and issued_by(cert, anchor):
                     return [*path, anchor]

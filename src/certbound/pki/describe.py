@@ -35,16 +35,12 @@ def key_type(public_key: object) -> str:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
-    """Subject equals issuer and the certificate's own key verifies its signature (False when a name
-    cannot be decoded: cryptography raises only when it is read)."""
-    try:
-        if cert.subject != cert.issuer:
-            return False
-    except ValueError:
-        return False
+    """Subject equals issuer and the certificate's own key verifies its signature. cryptography
+    compares the names' bytes there, so a name it cannot decode (it raises only when one is read)
+    is judged like any other."""
     try:
         cert.verify_directly_issued_by(cert)
-    except Exception:  # unsupported key or bad signature: not (verifiably) self-signed
+    except Exception:  # other names, an unsupported key, a bad signature: not (verifiably) self-signed
         return False
     return True
 

@@ -25,13 +25,11 @@ verdict keeps only a digest of its chain (anyone can present chains that fail, u
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.dn import CanonicalDN, canonical_dn
@@ -72,17 +70,7 @@ class CertFacts:
         return self.valid_from <= now <= self.valid_until
 
 
-_Kept = tuple[x509.Certificate, ...] | bytes  # the chain verdicted: its certificates, or a digest
-
-
-def _chain_digest(chain: tuple[x509.Certificate, ...]) -> bytes:
-    """SHA-256 over the chain's certificates, each DER length-prefixed (what a failed verdict keeps)."""
-    digest = hashlib.sha256()
-    for cert in chain:
-        der = cert.public_bytes(Encoding.DER)
-        digest.update(len(der).to_bytes(4, "big"))
-        digest.update(der)
-    return digest.digest()
+_Kept = tuple[x509.Certificate, ...] | bytes  # the chain verdicted: its certificates, or its digest
 
 
 _NO_ANCHORS = CertFacts(False, "cert.untrusted", "no client CA is configured (client_ca)")
@@ -126,7 +114,7 @@ class VerdictCache:
         if entry is not None:
             kept, found = entry
             if isinstance(kept, bytes):
-                same = kept == _chain_digest(cert.chain)
+                same = kept == cert.chain_digest  # computed once per connection
             else:
                 same = kept is cert.chain or kept == cert.chain
             if same and found.usable_at(now):
@@ -135,7 +123,7 @@ class VerdictCache:
                 return found
         self.misses += 1
         facts = self._compute(self._verifier, cert, now)
-        self._entries[key] = (cert.chain if facts.ok else _chain_digest(cert.chain), facts)
+        self._entries[key] = (cert.chain if facts.ok else cert.chain_digest, facts)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)

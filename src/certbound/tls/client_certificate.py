@@ -7,6 +7,7 @@ core (``clientauth``, ``tokens``) only ever receives this object: it never touch
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class ClientCertificate:
     tls_error: str | None
     x5t_s256: str
     der: bytes = field(repr=False)
+    _chain_digest: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_der(
@@ -131,6 +133,21 @@ class ClientCertificate:
     def presented(self) -> tuple[x509.Certificate, ...]:
         """Everything the client sent, leaf first."""
         return (self.leaf, *self.chain)
+
+    @property
+    def chain_digest(self) -> bytes:
+        """SHA-256 over the certificates sent after the leaf, each DER length-prefixed; computed once
+        per object (per connection): what the chain-verdict cache keeps of a chain that failed."""
+        digest = self._chain_digest
+        if digest is None:
+            hashed = hashlib.sha256()
+            for cert in self.chain:
+                der = cert.public_bytes(Encoding.DER)
+                hashed.update(len(der).to_bytes(4, "big"))
+                hashed.update(der)
+            digest = hashed.digest()
+            object.__setattr__(self, "_chain_digest", digest)  # frozen: a cache, not state
+        return digest
 
     @property
     def subject_name(self) -> str:

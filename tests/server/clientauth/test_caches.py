@@ -318,3 +318,30 @@ def test_a_failed_verdict_keeps_a_digest_of_its_chain_not_the_certificates(pki: 
     assert cache.misses == misses + 1
     assert cache.facts(presented(client_cert(pki, "CN=ok")[0]), now).ok
     assert isinstance(list(cache._entries.values())[-1][0], tuple)  # an ok chain is kept as it is
+
+
+def test_a_failed_chains_digest_is_computed_once_per_connection(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request of a kept connection that failed looks the verdict up again: the chain (up to
+    ~100 KB) is hashed once for its certificate object, not on every request."""
+    from datetime import UTC, datetime
+
+    from certbound.tls import client_certificate
+
+    hashed: list[object] = []
+    sha256 = client_certificate.hashlib.sha256
+
+    def counting(*args: object) -> object:
+        hashed.append(args)
+        return sha256(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_certificate.hashlib, "sha256", counting)
+    cache = VerdictCache(ChainVerifier([pki.ca[0]]))
+    now = datetime.now(UTC)
+    connection = presented(issue_client_cert(pki.other_ca[0], pki.other_ca[1], "CN=u")[0], pki.other_ca[0])
+    for _ in range(5):
+        assert cache.facts(connection, now).reason == "cert.untrusted"
+    assert cache.misses == 1
+    assert len([args for args in hashed if not args]) == 1  # the digest starts empty; a thumbprint does not
+

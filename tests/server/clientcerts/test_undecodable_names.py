@@ -13,6 +13,7 @@ import pytest
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.describe import describe_cert, is_self_signed
 from certbound.pki.jwk import jwk_with_x5c
+from certbound.pki.revocation.status import CertStatus
 from certbound.pki.thumbprint import x5t_s256
 from certbound.sealing import Sealer
 from certbound.server.clientcerts.expiry import client_certificates
@@ -22,7 +23,7 @@ from certbound.store.sql import SqlStore, open_store
 from certbound.tls.chain_verdicts import VerdictCache
 from certbound.tls.client_certificate import ClientCertificate
 from tests.server.clientauth.conftest import make_client, presented
-from tests.tls_server import latin1_issued, undecodable_subject
+from tests.tls_server import latin1_issued, latin1_self_signed, undecodable_subject
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
 
 async def test_the_watch_records_an_accepted_chain_whose_issuer_does_not_decode(store: SqlStore) -> None:
     """tls_client_auth accepted the chain (the CA is trusted and signed it): noting it was the 500."""
-    ca, leaf, _ = latin1_issued()
+    ca, leaf, _, _ = latin1_issued()
     cert: ClientCertificate = presented(leaf)
     facts = VerdictCache(ChainVerifier([ca])).facts(cert, datetime.now(UTC))
     assert facts.ok
@@ -57,8 +58,26 @@ async def test_the_expiry_listing_names_a_registered_certificate_it_cannot_decod
     assert (info.client_id, info.subject, info.issuer) == ("undecodable", "(undecodable)", "(undecodable)")
 
 
-def test_a_certificate_whose_names_do_not_decode_is_not_self_signed_for_the_trust_set() -> None:
-    cert = undecodable_subject()[0]
-    assert is_self_signed(cert) is False
-    described = describe_cert(cert)
-    assert (described["subject"], described["issuer"]) == ("(undecodable)", "(undecodable)")
+def test_self_signed_is_judged_by_the_names_bytes_and_the_signature() -> None:
+    """For the degraded-mode trust set and `describe_cert`: neither may raise over such a name."""
+    signed = latin1_self_signed()
+    assert is_self_signed(signed) is True
+    described = describe_cert(signed)
+    assert (described["subject"], described["issuer"], described["self_signed"]) == (
+        "(undecodable)",
+        "(undecodable)",
+        True,
+    )
+    assert is_self_signed(undecodable_subject()[0]) is False  # the same names, a signature that fails
+
+
+async def test_a_revocation_learned_under_a_ca_whose_name_does_not_decode_is_recorded(
+    store: SqlStore,
+) -> None:
+    """The checker's listener: it raised before, and the revocation never reached the other workers."""
+    ca, leaf, _, _ = latin1_issued()
+    watch = CertificateWatch(CertStatusStore(store.engine), None)
+    status = CertStatus("revoked", "crl", revoked_at=datetime.now(UTC), reason="keyCompromise")
+    watch._learned(x5t_s256(leaf), (leaf, ca), ca, status)
+    [record] = watch._pending.values()
+    assert (record.issuer, record.revocation_reason) == ("(undecodable)", "CA revoked: (undecodable)")
