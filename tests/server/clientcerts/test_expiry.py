@@ -4,7 +4,6 @@ certbound_client_certificate_expiry_seconds{client_id}, and one warning per thre
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from certbound.pki.thumbprint import x5t_s256
 from certbound.sealing import Sealer
 from certbound.server.clientcerts.expiry import ExpiryMonitor, client_certificates, expiring_within
 from certbound.store.cert_status import CertificateRecord, CertStatusStore
-from certbound.store.sql import SqlStore, open_store
+from certbound.store.sql import SqlStore
 from tests.server.clientauth.conftest import make_client
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -36,14 +35,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = open_store(f"sqlite:///{tmp_path / 'certbound.db'}")
-    await opened.migrate()
-    yield opened
-    await opened.close()
 
 
 async def populate(store: SqlStore) -> dict[str, Any]:

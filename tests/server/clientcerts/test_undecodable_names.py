@@ -4,11 +4,7 @@ OpenSSL writes one): the records, listings and trust sets that name certificates
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
 
 from certbound.pki.chain import ChainVerifier
 from certbound.pki.describe import describe_cert, is_self_signed
@@ -19,19 +15,11 @@ from certbound.sealing import Sealer
 from certbound.server.clientcerts.expiry import client_certificates
 from certbound.server.clientcerts.watch import CertificateWatch
 from certbound.store.cert_status import CertStatusStore
-from certbound.store.sql import SqlStore, open_store
+from certbound.store.sql import SqlStore
 from certbound.tls.chain_verdicts import VerdictCache
 from certbound.tls.client_certificate import ClientCertificate
 from tests.server.clientauth.conftest import make_client, presented
 from tests.tls_server import latin1_issued, latin1_self_signed, undecodable_subject
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = open_store(f"sqlite:///{tmp_path / 'certbound.db'}")
-    await opened.migrate()
-    yield opened
-    await opened.close()
 
 
 async def test_the_watch_records_an_accepted_chain_whose_issuer_does_not_decode(store: SqlStore) -> None:
