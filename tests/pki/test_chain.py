@@ -240,3 +240,19 @@ def test_a_long_subject_is_clipped_in_the_detail() -> None:
     assert len(verdict.detail) < 400
     assert verdict.detail.startswith("OU=19x")
     assert "…" in verdict.detail
+
+
+def test_a_ca_whose_name_does_not_decode_beside_a_plain_one_changes_no_other_verdict() -> None:
+    """One such CA in the trust set made every failure under the others cert.invalid (its name was
+    read, and raised, while searching for a path)."""
+    from tests.tls_server import latin1_issued
+
+    latin1_anchor = latin1_issued()[0]
+    root = create_ca("CN=Plain Root")
+    now = datetime.now(UTC)
+    expired, _ = issue_client_cert(
+        *root, "CN=old", not_before=now - timedelta(days=3), not_after=now - timedelta(days=1)
+    )
+    assert ChainVerifier([latin1_anchor, root[0]]).verify(expired, []).reason == "cert.expired"
+    fine, _ = issue_client_cert(*root, "CN=fine")
+    assert ChainVerifier([latin1_anchor, root[0]]).verify(fine, []).ok
