@@ -17,10 +17,9 @@ import argparse
 import contextlib
 import ssl
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from bench.cpu import cpu_per_sync_call
 from certbound.pki.issue import create_ca, issue_client_cert, issue_server_cert
 from certbound.pki.pem import cert_to_pem, key_to_pem
 from certbound.tls import client_certificate
@@ -70,20 +69,6 @@ def _handshake(directory: Path) -> ssl.SSLObject:
     return server
 
 
-def _cpu_per_call(call: Callable[[], object], calls: int, batch: int = 500) -> float:
-    """µs of process CPU per call: the lower quartile of batches (as `bench.cpu.cpu_per_call`)."""
-    for _ in range(min(calls, 2000)):
-        call()
-    batches = []
-    for _ in range(max(1, calls // batch)):
-        started = time.process_time()
-        for _ in range(batch):
-            call()
-        batches.append(time.process_time() - started)
-    batches.sort()
-    return batches[len(batches) // 4] / batch * 1e6
-
-
 def measure(calls: int) -> tuple[float, float]:
     """µs of CPU per `tls_extension`: (a certificate seen before, a certificate's first connection)."""
     with tempfile.TemporaryDirectory() as directory:
@@ -96,7 +81,9 @@ def measure(calls: int) -> tuple[float, float]:
         client_certificate._subject_names.clear()
         return tls_extension(server)
 
-    return _cpu_per_call(lambda: tls_extension(server), calls), _cpu_per_call(first, calls)
+    warmup = min(calls, 2000)
+    seen = cpu_per_sync_call(lambda: tls_extension(server), calls, batch=500, warmup=warmup)
+    return seen, cpu_per_sync_call(first, calls, batch=500, warmup=warmup)
 
 
 def main() -> None:

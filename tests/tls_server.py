@@ -93,19 +93,24 @@ def expired_client_cert(issuer: tuple[x509.Certificate, PrivateKey]) -> tuple[x5
 
 
 _UNDECODABLE = b"ZZZZundecodableZZZZ"
-_UTF8, _TELETEX = b"\x0c", b"\x14"  # the DER tags of UTF8String and TeletexString
+# The name as a UTF8String (DER tag 0x0c), and as the TeletexString beginning with byte 0xff that
+# OpenSSL writes for a Latin-1 name (tag 0x14): same length, so nothing around it moves
+_AS_UTF8 = b"\x0c" + bytes([len(_UNDECODABLE)]) + _UNDECODABLE
+_AS_LATIN1 = b"\x14" + bytes([len(_UNDECODABLE)]) + b"\xff" + _UNDECODABLE[1:]
+
+
+def _latin1(der: bytes) -> bytes:
+    """`der` (a certificate or its TBS part) with every `_UNDECODABLE` name made Latin-1."""
+    assert _AS_UTF8 in der
+    return der.replace(_AS_UTF8, _AS_LATIN1)
 
 
 def _undecodable(cert: x509.Certificate) -> x509.Certificate:
-    """`cert` with its UTF8String `_UNDECODABLE` made a TeletexString beginning with byte 0xff (as
-    OpenSSL writes Latin-1 names): OpenSSL loads it, so a client can present it; cryptography parses
-    it and raises only when the name is read. The signature no longer matches: nothing checks it where
-    these are used (a handshake proves the key, not the issuer's signature)."""
-    length = bytes([len(_UNDECODABLE)])
-    der = cert.public_bytes(Encoding.DER)
-    assert _UTF8 + length + _UNDECODABLE in der
-    teletex = _TELETEX + length + b"\xff" + _UNDECODABLE[1:]
-    return x509.load_der_x509_certificate(der.replace(_UTF8 + length + _UNDECODABLE, teletex))
+    """`cert` with its `_UNDECODABLE` name made Latin-1: OpenSSL loads it, so a client can present
+    it; cryptography parses it and raises only when the name is read. The signature no longer
+    matches: nothing checks it where these are used (a handshake proves the key, not the issuer's
+    signature)."""
+    return x509.load_der_x509_certificate(_latin1(cert.public_bytes(Encoding.DER)))
 
 
 def undecodable_subject() -> tuple[x509.Certificate, PrivateKey]:
@@ -128,19 +133,15 @@ def _der_length(n: int) -> bytes:
 
 
 def _signed_again(cert: x509.Certificate, key: PrivateKey) -> x509.Certificate:
-    """`cert` with `_UNDECODABLE` made the Latin-1 TeletexString of `_undecodable` (wherever it is:
-    subject, issuer or both), signed again by `key` as `cert` was: a certificate OpenSSL and
-    cryptography both accept, whose signature verifies."""
+    """`cert` with its `_UNDECODABLE` names made Latin-1 (subject, issuer or both), signed again by
+    `key` as `cert` was: a certificate OpenSSL and cryptography both accept, whose signature verifies."""
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     algorithm = cert.signature_hash_algorithm
     assert algorithm is not None
     der, tbs = cert.public_bytes(Encoding.DER), cert.tbs_certificate_bytes
     after_tbs = der[der.index(tbs) + len(tbs) :]
     signature_algorithm = after_tbs[: 2 + after_tbs[1]]  # a SEQUENCE under 128 bytes (ECDSA), unchanged
-    length = bytes([len(_UNDECODABLE)])
-    utf8, teletex = _UTF8 + length + _UNDECODABLE, _TELETEX + length + b"\xff" + _UNDECODABLE[1:]
-    assert utf8 in tbs
-    tbs = tbs.replace(utf8, teletex)
+    tbs = _latin1(tbs)
     signature = key.sign(tbs, ec.ECDSA(algorithm))
     body = tbs + signature_algorithm + b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
     return x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)

@@ -11,7 +11,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, overload
+from typing import Any, Final, TypeVar, overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certbound.pki.thumbprint import x5t_s256
 
 __all__ = [
+    "MAX_KEPT_NAME",
     "SCOPE_KEY",
     "ClientCertificate",
     "PemChain",
     "client_certificate_from_scope",
+    "keep_names",
 ]
 
 # Our key in ``scope["extensions"]["tls"]``: the parsed object, so apps never parse PEM per request.
@@ -36,6 +38,18 @@ _subject_names: OrderedDict[str, str] = OrderedDict()
 _MAX_SUBJECT_NAMES: Final = 1024
 #: The longest name kept in memory across connections (here and in the ``client_auth`` event's).
 MAX_KEPT_NAME: Final = 1024
+
+_T = TypeVar("_T")
+
+
+def keep_names(memory: OrderedDict[str, _T], key: str, names: _T, longest: int, most: int) -> None:
+    """Remember `names` (a certificate's, under its thumbprint `key`) unless the longest of them is
+    over `MAX_KEPT_NAME`: a client chooses its certificate's names, and ~100 KB fit in a handshake.
+    The oldest entries go past `most`."""
+    if longest <= MAX_KEPT_NAME:
+        memory[key] = names
+        while len(memory) > most:
+            memory.popitem(last=False)
 
 
 def _write_subject(leaf: x509.Certificate) -> str:
@@ -160,10 +174,7 @@ class ClientCertificate:
             _subject_names.move_to_end(key)
             return name
         name = _write_subject(self.leaf)
-        if len(name) <= MAX_KEPT_NAME:
-            _subject_names[key] = name
-            while len(_subject_names) > _MAX_SUBJECT_NAMES:
-                _subject_names.popitem(last=False)
+        keep_names(_subject_names, key, name, len(name), _MAX_SUBJECT_NAMES)
         return name
 
 

@@ -1,18 +1,13 @@
-"""A migrated SQLite store per test, for the client-certificate records and listings."""
+"""The client-certificate tests' store: the client-authentication tests' migrated SQLite file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from certbound.store.sql import SqlStore, open_store
+from certbound.store.sql import SqlStore
+from tests.server.clientauth.conftest import sqlite_db  # noqa: F401 - the fixture `store` takes
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = open_store(f"sqlite:///{tmp_path / 'certbound.db'}")
-    await opened.migrate()
-    yield opened
-    await opened.close()
+def store(sqlite_db: SqlStore) -> SqlStore:  # noqa: F811 - the imported fixture, by name
+    return sqlite_db

@@ -27,7 +27,7 @@ from certbound.reasons import OK
 from certbound.server.clientauth.decision import Decision
 from certbound.server.clientauth.failure import REASONS
 from certbound.server.clientauth.types import METHODS
-from certbound.tls.client_certificate import MAX_KEPT_NAME, ClientCertificate
+from certbound.tls.client_certificate import ClientCertificate, keep_names
 
 __all__ = ["AUTH_TOTAL", "EVENT", "LOGGER_NAME", "event_fields", "record", "record_decision"]
 
@@ -52,10 +52,7 @@ def _subject_issuer(cert: ClientCertificate) -> tuple[str, str]:
     found = _names.get(cert.x5t_s256)
     if found is None:
         found = (cert_name_text(cert.leaf, "subject"), cert_name_text(cert.leaf, "issuer"))
-        if max(map(len, found)) <= MAX_KEPT_NAME:  # a client's 100 KB name is written each time
-            _names[cert.x5t_s256] = found
-            while len(_names) > _MAX_NAMES:
-                _names.popitem(last=False)
+        keep_names(_names, cert.x5t_s256, found, max(map(len, found)), _MAX_NAMES)
     return found
 
 
