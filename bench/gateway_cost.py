@@ -1,7 +1,8 @@
 """In-process CPU of the gateway's own work per request, and of Starlette's dispatch if it were used.
 
-``python -m bench.gateway_cost`` builds a gateway from settings (one route, one IdP that is never
-called: the token's verdict is already in the IdP's cache, as on every request after a token's first)
+``python -m bench.gateway_cost`` builds a gateway from settings (a JWT route and an introspection
+route, as `bench.gateway_run`'s, one IdP that is never called: the token's verdict is already in the
+IdP's caches, as on every request after a token's first)
 and sends it ASGI requests directly, the upstream replaced by one that answers at once, so the figure
 is the gateway alone: route look-up, the header pass, the bearer token read, the cached verdict (a
 SHA-256 and a dictionary), the proof-of-possession compare, scopes, identity headers, the event and
@@ -71,19 +72,26 @@ def _files(directory: Path) -> tuple[Path, Path, ClientCertificate]:
 
 def _gateway(directory: Path) -> tuple[GatewayApp, ClientCertificate]:
     cert_file, key_file, certificate = _files(directory)
+    common = {
+        "upstream": "http://127.0.0.1:9",
+        "proof_of_possession_mtls": "strict",
+        "scopes_required": ["read"],
+        "upstream_headers": {"X-Client-Id": "client_id", "X-Subject": "sub", "X-Scope": "scope"},
+    }
     settings = parse_gateway_settings(
         {
             "listener": {"tls_cert": str(cert_file), "tls_key": str(key_file)},
             "idp": {"issuer": "https://idp.invalid", "client_id": "gateway", "client_auth": "none"},
             "routes": [
+                {"name": "api", "paths": ["/api"], **common},
                 {
-                    "name": "api",
-                    "paths": ["/api"],
-                    "upstream": "http://127.0.0.1:9",
-                    "proof_of_possession_mtls": "strict",
-                    "scopes_required": ["read"],
-                    "upstream_headers": {"X-Client-Id": "client_id", "X-Subject": "sub", "X-Scope": "scope"},
-                }
+                    "name": "introspected",
+                    "paths": ["/introspected"],
+                    "auth_methods": ["introspection"],
+                    "cache_introspection": True,
+                    "cache_ttl_max": 300,
+                    **common,
+                },
             ],
         }
     )
@@ -92,7 +100,11 @@ def _gateway(directory: Path) -> tuple[GatewayApp, ClientCertificate]:
     claims = {"iss": "https://idp.invalid", "sub": "alice", "client_id": "rp", "scope": "read write",
               "exp": int(now) + 3600, "cnf": {"x5t#S256": certificate.x5t_s256}}  # fmt: skip
     idp = services.idps["default"]
-    idp.verified.put(hashlib.sha256(TOKEN.encode()).digest(), TokenInfo(claims, "jwt", now), now + 3600)
+    digest = hashlib.sha256(TOKEN.encode()).digest()
+    idp.verified.put(digest, TokenInfo(claims, "jwt", now), now + 3600)
+    # as the IdP answers an introspection of an opaque bound token (RFC 7662 and RFC 8705 members)
+    answer = {"active": True, **claims, "token_type": "Bearer", "iat": int(now), "aud": ["https://api"]}
+    idp.introspected.put(digest, TokenInfo(answer, "introspection", now), now + 300)
     routes = RouteTable([dataclasses.replace(r, upstream=_AtOnce()) for r in services.routes.routes])  # type: ignore[arg-type]
     return GatewayApp(routes, services.forwarded, None), certificate
 
@@ -120,7 +132,10 @@ async def _measure(calls: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as directory:
         gateway, certificate = _gateway(Path(directory))
     starlette = Starlette(routes=[Mount("/", app=_plain)])
-    scope = _scope("/api/items/1", certificate)
+    scopes = {
+        "jwt": _scope("/api/items/1", certificate),
+        "introspection": _scope("/introspected/items/1", certificate),
+    }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -128,7 +143,7 @@ async def _measure(calls: int) -> dict[str, float]:
     async def send(message: dict[str, Any]) -> None:
         return None
 
-    def request(app: Any) -> Any:
+    def request(app: Any, scope: Scope) -> Any:
         return lambda: app(dict(scope), receive, send)
 
     statuses: list[int] = []
@@ -137,14 +152,19 @@ async def _measure(calls: int) -> dict[str, float]:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
-    await gateway(dict(scope), receive, record)
-    if statuses != [200]:  # the figure would be of a refusal, not of the path measured
-        raise SystemExit(f"the gateway did not let the request through: {statuses}")
+    for scope in scopes.values():
+        await gateway(dict(scope), receive, record)
+    if statuses != [200] * len(scopes):  # the figure would be of a refusal, not of the path measured
+        raise SystemExit(f"the gateway did not let the requests through: {statuses}")
 
     out = {}
-    for name, app in (("gateway (admission + event)", gateway), ("plain ASGI 200", _plain),
-                      ("Starlette, one Mount, 200", starlette)):  # fmt: skip
-        out[name] = await cpu_per_call(request(app), calls, batch=200, warmup=500)
+    for name, app, scope in (
+        ("gateway, JWT (admission + event)", gateway, scopes["jwt"]),
+        ("gateway, introspection (the same)", gateway, scopes["introspection"]),
+        ("plain ASGI 200", _plain, scopes["jwt"]),
+        ("Starlette, one Mount, 200", starlette, scopes["jwt"]),
+    ):
+        out[name] = await cpu_per_call(request(app, scope), calls, batch=200, warmup=500)
     return out
 
 

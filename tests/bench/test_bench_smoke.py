@@ -109,11 +109,13 @@ def test_pyspy_summary_puts_each_sample_in_one_part(tmp_path: Path) -> None:
 
 
 def test_gateway_cost_lets_its_request_through() -> None:
-    """`bench.gateway_cost` measures the gateway's path to the upstream (it exits non-zero otherwise)."""
+    """`bench.gateway_cost` measures the gateway's path to the upstream on both routes, JWT and
+    cached introspection (it exits non-zero when either is refused)."""
     args = [sys.executable, "-m", "bench.gateway_cost", "--calls", "400"]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert "gateway (admission + event)" in done.stdout
+    assert "gateway, JWT (admission + event)" in done.stdout
+    assert "gateway, introspection (the same)" in done.stdout
 
 
 def test_upstream_cost_forwards_to_nginx() -> None:

@@ -129,6 +129,37 @@ def test_client_assertion() -> None:
         assert caught.value.reason == expected, overrides
 
 
+def test_client_assertion_boundaries_and_the_lifetime_named_whole() -> None:
+    """The bounds are exact to the second (compared as epoch seconds), and a refusal for a lifetime
+    of a day or more names the whole lifetime (a timedelta's ``seconds`` once dropped the days)."""
+
+    def reason(now: float = NOW, leeway: float = 30, max_lifetime: int = 300, **overrides: Any) -> str:
+        try:
+            check_client_assertion(
+                assertion(**overrides), client_id="c1", audiences={ISSUER}, now=now, leeway=leeway,
+                max_lifetime=max_lifetime,
+            )  # fmt: skip
+        except JwtError as exc:
+            return f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
+        return "ok"
+
+    assert reason(exp=NOW - 30) == "assertion.expired"  # exp at now - leeway: already past
+    assert reason(exp=NOW - 29.5) == "ok"
+    assert reason(exp=NOW + 330) == "ok"  # at most lifetime + leeway ahead
+    assert reason(exp=NOW + 330.5).startswith("assertion.too_long")
+    assert reason(nbf=NOW + 30) == "ok"
+    assert reason(nbf=NOW + 30.5) == "assertion.not_yet_valid"
+    assert reason(iat=NOW + 30) == "ok"
+    assert reason(iat=NOW + 30.5).startswith("assertion.bad_iat")
+    day = 90_000
+    too_long = reason(max_lifetime=day, exp=NOW + day + 31)
+    assert too_long == f"assertion.too_long: exp is more than {day}s ahead"
+    _, exp = check_client_assertion(
+        assertion(exp=NOW + day), client_id="c1", audiences={ISSUER}, now=NOW, leeway=30, max_lifetime=day
+    )
+    assert exp == datetime.fromtimestamp(NOW + day, UTC)
+
+
 # --- OpenID Connect ID tokens -------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import hmac
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 from certbound.jose.errors import JwtError
@@ -155,9 +155,8 @@ def check_client_assertion(
     not in the future beyond `leeway`; ``jti`` a non-empty string of at most :data:`MAX_JTI_LENGTH`.
     Raises JwtError with the server's ``assertion.*`` reason codes.
     """
-    at = _timestamp(now)
-    skew = timedelta(seconds=leeway)
-    lifetime = timedelta(seconds=max_lifetime)
+    # compared as epoch seconds (floats: exact for every second a datetime can hold); only the
+    # returned exp becomes a datetime
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise JwtError("assertion.bad_issuer", "iss and sub must both equal the client_id")
     aud = claims.get("aud")
@@ -165,31 +164,30 @@ def check_client_assertion(
     if not any(isinstance(a, str) and a in audiences for a in named):
         raise JwtError("assertion.bad_audience", "aud names neither the issuer nor this endpoint")
     try:
-        exp_value = _numeric(claims, "exp")
+        exp = _numeric(claims, "exp")
     except ValueError:
         raise JwtError("assertion.missing_exp", "exp is not a number") from None
-    if exp_value is None:
+    if exp is None:
         raise JwtError("assertion.missing_exp")
-    exp = _timestamp(exp_value)
-    if exp <= at - skew:
+    if exp <= now - leeway:
         raise JwtError("assertion.expired")
-    if exp > at + lifetime + skew:
-        raise JwtError("assertion.too_long", f"exp is more than {lifetime.seconds}s ahead")
+    if exp > now + max_lifetime + leeway:
+        raise JwtError("assertion.too_long", f"exp is more than {max_lifetime}s ahead")
     try:
         nbf, iat = _numeric(claims, "nbf"), _numeric(claims, "iat")
     except ValueError as exc:
         reason = "assertion.not_yet_valid" if str(exc) == "nbf" else "assertion.bad_iat"
         raise JwtError(reason, f"{exc} is not a number") from None
-    if nbf is not None and _timestamp(nbf) > at + skew:
+    if nbf is not None and nbf > now + leeway:
         raise JwtError("assertion.not_yet_valid")
-    if iat is not None and _timestamp(iat) > at + skew:
+    if iat is not None and iat > now + leeway:
         raise JwtError("assertion.bad_iat", "iat is in the future")
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise JwtError("assertion.missing_jti")
     if len(jti) > MAX_JTI_LENGTH:
         raise JwtError("assertion.malformed", f"jti longer than {MAX_JTI_LENGTH} characters")
-    return jti, exp
+    return jti, _timestamp(exp)
 
 
 @dataclass(frozen=True, slots=True)
