@@ -115,6 +115,15 @@ def test_a_token_without_the_claim_sends_no_header() -> None:
     assert identity.values(info, bound=True)[-1] == (b"x-client-cert-thumbprint", b"abc")
 
 
+def test_a_claim_time_beyond_a_float_is_no_time() -> None:
+    """An IdP's ``exp``/``nbf`` that no float holds (JSON integers have no bound) is read as absent,
+    as a string there is, instead of an OverflowError (a 500) at every later comparison."""
+    info = TokenInfo({"client_id": "c", "exp": 10**400, "nbf": -(10**400)}, "introspection", 0.0)
+    assert (info.expires_at, info.not_before) == (None, None)
+    info = TokenInfo({"client_id": "c", "exp": 1_750_000_000, "nbf": 1.5}, "introspection", 0.0)
+    assert (info.expires_at, info.not_before) == (1_750_000_000.0, 1.5)
+
+
 def test_routes_match_whole_segments_longest_first() -> None:
     class Named:
         def __init__(self, name: str, *prefixes: str) -> None:

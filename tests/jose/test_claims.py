@@ -14,6 +14,7 @@ from certbound.jose.claims import (
     ClientAssertionProfile,
     IdTokenProfile,
     check_client_assertion,
+    finite_number,
     left_hash,
 )
 from certbound.jose.errors import JwtError
@@ -63,6 +64,9 @@ def test_access_token_accepted() -> None:
         ({"exp": "soon"}, "jwt.bad_claim"),
         ({"exp": True}, "jwt.bad_claim"),
         ({"exp": float(NOW + 600)}, "jwt.bad_claim"),  # RFC 9068 tokens of ours carry integers
+        ({"exp": 10**400}, "jwt.bad_claim"),  # JSON integers have no bound; a float has
+        ({"iat": -(10**400)}, "jwt.bad_claim"),
+        ({"nbf": 10**400}, "jwt.bad_claim"),
         ({"iat": None}, "jwt.missing_claim"),
         ({"jti": ""}, "jwt.bad_claim"),
         ({"client_id": None}, "jwt.missing_claim"),
@@ -88,6 +92,27 @@ def test_access_token_leeway() -> None:
     strict = AccessTokenProfile(issuer=ISSUER, leeway_on_exp=False)
     assert refused(strict, access(exp=NOW)) == "jwt.expired"  # exp gets no leeway there
     strict.check(access(exp=NOW + 1, iat=NOW + 30), NOW, 30)  # iat/nbf still do
+
+
+@pytest.mark.parametrize(
+    ("value", "finite"),
+    [
+        (0, True),
+        (-5, True),
+        (1.5, True),
+        (2**1023, True),
+        (1.7e308, True),
+        (2**1024, False),  # no float holds it
+        (-(10**400), False),
+        (float("inf"), False),
+        (float("nan"), False),
+        (True, False),
+        ("1", False),
+        (None, False),
+    ],
+)
+def test_finite_number(value: Any, finite: bool) -> None:
+    assert finite_number(value) is finite
 
 
 # --- RFC 7523 client assertions -----------------------------------------------------------------------
@@ -121,6 +146,11 @@ def test_client_assertion() -> None:
         ({"exp": NOW + 331}, "assertion.too_long"),
         ({"nbf": NOW + 31}, "assertion.not_yet_valid"),
         ({"iat": "x"}, "assertion.bad_iat"),
+        ({"exp": 10**400}, "assertion.missing_exp"),  # beyond a float: not a NumericDate here
+        ({"exp": -(10**400)}, "assertion.missing_exp"),
+        ({"exp": float("nan")}, "assertion.missing_exp"),
+        ({"nbf": 10**400}, "assertion.not_yet_valid"),
+        ({"iat": 10**400}, "assertion.bad_iat"),
         ({"jti": None}, "assertion.missing_jti"),
         ({"jti": "j" * 513}, "assertion.malformed"),
     ):
@@ -199,6 +229,11 @@ def test_id_token_accepted() -> None:
         ({"azp": "other-rp"}, "id_token.bad_azp"),
         ({"exp": NOW}, "jwt.expired"),
         ({"exp": "later"}, "jwt.bad_claim"),
+        ({"exp": 10**400}, "jwt.bad_claim"),
+        ({"exp": float("inf")}, "jwt.bad_claim"),
+        ({"iat": 10**400}, "jwt.bad_claim"),
+        ({"nbf": -(10**400)}, "jwt.bad_claim"),
+        ({"auth_time": 10**400}, "id_token.auth_time_missing"),
         ({"iat": None}, "jwt.missing_claim"),
         ({"iat": NOW + 1}, "jwt.bad_iat"),
         ({"nbf": NOW + 1}, "jwt.not_yet_valid"),

@@ -16,6 +16,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from certbound.client.errors import OAuthServerError, UnexpectedResponse
+from certbound.jose.claims import finite_number
 from certbound.jsontext import loads_text
 
 __all__ = [
@@ -64,7 +65,7 @@ class TokenResponse:
     @property
     def expires_in(self) -> int | None:
         value = self.data.get("expires_in")
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return int(value) if finite_number(value) else None
 
     @property
     def expires_at(self) -> float | None:

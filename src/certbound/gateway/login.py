@@ -38,6 +38,7 @@ from certbound.gateway.config import RouteSettings
 from certbound.gateway.idp import IdentityProvider, idp_error
 from certbound.gateway.replies import Reply, json_reply, redirect
 from certbound.gateway.tokens import TokenInfo
+from certbound.jose.claims import finite_number
 from certbound.jose.errors import JwtError
 from certbound.sealing import Sealer, SealingError
 from certbound.sessions import CookieError, Session, SessionCookie, SessionLimits, SessionStore
@@ -294,7 +295,7 @@ class BrowserLogin:
 
     def _session_data(self, tokens: Mapping[str, Any], claims: Mapping[str, Any]) -> dict[str, Any]:
         expires_in = tokens.get("expires_in")
-        exp = self._clock() + expires_in if isinstance(expires_in, int | float) else None
+        exp = self._clock() + expires_in if finite_number(expires_in) else None
         return {
             _ACCESS: tokens["access_token"],
             _REFRESH: tokens.get("refresh_token"),
@@ -335,7 +336,7 @@ class BrowserLogin:
         claims = {**data.get(_CLAIMS, {}), "client_id": self._idp.client.config.client_id}
         if data.get(_SCOPE):
             claims["scope"] = data[_SCOPE]
-        if isinstance(data.get(_EXP), int | float):
+        if finite_number(data.get(_EXP)):
             claims["exp"] = data[_EXP]
         return SessionTokens(str(data[_ACCESS]), TokenInfo(claims, "session", now))
 
@@ -388,7 +389,7 @@ class BrowserLogin:
 
     def _expiring(self, session: Session) -> bool:
         exp = session.data.get(_EXP)
-        return isinstance(exp, int | float) and self._clock() >= exp - self._refresh_early
+        return finite_number(exp) and self._clock() >= exp - self._refresh_early
 
     async def _refresh(self, session: Session) -> Session | None:
         refresh_token = session.data.get(_REFRESH)
@@ -408,7 +409,7 @@ class BrowserLogin:
         data = dict(session.data)
         expires_in = tokens.get("expires_in")
         data[_ACCESS] = tokens["access_token"]
-        data[_EXP] = self._clock() + expires_in if isinstance(expires_in, int | float) else None
+        data[_EXP] = self._clock() + expires_in if finite_number(expires_in) else None
         if isinstance(tokens.get("refresh_token"), str):
             data[_REFRESH] = tokens["refresh_token"]
         if isinstance(tokens.get("scope"), str):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -17,6 +16,7 @@ import orjson
 
 from certbound.gateway.rules import claim_values
 from certbound.jose.binding import bound_thumbprint
+from certbound.jose.claims import finite_number
 
 __all__ = ["Inactive", "TokenInfo", "header_value", "token_digest"]
 
@@ -32,9 +32,7 @@ def token_digest(token: str) -> bytes:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return float(value) if finite_number(value) else None
 
 
 def header_value(value: Any) -> bytes | None:

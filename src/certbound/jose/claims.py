@@ -22,7 +22,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeGuard
 
 from certbound.jose.errors import JwtError
 
@@ -33,6 +33,7 @@ __all__ = [
     "ClientAssertionProfile",
     "IdTokenProfile",
     "check_client_assertion",
+    "finite_number",
     "left_hash",
 ]
 
@@ -48,12 +49,20 @@ class ClaimsProfile(Protocol):
     ) -> None: ...
 
 
+def finite_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number a float can hold: not a bool, not NaN or infinite, and no integer beyond the
+    float range (JSON integers have no bound; past ~1.8e308 any arithmetic with a float, and
+    ``math.isfinite`` itself, raise OverflowError)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, int) and finite_number(value)
 
 
 def _audiences(aud: Any) -> list[str] | None:
@@ -127,7 +136,7 @@ def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if not _is_number(value):
+    if not finite_number(value):
         raise ValueError(name)
     return float(value)
 
@@ -287,20 +296,20 @@ class IdTokenProfile:
         exp: Any = claims.get("exp")
         iat: Any = claims.get("iat")
         nbf: Any = claims.get("nbf")
-        _require(claims, "exp", _is_number(exp), "a number")
-        _require(claims, "iat", _is_number(iat), "a number")
+        _require(claims, "exp", finite_number(exp), "a number")
+        _require(claims, "iat", finite_number(iat), "a number")
         if now >= exp + leeway:
             raise JwtError("jwt.expired")
         if iat > now + leeway:
             raise JwtError("jwt.bad_iat", "iat is in the future")
         if nbf is not None:
-            if not _is_number(nbf):
+            if not finite_number(nbf):
                 raise JwtError("jwt.bad_claim", "nbf is not a number")
             if nbf > now + leeway:
                 raise JwtError("jwt.not_yet_valid")
         if self.max_age is not None:
             auth_time: Any = claims.get("auth_time")
-            if not _is_number(auth_time):
+            if not finite_number(auth_time):
                 raise JwtError("id_token.auth_time_missing", "max_age was requested: auth_time is required")
             if now > auth_time + self.max_age + leeway:
                 raise JwtError("id_token.auth_too_old", "the end-user authenticated longer ago than max_age")
