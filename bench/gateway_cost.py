@@ -175,7 +175,7 @@ def main() -> None:
     configure_logging("info", "json", stream=io.StringIO())  # the event is rendered, not written out
     results = uvloop.run(_measure(args.calls))
     for name, micros in results.items():
-        print(f"{name:32} {micros:8.1f} µs CPU per request")
+        print(f"{name:34} {micros:8.1f} µs CPU per request")
 
 
 if __name__ == "__main__":
