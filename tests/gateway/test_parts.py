@@ -3,6 +3,7 @@ claim values as header values, route matching and the renderer's RFC 6750 challe
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from certbound.gateway.headers import IdentityHeaders, forwarding_headers, read_
 from certbound.gateway.routes import RouteTable, check_path
 from certbound.gateway.rules import Requirement
 from certbound.gateway.tokens import TokenInfo, header_value
-from certbound.gateway.validation import bearer_token
+from certbound.gateway.validation import TokenValidator, bearer_token
 
 
 def reason_of(call: Any, *args: Any) -> str:
@@ -115,13 +116,31 @@ def test_a_token_without_the_claim_sends_no_header() -> None:
     assert identity.values(info, bound=True)[-1] == (b"x-client-cert-thumbprint", b"abc")
 
 
-def test_a_claim_time_beyond_a_float_is_no_time() -> None:
-    """An IdP's ``exp``/``nbf`` that no float holds (JSON integers have no bound) is read as absent,
-    as a string there is, instead of an OverflowError (a 500) at every later comparison."""
+def test_a_claim_time_beyond_a_float_still_counts() -> None:
+    """An IdP's ``exp``/``nbf`` that no float holds (JSON integers have no bound) is read as an
+    infinity of its sign, instead of an OverflowError (a 500): a past exp or a future nbf is refused
+    however it is written. A non-number (NaN too) is no time, as before."""
     info = TokenInfo({"client_id": "c", "exp": 10**400, "nbf": -(10**400)}, "introspection", 0.0)
-    assert (info.expires_at, info.not_before) == (None, None)
+    assert (info.expires_at, info.not_before) == (math.inf, -math.inf)
     info = TokenInfo({"client_id": "c", "exp": 1_750_000_000, "nbf": 1.5}, "introspection", 0.0)
     assert (info.expires_at, info.not_before) == (1_750_000_000.0, 1.5)
+    info = TokenInfo({"client_id": "c", "exp": float("nan"), "nbf": "soon"}, "introspection", 0.0)
+    assert (info.expires_at, info.not_before) == (None, None)
+    check = TokenValidator(
+        None,  # type: ignore[arg-type]  # the time check reads only the leeway
+        methods=("introspection",), leeway=30, cache_introspection=True, cache_ttl_max=300, cache_ttl_neg=0,
+    )  # fmt: skip
+    now = 1_750_000_000.0
+    for answer, reason in (
+        ({"exp": -(10**400)}, "token.expired"),
+        ({"exp": float("-inf")}, "token.expired"),
+        ({"nbf": 10**400}, "jwt.not_yet_valid"),
+        ({"nbf": float("inf")}, "jwt.not_yet_valid"),
+    ):
+        with pytest.raises(GatewayError) as caught:
+            check._check_times(TokenInfo({"client_id": "c", **answer}, "introspection", now), now)
+        assert caught.value.reason == reason, answer
+    check._check_times(TokenInfo({"client_id": "c", "exp": 10**400}, "introspection", now), now)
 
 
 def test_routes_match_whole_segments_longest_first() -> None:

@@ -252,6 +252,13 @@ def test_several_audiences_need_azp() -> None:
     assert refused(trusting, id_token(aud=["rp", "api"])) == "id_token.bad_azp"
 
 
+def test_auth_time_at_the_edge_of_the_float_range() -> None:
+    """auth_time + max_age is added as floats: two ints first could outgrow a float (OverflowError)."""
+    edge = 2**1024 - 2**970 - 1  # the largest int a float still holds
+    assert finite_number(edge)
+    ID.check(id_token(auth_time=edge), NOW, 0.0)  # logged in "at the end of time": not too old
+
+
 def test_nonce_and_auth_time_only_when_asked() -> None:
     IdTokenProfile(issuer=ISSUER, client_id="rp").check(id_token(nonce=None, auth_time=None), NOW, 0)
 

@@ -112,6 +112,9 @@ def test_a_stale_or_early_crl_is_not_believed(ca: CertAndKey, leaf: x509.Certifi
     # within the leeway both are fine
     slightly = crl_of(ca, this_update=NOW - HOUR, next_update=NOW - timedelta(seconds=10))
     assert status_from_crl(slightly, leaf, ca) == "good"
+    # the last moment a datetime holds: nextUpdate + the leeway once raised OverflowError
+    far = crl_of(ca, next_update=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert status_from_crl(far, leaf, ca) == "good"
 
 
 def test_an_authorized_crl_signer_of_the_same_name_is_believed(
@@ -411,6 +414,8 @@ def test_ocsp_times_and_nonce(ca: CertAndKey, leaf: x509.Certificate) -> None:
     early = answer(leaf, ca, this_update=NOW + HOUR, next_update=NOW + 2 * HOUR)
     assert "not valid before" in status_from_ocsp(early, leaf, ca)
     assert status_from_ocsp(answer(leaf, ca, next_update=None), leaf, ca) == "good"
+    far = answer(leaf, ca, next_update=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert status_from_ocsp(far, leaf, ca) == "good"  # nextUpdate + the leeway once overflowed
     sent = answer(leaf, ca, nonce=b"n" * 16)
     assert status_from_ocsp(sent, leaf, ca, nonce=b"n" * 16) == "good"
     assert "nonce" in status_from_ocsp(sent, leaf, ca, nonce=b"m" * 16)

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -66,6 +67,39 @@ _ACCESS, _REFRESH, _ID, _EXP, _CLAIMS, _SCOPE = (
 #: ID token claims kept in the session (for identity headers): the rest is not needed.
 _KEPT_CLAIMS: Final = ("sub", "iss", "aud", "auth_time", "acr", "amr", "sid", "name", "email",
                        "preferred_username", "email_verified")  # fmt: skip
+
+
+def expires_at(now: float, tokens: Mapping[str, Any]) -> float | None:
+    """When a token response's access token expires: now + ``expires_in`` when that is a number a
+    float holds (not NaN or Infinity, which Python's json reads), else unknown."""
+    expires_in = tokens.get("expires_in")
+    return now + expires_in if finite_number(expires_in) else None
+
+
+def kept_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The ID token's claims a session keeps (`_KEPT_CLAIMS`), each only if the session store can hold
+    it: a NaN or Infinity, which Python's json reads, would make the login a 500."""
+    kept: dict[str, Any] = {}
+    for name in _KEPT_CLAIMS:
+        if name in claims:
+            try:
+                json.dumps(claims[name], allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                continue
+            kept[name] = claims[name]
+    return kept
+
+
+def _auth_time(claims: Mapping[str, Any]) -> datetime | None:
+    """The ID token's ``auth_time`` as a datetime; None when absent or beyond what one holds (the
+    year 10000, or no float at all): it is only recorded with the session."""
+    value = claims.get("auth_time")
+    if not finite_number(value):
+        return None
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 class _Bucket:
@@ -245,8 +279,7 @@ class BrowserLogin:
             purpose=self.purpose,
             limits=self._limits,
             subject=str(claims["sub"]),
-            auth_time=datetime.fromtimestamp(int(claims["auth_time"]), UTC) if isinstance(
-                claims.get("auth_time"), int) else None,
+            auth_time=_auth_time(claims),
             data=self._session_data(tokens, claims),
         )  # fmt: skip
         if self._login_action == "redirect" and self._login_redirect_uri is not None:
@@ -294,15 +327,13 @@ class BrowserLogin:
             ) from None
 
     def _session_data(self, tokens: Mapping[str, Any], claims: Mapping[str, Any]) -> dict[str, Any]:
-        expires_in = tokens.get("expires_in")
-        exp = self._clock() + expires_in if finite_number(expires_in) else None
         return {
             _ACCESS: tokens["access_token"],
             _REFRESH: tokens.get("refresh_token"),
             _ID: tokens.get("id_token"),
-            _EXP: exp,
+            _EXP: expires_at(self._clock(), tokens),
             _SCOPE: tokens.get("scope"),
-            _CLAIMS: {k: claims[k] for k in _KEPT_CLAIMS if k in claims},
+            _CLAIMS: kept_claims(claims),
         }
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -407,9 +438,8 @@ class BrowserLogin:
         except ClientError as exc:
             raise idp_error(exc) from None
         data = dict(session.data)
-        expires_in = tokens.get("expires_in")
         data[_ACCESS] = tokens["access_token"]
-        data[_EXP] = self._clock() + expires_in if finite_number(expires_in) else None
+        data[_EXP] = expires_at(self._clock(), tokens)
         if isinstance(tokens.get("refresh_token"), str):
             data[_REFRESH] = tokens["refresh_token"]
         if isinstance(tokens.get("scope"), str):

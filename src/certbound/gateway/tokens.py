@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -16,7 +17,6 @@ import orjson
 
 from certbound.gateway.rules import claim_values
 from certbound.jose.binding import bound_thumbprint
-from certbound.jose.claims import finite_number
 
 __all__ = ["Inactive", "TokenInfo", "header_value", "token_digest"]
 
@@ -32,7 +32,16 @@ def token_digest(token: str) -> bytes:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if finite_number(value) else None
+    """A time claim as a float: an integer beyond the float range as an infinity of its sign, so a
+    past ``exp`` or a future ``nbf`` is still refused however it is written; None for a non-number
+    (and NaN), which the token does not carry then."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+    return None if math.isnan(number) else number
 
 
 def header_value(value: Any) -> bytes | None:

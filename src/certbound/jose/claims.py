@@ -311,7 +311,7 @@ class IdTokenProfile:
             auth_time: Any = claims.get("auth_time")
             if not finite_number(auth_time):
                 raise JwtError("id_token.auth_time_missing", "max_age was requested: auth_time is required")
-            if now > auth_time + self.max_age + leeway:
+            if now > float(auth_time) + self.max_age + leeway:  # float first: int + int may outgrow a float
                 raise JwtError("id_token.auth_too_old", "the end-user authenticated longer ago than max_age")
 
     def _check_hashes(self, claims: Mapping[str, Any], header: Mapping[str, Any]) -> None:

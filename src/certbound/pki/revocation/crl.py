@@ -263,7 +263,7 @@ def _crl_status(
         return unknown("the CRL is not signed by the issuer or by an authorized CRL issuer")
     if this_update > at + skew:
         return unknown(f"the CRL is not valid before {this_update.isoformat()} (thisUpdate)")
-    if next_update is not None and at > next_update + skew:
+    if next_update is not None and at - skew > next_update:  # not next_update + skew: 9999-12-31 overflows
         return unknown(f"the CRL expired at {next_update.isoformat()} (nextUpdate)")
     try:
         entry = _entry(crl, cert, indirect, memo)

@@ -216,7 +216,7 @@ def _ocsp_status(
     this_update, next_update = single.this_update_utc, single.next_update_utc
     if this_update > at + skew:
         return unknown(f"the answer is not valid before {this_update.isoformat()} (thisUpdate)", single)
-    if next_update is not None and at > next_update + skew:
+    if next_update is not None and at - skew > next_update:  # not next_update + skew: 9999-12-31 overflows
         return unknown(f"the answer expired at {next_update.isoformat()} (nextUpdate)", single)
     status = single.certificate_status
     if status == ocsp.OCSPCertStatus.GOOD:
