@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from certbound.gateway.login import _auth_time, expires_at, kept_claims
+from certbound.gateway.login import BrowserLogin, _auth_time, expires_at, kept_claims
 from certbound.sessions.session import dump_data
 
 NOW = 1_750_000_000.0
@@ -65,3 +65,17 @@ def test_kept_claims_are_what_the_session_store_can_hold() -> None:
     kept = kept_claims(claims)
     assert kept == {"sub": "alice", "auth_time": 10**12, "name": "Alice"}
     dump_data({"claims": kept})  # raises on a NaN or an Infinity
+
+
+def test_session_data_keeps_the_token_members_as_strings_only() -> None:
+    """What a login stores from the token response: the refresh token and scope only as strings (as
+    a refresh keeps them), so that the session store never meets a NaN or an Infinity."""
+    tokens = {"access_token": "at", "refresh_token": float("nan"), "scope": float("inf"), "expires_in": 60}
+    clock = type("Clock", (), {"_clock": staticmethod(lambda: NOW)})()
+    data = BrowserLogin._session_data(clock, tokens, {"sub": "alice"})  # type: ignore[arg-type]
+    dump_data(data)  # raises on a NaN or an Infinity
+    assert data["refresh_token"] is None
+    assert data["scope"] is None
+    tokens = {"access_token": "at", "refresh_token": "rt", "scope": "openid api", "expires_in": 60}
+    data = BrowserLogin._session_data(clock, tokens, {"sub": "alice"})  # type: ignore[arg-type]
+    assert (data["refresh_token"], data["scope"], data["exp"]) == ("rt", "openid api", NOW + 60)

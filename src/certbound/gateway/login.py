@@ -90,6 +90,12 @@ def kept_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _text(value: Any) -> str | None:
+    """A token response member the session keeps only as a string (as a refresh does): anything
+    else, a NaN or an Infinity included, which the session store would refuse (a 500), is absent."""
+    return value if isinstance(value, str) else None
+
+
 def _auth_time(claims: Mapping[str, Any]) -> datetime | None:
     """The ID token's ``auth_time`` as a datetime; None when absent or beyond what one holds (the
     year 10000, or no float at all): it is only recorded with the session."""
@@ -329,10 +335,10 @@ class BrowserLogin:
     def _session_data(self, tokens: Mapping[str, Any], claims: Mapping[str, Any]) -> dict[str, Any]:
         return {
             _ACCESS: tokens["access_token"],
-            _REFRESH: tokens.get("refresh_token"),
+            _REFRESH: _text(tokens.get("refresh_token")),
             _ID: tokens.get("id_token"),
             _EXP: expires_at(self._clock(), tokens),
-            _SCOPE: tokens.get("scope"),
+            _SCOPE: _text(tokens.get("scope")),
             _CLAIMS: kept_claims(claims),
         }
 
