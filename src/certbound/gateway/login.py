@@ -23,7 +23,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -43,6 +42,7 @@ from certbound.jose.claims import finite_number
 from certbound.jose.errors import JwtError
 from certbound.sealing import Sealer, SealingError
 from certbound.sessions import CookieError, Session, SessionCookie, SessionLimits, SessionStore
+from certbound.sessions.session import dump_data
 
 __all__ = ["BrowserLogin", "LoginRefused", "SessionTokens"]
 
@@ -78,13 +78,13 @@ def expires_at(now: float, tokens: Mapping[str, Any]) -> float | None:
 
 def kept_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
     """The ID token's claims a session keeps (`_KEPT_CLAIMS`), each only if the session store can hold
-    it: a NaN or Infinity, which Python's json reads, would make the login a 500."""
+    it (its own rule, `dump_data`): a NaN or Infinity, which Python's json reads, made the login a 500."""
     kept: dict[str, Any] = {}
     for name in _KEPT_CLAIMS:
         if name in claims:
             try:
-                json.dumps(claims[name], allow_nan=False)
-            except (TypeError, ValueError, RecursionError):
+                dump_data({name: claims[name]})
+            except (ValueError, RecursionError):
                 continue
             kept[name] = claims[name]
     return kept
