@@ -28,12 +28,19 @@ def _node_version() -> str:
     return done.stdout.strip() or "no node"
 
 
+def _interpreter() -> str:
+    """The interpreter certbound runs on, by its real path: how it was built moves every Python row
+    (a distribution's PGO+LTO build runs certbound ~20-25% faster than pyenv's default build)."""
+    return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+
+
 def describe_machine() -> str:
-    """One line: CPU, core count, memory, kernel, Python and Node.js versions."""
+    """One line: CPU, core count, memory, kernel, Python (and which interpreter) and Node.js versions."""
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     return (
         f"machine: {_cpu_model()}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB, "
-        f"Linux {platform.release()}, Python {sys.version.split()[0]}, Node.js {_node_version()}"
+        f"Linux {platform.release()}, Python {sys.version.split()[0]} ({_interpreter()}), "
+        f"Node.js {_node_version()}"
     )
 
 

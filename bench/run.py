@@ -67,10 +67,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
                    help="A/B: in the peer's place, certbound from another checkout (e.g. a git "
                         "worktree of an older commit), alternating; the ratio is then new/old")  # fmt: skip
+    p.add_argument("--baseline-python", type=Path, default=None, metavar="PYTHON",
+                   help="A/B: in the peer's place, certbound on another interpreter (a venv's python "
+                        "with certbound's dependencies), this checkout's code unless --baseline names "
+                        "another; the ratio is then this interpreter's/that one's")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where results go (default {RESULTS})")
     args = p.parse_args(argv)
     if args.baseline is not None and not (args.baseline / "src" / "certbound").is_dir():
         p.error(f"--baseline {args.baseline}: no src/certbound there")
+    if args.baseline_python is not None and not os.access(args.baseline_python, os.X_OK):
+        p.error(f"--baseline-python {args.baseline_python}: not an executable")
     if args.quick:
         args.runs, args.duration, args.warmup, args.no_scaling = 1, 0.5, 0.2, True
     if args.steady:
@@ -159,8 +165,10 @@ async def compare(
             extra_args=args.certbound_args.split(),
         )
     }  # fmt: skip
-    if args.baseline is not None:
-        servers["baseline"] = start_certbound(material, work / "baseline", pin=pin, source=args.baseline)
+    if args.baseline is not None or args.baseline_python is not None:
+        servers["baseline"] = start_certbound(
+            material, work / "baseline", pin=pin, source=args.baseline, python=args.baseline_python
+        )
     elif not args.no_peer:
         servers["peer"] = start_peer(material, work, pin=pin)
     meter = CoreMeter(None if args.no_pin else args.server_cpu)
@@ -239,8 +247,8 @@ async def main_async(args: argparse.Namespace, command: str) -> int:
     print(f"# {command}\n{describe_machine()}\nwork directory: {work}", flush=True)
     rows, raw = await compare(args, material, work)
     sections = [f"`{command}`", "", describe_machine(), "", markdown_table(rows)]
-    if args.baseline is not None:
-        sections.append(f"\nA/B: the peer columns are certbound from {args.baseline} (targets do not apply).")
+    if "baseline" in raw["servers"]:
+        sections.append(f"\nA/B: the peer columns are {raw['servers']['baseline']} (targets do not apply).")
     errors = sum((r.certbound.errors if r.certbound else 0) + (r.peer.errors if r.peer else 0) for r in rows)
     if any(side.exhausted for r in rows for side in (r.certbound, r.peer) if side is not None):
         sections.append("\n\\* the run used up its prepared pool before the timed window ended; "

@@ -125,12 +125,15 @@ def start_certbound(
     patch: str = "",
     source: Path | None = None,
     clients_toml: str | None = None,
+    python: Path | None = None,
 ) -> Server:
     """``certbound serve`` with the bench PKI and clients, its own SQLite store in `data_dir`.
 
     `patch` names experiments of `bench.experiments` to apply in the server process (one worker).
     `source` is another checkout whose ``src`` is imported instead of this one's (an A/B baseline:
-    same interpreter and dependencies, other code). `clients_toml` replaces the bench's clients file.
+    same interpreter and dependencies, other code). `python` is another interpreter (a venv's, with
+    certbound's dependencies) to run it on (an A/B of interpreters: same code). `clients_toml`
+    replaces the bench's clients file.
     """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     clients = data_dir / "clients.toml"
@@ -138,7 +141,7 @@ def start_certbound(
     port = free_port()
     module = ["bench.experiments", patch, "--"] if patch else ["certbound"]
     cmd = [
-        *_pin(pin), sys.executable, "-m", *module, "serve",
+        *_pin(pin), str(python or sys.executable), "-m", *module, "serve",
         "--port", str(port), "--data-dir", str(data_dir), "--workers", str(workers),
         "--tls-cert", str(material.server_cert), "--tls-key", str(material.server_key),
         "--client-ca", str(material.ca), "--clients-file", str(clients), *extra_args,
@@ -147,12 +150,18 @@ def start_certbound(
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(source / "src") if source else "", str(ROOT), os.environ.get("PYTHONPATH")])
+            # the code of `source`, else this checkout's, whatever the interpreter has installed
+            filter(None, [str((source or ROOT) / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
         ),
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    name = f"certbound w{workers}" + (f" +{patch}" if patch else "") + (f" from {source}" if source else "")
+    name = (
+        f"certbound w{workers}"
+        + (f" +{patch}" if patch else "")
+        + (f" from {source}" if source else "")
+        + (f" on {python}" if python else "")
+    )
     server = Server(name, port, proc, log, pin)
     _wait_ready(server, material.ca, workers=workers)
     return server

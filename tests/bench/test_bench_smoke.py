@@ -77,9 +77,33 @@ def test_baseline_runs_the_other_checkout(tmp_path: Path) -> None:
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "A/B: the peer columns are certbound from" in done.stdout, output[-4000:]
+    assert f"A/B: the peer columns are certbound w1 from {checkout} " in done.stdout, output[-4000:]
     assert "total errors: 0;" in done.stdout, output[-4000:]
     assert marker.exists()
+
+
+def test_baseline_python_runs_certbound_on_that_interpreter(tmp_path: Path) -> None:
+    """`--baseline-python` (A/B of two interpreters): the peer's place is taken by certbound started
+    with that interpreter (here a wrapper that leaves a mark, then runs this one)."""
+    marker = tmp_path / "started-by-baseline-python"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    args = [sys.executable, "-m", "bench.run", "--quick", "--no-pin", "--scenarios", "cc-tls",
+            "--baseline-python", str(python), "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert f"A/B: the peer columns are certbound w1 on {python} " in done.stdout, output[-4000:]
+    assert "total errors: 0;" in done.stdout, output[-4000:]
+    assert marker.read_text().startswith("-m certbound serve "), marker.read_text()
+
+
+def test_baseline_python_must_be_an_executable(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "bench.run", "--quick", "--baseline-python", str(tmp_path / "none")]
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"--baseline-python {tmp_path / 'none'}: not an executable" in done.stderr
 
 
 def test_pyspy_summary_puts_each_sample_in_one_part(tmp_path: Path) -> None:
