@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -67,16 +68,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
                    help="A/B: in the peer's place, certbound from another checkout (e.g. a git "
                         "worktree of an older commit), alternating; the ratio is then new/old")  # fmt: skip
-    p.add_argument("--baseline-python", type=Path, default=None, metavar="PYTHON",
+    p.add_argument("--baseline-python", default=None, metavar="PYTHON",
                    help="A/B: in the peer's place, certbound on another interpreter (a venv's python "
-                        "with certbound's dependencies), this checkout's code unless --baseline names "
-                        "another; the ratio is then this interpreter's/that one's")  # fmt: skip
+                        "with certbound's dependencies), this checkout's code run alike (the same "
+                        "--certbound-patch and --certbound-args) unless --baseline names other code; "
+                        "the ratio is then this interpreter's/that one's")  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where results go (default {RESULTS})")
     args = p.parse_args(argv)
     if args.baseline is not None and not (args.baseline / "src" / "certbound").is_dir():
         p.error(f"--baseline {args.baseline}: no src/certbound there")
-    if args.baseline_python is not None and not os.access(args.baseline_python, os.X_OK):
-        p.error(f"--baseline-python {args.baseline_python}: not an executable")
+    if args.baseline_python is not None:
+        found = shutil.which(args.baseline_python)  # a path, or a name on PATH
+        if found is None:
+            p.error(f"--baseline-python {args.baseline_python}: not an executable")
+        args.baseline_python = Path(found)
     if args.quick:
         args.runs, args.duration, args.warmup, args.no_scaling = 1, 0.5, 0.2, True
     if args.steady:
@@ -154,23 +159,38 @@ def _progress(kind: str, scenario: str, run: int, r: Result, others: float | Non
     )
 
 
+def _start_servers(
+    args: argparse.Namespace, material: Material, work: Path, pin: str | None
+) -> dict[str, Server]:
+    """certbound and what it is compared with; if one cannot start, those already up are stopped."""
+    servers: dict[str, Server] = {}
+    try:
+        servers["certbound"] = start_certbound(
+            material, work / "certbound", pin=pin, patch=args.certbound_patch,
+            extra_args=args.certbound_args.split(),
+        )  # fmt: skip
+        if args.baseline is not None or args.baseline_python is not None:
+            same_code = args.baseline is None  # an A/B of interpreters alone: the same code, run alike
+            servers["baseline"] = start_certbound(
+                material, work / "baseline", pin=pin, source=args.baseline, python=args.baseline_python,
+                patch=args.certbound_patch if same_code else "",
+                extra_args=args.certbound_args.split() if same_code else (),
+            )  # fmt: skip
+        elif not args.no_peer:
+            servers["peer"] = start_peer(material, work, pin=pin)
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers
+
+
 async def compare(
     args: argparse.Namespace, material: Material, work: Path
 ) -> tuple[list[Any], dict[str, Any]]:
     """The main matrix: every scenario, `runs` alternating runs per server, both pinned alike."""
     pin = None if args.no_pin else args.server_cpu
-    servers = {
-        "certbound": start_certbound(
-            material, work / "certbound", pin=pin, patch=args.certbound_patch,
-            extra_args=args.certbound_args.split(),
-        )
-    }  # fmt: skip
-    if args.baseline is not None or args.baseline_python is not None:
-        servers["baseline"] = start_certbound(
-            material, work / "baseline", pin=pin, source=args.baseline, python=args.baseline_python
-        )
-    elif not args.no_peer:
-        servers["peer"] = start_peer(material, work, pin=pin)
+    servers = _start_servers(args, material, work, pin)
     meter = CoreMeter(None if args.no_pin else args.server_cpu)
     raw: dict[str, Any] = {"runs": [], "rss_bytes": {}, "servers": {k: s.name for k, s in servers.items()},
                            "warmups": []}  # fmt: skip

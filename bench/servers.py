@@ -147,24 +147,47 @@ def start_certbound(
         "--client-ca", str(material.ca), "--clients-file", str(clients), *extra_args,
     ]  # fmt: skip
     log = data_dir / f"certbound-{port}.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            # the code of `source`, else this checkout's, whatever the interpreter has installed
-            filter(None, [str((source or ROOT) / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
-        ),
-    }
+    env = _certbound_env(source)
+    interpreter = f" on {python} ({_interpreter(python, env)})" if python else ""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     name = (
         f"certbound w{workers}"
         + (f" +{patch}" if patch else "")
         + (f" from {source}" if source else "")
-        + (f" on {python}" if python else "")
+        + interpreter
     )
     server = Server(name, port, proc, log, pin)
     _wait_ready(server, material.ca, workers=workers)
     return server
+
+
+def _certbound_env(source: Path | None) -> dict[str, str]:
+    """The environment of a certbound process: the code of `source`, else this checkout's, first on
+    the path, whatever the interpreter has installed."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str((source or ROOT) / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
+
+
+def _interpreter(python: Path, env: dict[str, str]) -> str:
+    """`python`'s version and real path, once it has imported certbound's server (RuntimeError if it
+    cannot: not a Python, or without certbound's dependencies)."""
+    probe = (
+        "import os, sys, certbound.server.run; "
+        "print(sys.version.split()[0], os.path.realpath(sys._base_executable))"
+    )
+    try:
+        done = subprocess.run([str(python), "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{python}: cannot run it ({exc})") from None
+    if done.returncode != 0:
+        raise RuntimeError(f"{python}: cannot import certbound's server: {done.stderr.strip()[-500:]}")
+    version, path = done.stdout.split(maxsplit=1)
+    return f"Python {version}, {path.strip()}"
 
 
 def ensure_peer_modules() -> Path:

@@ -84,19 +84,25 @@ def test_baseline_runs_the_other_checkout(tmp_path: Path) -> None:
 
 def test_baseline_python_runs_certbound_on_that_interpreter(tmp_path: Path) -> None:
     """`--baseline-python` (A/B of two interpreters): the peer's place is taken by certbound started
-    with that interpreter (here a wrapper that leaves a mark, then runs this one)."""
+    with that interpreter (here a wrapper that leaves a mark, then runs this one), on this checkout's
+    code whatever that interpreter has installed, and named by its version and real path."""
     marker = tmp_path / "started-by-baseline-python"
     python = tmp_path / "python"
-    python.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexec {sys.executable} "$@"\n')
+    python.write_text(f'#!/bin/sh\necho "$PYTHONPATH|$*" >> {marker}\nexec {sys.executable} "$@"\n')
     python.chmod(0o755)
     args = [sys.executable, "-m", "bench.run", "--quick", "--no-pin", "--scenarios", "cc-tls",
             "--baseline-python", str(python), "--out", str(tmp_path / "out")]  # fmt: skip
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert f"A/B: the peer columns are certbound w1 on {python} " in done.stdout, output[-4000:]
+    real = os.path.realpath(sys._base_executable)  # type: ignore[attr-defined]
+    version = sys.version.split()[0]
+    named = f"A/B: the peer columns are certbound w1 on {python} (Python {version}, {real}) "
+    assert named in done.stdout, output[-4000:]
     assert "total errors: 0;" in done.stdout, output[-4000:]
-    assert marker.read_text().startswith("-m certbound serve "), marker.read_text()
+    served = [line for line in marker.read_text().splitlines() if "|-m certbound serve " in line]
+    assert len(served) == 1, marker.read_text()
+    assert served[0].startswith(f"{ROOT / 'src'}{os.pathsep}"), served[0]
 
 
 def test_baseline_python_must_be_an_executable(tmp_path: Path) -> None:
