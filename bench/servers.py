@@ -186,7 +186,10 @@ def _interpreter(python: Path, env: dict[str, str]) -> str:
         raise RuntimeError(f"{python}: cannot run it ({exc})") from None
     if done.returncode != 0:
         raise RuntimeError(f"{python}: cannot import certbound's server: {done.stderr.strip()[-500:]}")
-    version, path = done.stdout.split(maxsplit=1)
+    answer = done.stdout.split(maxsplit=1)
+    if len(answer) != 2:
+        raise RuntimeError(f"{python}: not a Python (it printed {done.stdout[:200]!r})")
+    version, path = answer
     return f"Python {version}, {path.strip()}"
 
 

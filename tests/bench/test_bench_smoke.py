@@ -91,7 +91,8 @@ def test_baseline_python_runs_certbound_on_that_interpreter(tmp_path: Path) -> N
     python.write_text(f'#!/bin/sh\necho "$PYTHONPATH|$*" >> {marker}\nexec {sys.executable} "$@"\n')
     python.chmod(0o755)
     args = [sys.executable, "-m", "bench.run", "--quick", "--no-pin", "--scenarios", "cc-tls",
-            "--baseline-python", str(python), "--out", str(tmp_path / "out")]  # fmt: skip
+            "--baseline-python", str(python), "--certbound-args", "--log-level warning",
+            "--out", str(tmp_path / "out")]  # fmt: skip
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
@@ -103,6 +104,24 @@ def test_baseline_python_runs_certbound_on_that_interpreter(tmp_path: Path) -> N
     served = [line for line in marker.read_text().splitlines() if "|-m certbound serve " in line]
     assert len(served) == 1, marker.read_text()
     assert served[0].startswith(f"{ROOT / 'src'}{os.pathsep}"), served[0]
+    assert served[0].endswith(" --log-level warning"), served[0]  # run as the first one is
+
+
+def test_a_baseline_python_that_cannot_serve_stops_the_first_server(tmp_path: Path) -> None:
+    """An interpreter without certbound's server is refused by name, and the certbound started
+    before it does not outlive the run."""
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 1\n")
+    python.chmod(0o755)
+    args = [sys.executable, "-m", "bench.run", "--quick", "--no-pin", "--scenarios", "cc-tls",
+            "--baseline-python", str(python), "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode != 0
+    assert f"RuntimeError: {python}: cannot import certbound's server" in done.stderr, done.stderr[-4000:]
+    prefix = "work directory: "
+    work = next(line.removeprefix(prefix) for line in done.stdout.splitlines() if line.startswith(prefix))
+    left = subprocess.run(["pgrep", "-f", f"data-dir {work}/"], capture_output=True, text=True, check=False)
+    assert left.stdout == "", left.stdout
 
 
 def test_baseline_python_must_be_an_executable(tmp_path: Path) -> None:
