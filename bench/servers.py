@@ -181,11 +181,16 @@ def _interpreter(python: Path, env: dict[str, str]) -> str:
         "print(sys.version.split()[0], os.path.realpath(sys._base_executable))"
     )
     try:
-        done = subprocess.run([str(python), "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(python), "-c", probe], env=env, capture_output=True, text=True, errors="replace", timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError(f"{python}: cannot run it ({exc})") from None
     if done.returncode != 0:
-        raise RuntimeError(f"{python}: cannot import certbound's server: {done.stderr.strip()[-500:]}")
+        raise RuntimeError(
+            f"{python}: cannot import certbound's server (exit status {done.returncode}): "
+            f"{done.stderr.strip()[-500:]}"
+        )
     answer = done.stdout.split(maxsplit=1)
     if len(answer) != 2:
         raise RuntimeError(f"{python}: not a Python (it printed {done.stdout[:200]!r})")

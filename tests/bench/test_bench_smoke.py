@@ -120,8 +120,11 @@ def test_a_baseline_python_that_cannot_serve_stops_the_first_server(tmp_path: Pa
     assert f"RuntimeError: {python}: cannot import certbound's server" in done.stderr, done.stderr[-4000:]
     prefix = "work directory: "
     work = next(line.removeprefix(prefix) for line in done.stdout.splitlines() if line.startswith(prefix))
-    left = subprocess.run(["pgrep", "-f", f"data-dir {work}/"], capture_output=True, text=True, check=False)
-    assert left.stdout == "", left.stdout
+    pattern = f"data-dir {work}/"
+    left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    if left.returncode != 1:  # 1: no process matched
+        subprocess.run(["pkill", "-f", pattern], check=False)
+    assert left.returncode == 1, left.stdout + left.stderr
 
 
 def test_baseline_python_must_be_an_executable(tmp_path: Path) -> None:
