@@ -2,7 +2,7 @@
 # The venv's interpreter: PYTHON when given (`make clean && make test PYTHON=python3.12`); else the
 # system's /usr/bin/python3 when it is 3.11 to 3.13 (the versions src/certbound/tls/openssl_verify.py
 # knows) and can make a venv; else python3 on PATH. A distribution's build (Debian's, Ubuntu's) is a
-# static PGO+LTO build and runs certbound ~20-25% faster than a plain shared source build such as
+# static PGO+LTO build and runs certbound ~15-25% faster than a plain shared source build such as
 # pyenv's default (docs/performance.md, "The interpreter"); python3 on PATH is often the latter.
 # An up-to-date venv is kept as it is, whichever interpreter made it (its stamp names it).
 PYTHON ?=

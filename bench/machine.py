@@ -30,7 +30,7 @@ def _node_version() -> str:
 
 def _interpreter() -> str:
     """The interpreter certbound runs on, by its real path: how it was built moves every Python row
-    (a distribution's PGO+LTO build runs certbound ~20-25% faster than pyenv's default build)."""
+    (a distribution's PGO+LTO build runs certbound ~15-25% faster than pyenv's default build)."""
     return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
 
 
