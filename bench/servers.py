@@ -148,7 +148,7 @@ def start_certbound(
     ]  # fmt: skip
     log = data_dir / f"certbound-{port}.log"
     env = _certbound_env(source)
-    interpreter = f" on {python} ({_interpreter(python, env)})" if python else ""
+    interpreter = f" on {python} ({_probe_interpreter(python, env)})" if python else ""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     name = (
@@ -173,7 +173,7 @@ def _certbound_env(source: Path | None) -> dict[str, str]:
     }
 
 
-def _interpreter(python: Path, env: dict[str, str]) -> str:
+def _probe_interpreter(python: Path, env: dict[str, str]) -> str:
     """`python`'s version and real path, once it has imported certbound's server (RuntimeError if it
     cannot: not a Python, or without certbound's dependencies)."""
     probe = (
