@@ -11,6 +11,7 @@ clock is pinned, so that the timestamps match.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from structlog.testing import capture_logs
 from certbound.observability import requestlog
 from certbound.observability.logs import LogFormat, _IsoUtcStamper, configure_logging
 from certbound.observability.logwrite import emit, flush_logs
-from certbound.observability.requestlog import RequestLogMiddleware, _Response
+from certbound.observability.requestlog import _Response, record_request
 from certbound.server.clientauth import events
 from certbound.tls.client_certificate import SCOPE_KEY, ClientCertificate
 from tests.observability.conftest import logging_to
@@ -224,28 +225,31 @@ def certificate(subject: str) -> ClientCertificate:
 
 @pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "general"])
 def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path, fast_paths: bool) -> None:
+    """Each request again with other durations: the kept lines (the request event's with a hole for
+    its duration) write what structlog wrote."""
     cert = certificate("Jürgen Müller")
 
     def requests() -> list[dict[str, Any]]:
-        middleware = RequestLogMiddleware(lambda *args: None)  # type: ignore[arg-type]
         scope = {
             "type": "http", "method": "POST", "path": "/token", "http_version": "1.1",
             "client": ("192.0.2.1", 1234), "extensions": {"tls": {SCOPE_KEY: cert}},
         }  # fmt: skip
         noted = []
-        for status, client_id in ((200, "tls-dn"), (401, JWT), (500, None), (404, SECRET)):
+        for seconds in (0.001234, 0.0567891, 1e-8, 12.5, 1e14):  # 1e+17 ms: JSON spellings differ
+            for status, client_id in ((200, "tls-dn"), (401, JWT), (500, None), (404, SECRET)):
 
-            def one(status: int = status, client_id: str | None = client_id) -> None:
-                events.record(
-                    endpoint="/token", client_id=client_id, registered_method="self_signed_tls_client_auth",
-                    presented="client_id+certificate", outcome="success" if status == 200 else "failure",
-                    reason="ok" if status == 200 else "cert.mismatch", certificate=cert,
-                    detail="" if status == 200 else f"detail {SECRET}",
-                )  # fmt: skip
+                def one(status: int = status, client_id: str | None = client_id) -> None:
+                    events.record(
+                        endpoint="/token", client_id=client_id,
+                        registered_method="self_signed_tls_client_auth", presented="client_id+certificate",
+                        outcome="success" if status == 200 else "failure",
+                        reason="ok" if status == 200 else "cert.mismatch", certificate=cert,
+                        detail="" if status == 200 else f"detail {SECRET}",
+                    )  # fmt: skip
 
-            facts = in_request(one)
-            middleware._emit(scope, _Response(status=status), dict(facts), 0.001234)
-            noted.append(facts)
+                facts = in_request(one)
+                record_request(scope, _Response(status=status), dict(facts), seconds)
+                noted.append(facts)
         return noted
 
     outputs = []
@@ -254,7 +258,10 @@ def test_the_call_sites_write_what_they_wrote_before(tmp_path: Path, fast_paths:
             noted = requests()
         outputs.append(((tmp_path / str(before)).read_bytes(), noted))
     assert outputs[0] == outputs[1]
-    assert len(outputs[1][0].splitlines()) == 8
+    lines = outputs[1][0].decode().splitlines()
+    assert len(lines) == 40
+    durations = [json.loads(line)["duration_ms"] for line in lines if '"event":"request"' in line]
+    assert durations == [1.234] * 4 + [56.789] * 4 + [0.0] * 4 + [12500.0] * 4 + [1e17] * 4
 
 
 # --- the direct path is taken, and left when it must be --------------------------------------------
@@ -488,3 +495,39 @@ def test_zero_and_negative_zero_are_not_one_kept_line(tmp_path: Path) -> None:
             emit(structlog.get_logger(name), "info", "client_auth", {"x": value}, repeats=True)
     rendered = [line.split('"x":')[1].split(",")[0] for line in (tmp_path / "log").read_text().splitlines()]
     assert rendered == ["0.0", "-0.0", "-0.0", "0.0"]
+
+
+def test_a_repeated_request_event_is_written_from_its_holed_line(tmp_path: Path) -> None:
+    """The request event again, another duration: no redaction, no rendering, its own duration."""
+    name, level, event, fields = CASES[5]  # the request event
+
+    def once(duration: float) -> set[str]:
+        def log_one() -> None:
+            emit(structlog.get_logger(name), level, event, {**fields, "duration_ms": duration},
+                 repeats=True, varying="duration_ms")  # fmt: skip
+
+        return functions_called(lambda: in_request(log_one), "/certbound/observability/")
+
+    with configured(tmp_path / "log", "info", "json", before=False):
+        first, second, third = once(1.5), once(1.55), once(1e-5)
+    assert {"redact_event", "_render_json"} <= first
+    assert not {"redact_event", "_render_json"} & second
+    assert {"redact_event", "_render_json"} <= third  # 1e-05: spelled otherwise by orjson, never holed
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert [json.loads(line)["duration_ms"] for line in lines] == [1.5, 1.55, 1e-5]
+    assert lines[1].replace("1.55", "1.5") == lines[0]  # the same clock: only the duration differs
+
+
+def test_a_holed_line_is_kept_only_where_the_value_is_found_whole() -> None:
+    from certbound.observability.logwrite import RepeatedLines
+
+    kept = RepeatedLines(lambda: "T", requestlog.capture_event, max_lines=2)
+    kept.keep_holed(("a",), '{"d":1.5,"n":1,"timestamp":"T"}', "T", "d", "1.5")
+    assert kept.holed[("a",)] == ('{"d":', ',"n":1,"timestamp":"')
+    kept.keep_holed(("b",), '{"d":1.55,"timestamp":"T"}', "T", "d", "1.5")  # 1.5 is not the value
+    kept.keep_holed(("c",), '{"x":"\\"d\\":1.5","timestamp":"T"}', "T", "d", "1.5")  # only in a string
+    kept.keep_holed(("d",), '{"d":1.5,"timestamp":"U"}', "T", "d", "1.5")  # not the stamp just made
+    assert list(kept.holed) == [("a",)]
+    for key in ("e", "f"):
+        kept.keep_holed((key,), '{"d":2.0,"timestamp":"T"}', "T", "d", "2.0")
+    assert list(kept.holed) == [("f",)]  # full at 2: forgotten all at once

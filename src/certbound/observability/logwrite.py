@@ -19,7 +19,9 @@ another configuration, ``fast_paths`` off) it calls structlog. What that relies 
 private attributes it reads, the behaviour it reproduces) is listed in :data:`STRUCTLOG_INTERNALS`,
 each checked by a test that names the one that changed (tests/observability/test_structlog_internals.py).
 A ``client_auth`` event repeats field for field on every request of a client: its JSON line is kept
-up to its timestamp and written again with a new one (:class:`RepeatedLines`, ``repeats=True``).
+up to its timestamp and written again with a new one (:class:`RepeatedLines`, ``repeats=True``); a
+``request`` event repeats but for its ``duration_ms``: its line is kept with a hole for that value
+(``varying="duration_ms"``).
 """
 
 from __future__ import annotations
@@ -296,6 +298,10 @@ class RepeatedLines:
     never kept) and is at most `max_line` characters (a client chooses its certificate's names: a
     100 KB subject is written each time, not kept); at most `max_lines`, forgotten all at once when
     full.
+
+    An event that repeats but for one float (the ``request`` event's ``duration_ms``) is kept in
+    `holed`: the line before that value and the line after it up to the timestamp, so that the next
+    one writes its own value between them (:func:`emit`'s `varying`).
     """
 
     stamp: Callable[[], str]
@@ -303,15 +309,41 @@ class RepeatedLines:
     max_lines: int = 1024
     max_line: int = 4096
     lines: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    holed: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)
+
+    def _prefix(self, line: str, stamped: object) -> str | None:
+        """`line` without its timestamp's text and the end, if it may be kept."""
+        if len(line) > self.max_line or not isinstance(stamped, str):
+            return None
+        if not line.endswith(_STAMP_KEY + stamped + _STAMP_END):
+            return None
+        return line[: len(line) - len(stamped) - len(_STAMP_END)]
 
     def keep(self, key: tuple[Any, ...], line: str, stamped: object) -> None:
-        if len(line) > self.max_line or not isinstance(stamped, str):
-            return
-        if not line.endswith(_STAMP_KEY + stamped + _STAMP_END):
+        prefix = self._prefix(line, stamped)
+        if prefix is None:
             return
         if len(self.lines) >= self.max_lines:
             self.lines.clear()
-        self.lines[key] = line[: len(line) - len(stamped) - len(_STAMP_END)]
+        self.lines[key] = prefix
+
+    def keep_holed(self, key: tuple[Any, ...], line: str, stamped: object, name: str, text: str) -> None:
+        """Keep `line` with a hole where the top-level field `name` has the value `text`."""
+        prefix = self._prefix(line, stamped)
+        if prefix is None:
+            return
+        # the field's key, unescaped: only the top level's own key can match (quotes inside strings,
+        # keys included, are escaped, and no value kept is a container)
+        needle = f'"{name}":{text}'
+        start = prefix.find(needle)
+        if start < 0:
+            return
+        end = start + len(needle)
+        if prefix[end] not in ",}":  # 1.5 found where the value is 1.55: not that field's value
+            return
+        if len(self.holed) >= self.max_lines:
+            self.holed.clear()
+        self.holed[key] = (prefix[: end - len(text)], prefix[end:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,14 +431,24 @@ class LineLogger:
 _LEVELS: Final = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
 
 
-def emit(log: Any, level: str, event: str, fields: dict[str, Any], *, repeats: bool = False) -> None:
+def emit(
+    log: Any,
+    level: str,
+    event: str,
+    fields: dict[str, Any],
+    *,
+    repeats: bool = False,
+    varying: str | None = None,
+) -> None:
     """``getattr(log, level)(event, **fields)``: the same line, without structlog's per-call machinery
     when the configuration is :func:`~certbound.observability.logs.configure_logging`'s.
 
     `level` is one of ``debug``, ``info``, ``warning``, ``error``, ``critical``. `fields` becomes the
     event dict: the caller must not use it afterwards. `repeats`: events of this kind often repeat
     field for field; their line is then kept (:class:`RepeatedLines`) and written again with a new
-    timestamp.
+    timestamp. `varying` (with `repeats`): the name of a float field that differs from event to event
+    (a duration); the line is kept with a hole for it, when the float is written without an exponent
+    (then JSON's spelling of it is ``repr``'s, whichever renderer wrote the line).
     """
     bound = log.bind()  # structlog's own resolution: the cached logger, or a new one if not cached
     target: Any = getattr(bound, "_logger", None)
@@ -425,18 +467,35 @@ def emit(log: Any, level: str, event: str, fields: dict[str, Any], *, repeats: b
         return
     repeated = direct.repeated if repeats else None
     key: tuple[Any, ...] | None = None
+    hole: str | None = None  # the varying float's text, when the line is kept with a hole for it
     if repeated is not None:
+        if varying is not None:
+            value = fields.get(varying)
+            if type(value) is float:
+                hole = repr(value)
+                if "e" in hole or "n" in hole:  # 1e-05, inf, nan: orjson and json.dumps disagree
+                    hole = None
+                else:
+                    fields[varying] = None  # for the key alone; put back below (same position)
         types = tuple(map(type, fields.values()))  # 1, 1.0 and True are equal keys, not equal JSON
         if _KEEPABLE.issuperset(types):
             key = (level, event, target.name, types, *fields.items())
+        if hole is not None:
+            fields[varying] = value  # type: ignore[index]
+            holed = repeated.holed.get(key) if key is not None else None
+            if holed is not None:
+                fields["event"] = event
+                repeated.note(target, level, fields)
+                before, after = holed
+                target.writer.write_line(before + hole + after + repeated.stamp() + _STAMP_END)
+                return
+        elif key is not None:
             kept = repeated.lines.get(key)
-        else:
-            kept = None
-        if kept is not None:
-            fields["event"] = event
-            repeated.note(target, level, fields)
-            target.writer.write_line(kept + repeated.stamp() + _STAMP_END)
-            return
+            if kept is not None:
+                fields["event"] = event
+                repeated.note(target, level, fields)
+                target.writer.write_line(kept + repeated.stamp() + _STAMP_END)
+                return
     # structlog's event dict: the context (empty), the fields, then the event; then add_log_level and
     # add_logger_name, by hand; StackInfoRenderer and format_exc_info have nothing to do
     event_dict: Any = fields
@@ -450,5 +509,9 @@ def emit(log: Any, level: str, event: str, fields: dict[str, Any], *, repeats: b
     except structlog.DropEvent:
         return
     if key is not None and repeated is not None and isinstance(line, str):
-        repeated.keep(key, line, event_dict.get("timestamp"))
+        stamped = event_dict.get("timestamp")
+        if hole is not None and varying is not None:
+            repeated.keep_holed(key, line, stamped, varying, hole)
+        else:
+            repeated.keep(key, line, stamped)
     target.writer.write_line(line)
