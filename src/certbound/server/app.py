@@ -24,9 +24,9 @@ from certbound.server.clientauth.audiences import assertion_audiences
 from certbound.server.degraded_trust import trust_kept_current
 from certbound.server.endpoints.authorize import AuthorizeEndpoint
 from certbound.server.endpoints.consent import ConsentEndpoint
-from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.endpoints.errors import EXCEPTION_HANDLERS
 from certbound.server.endpoints.health import ReadinessEndpoint, healthz
+from certbound.server.endpoints.hot_routes import CertboundApp, HotRoutes
 from certbound.server.endpoints.introspection import IntrospectionEndpoint
 from certbound.server.endpoints.jwks import JwksEndpoint
 from certbound.server.endpoints.login import LoginEndpoint
@@ -117,14 +117,14 @@ def _routes(endpoints: Mapping[EndpointEntry, Endpoint], *, hot: bool | None = N
     ]
 
 
-def create_app(services: Services, trust_holders: Sequence[TrustHolder] = ()) -> Starlette:
+def create_app(services: Services, trust_holders: Sequence[TrustHolder] = ()) -> CertboundApp:
     """The app of one worker, over its open `services`.
 
     `trust_holders` are the degraded-mode TLS contexts of this worker (docs/tls.md): kept trusting
     exactly the registered self-signed certificates while the app runs (its lifespan). With the
-    ``fast_paths`` setting, the hot endpoints are dispatched by exact path (`DirectRoutes`); without
-    it they go through Starlette's exception middleware and router like the others, with the same
-    answers.
+    ``fast_paths`` setting, the hot endpoints are served by exact path ahead of the middleware stack
+    (`HotRoutes`); without it they go through Starlette's layers and router like the others, with
+    the same answers.
     """
     settings = services.settings
     endpoints = build_endpoints(services)
@@ -136,16 +136,15 @@ def create_app(services: Services, trust_holders: Sequence[TrustHolder] = ()) ->
         async with trust_kept_current(trust_holders, services.store, services.watcher):
             yield
 
+    # one reader for the stack and the hot routes: one cache of parsed forwarded certificates
+    forwarded = ForwardedCertificateMiddleware(None, ForwardedCertConfig.from_settings(settings))  # type: ignore[arg-type]
     # outermost first: the request log sees the certificate the forwarded-header reader put in place
-    middleware = [
-        Middleware(RequestLogMiddleware),
-        Middleware(ForwardedCertificateMiddleware, ForwardedCertConfig.from_settings(settings)),
-    ]
-    if settings.fast_paths:
-        middleware.append(Middleware(DirectRoutes, hot))
-    return Starlette(
+    app = CertboundApp(
         routes=routes,
         lifespan=lifespan,
-        middleware=middleware,
+        middleware=[Middleware(RequestLogMiddleware), Middleware(forwarded.around)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
     )
+    if settings.fast_paths:
+        app.serve_ahead(HotRoutes(hot, forwarded))
+    return app

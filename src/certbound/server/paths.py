@@ -1,7 +1,7 @@
 """The server's endpoints in one table: what routing, metadata, direct dispatch and audiences read.
 
 Routes (`certbound.server.app`), the metadata document's endpoint URLs and its
-``mtls_endpoint_aliases`` (RFC 8705 section 5), the hot routes that `DirectRoutes` dispatches and the
+``mtls_endpoint_aliases`` (RFC 8705 section 5), the hot routes that `HotRoutes` serves and the
 assertion audiences (`certbound.server.clientauth.audiences`) are all derived from `ENDPOINTS`, so
 adding an endpoint is one line here and one constructor call in the app. Plain data on purpose: the
 protocol core imports it, so it must not import the web framework.
@@ -46,8 +46,9 @@ class EndpointEntry:
 
     `metadata_name` is the RFC 8414 member that publishes its URL (None: not published); `mtls_alias`
     lists it in ``mtls_endpoint_aliases`` too. `hot` endpoints are on every token's path: with
-    ``fast_paths`` they are dispatched by exact path ahead of the router. `methods` is what the router
-    lets through; None when the endpoint answers every method itself (our 405, with no-store).
+    ``fast_paths`` they are served by exact path ahead of the middleware stack and the router.
+    `methods` is what the router lets through; None when the endpoint answers every method itself
+    (our 405, with no-store).
     """
 
     name: str

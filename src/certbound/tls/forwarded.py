@@ -168,12 +168,20 @@ class ForwardedCertificateMiddleware:
         self._cache: OrderedDict[tuple[object, ...], _Outcome] = OrderedDict()
         self._cache_size = cache_size
 
+    def around(self, app: ASGIApp) -> ForwardedCertificateMiddleware:
+        """This middleware, in front of `app`: a factory for Starlette's ``Middleware``, so that code
+        serving requests ahead of the stack reads through the same instance (and its cache)."""
+        self.app = app
+        return self
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            self._process(scope)
+            self.process(scope)
         await self.app(scope, receive, send)
 
-    def _process(self, scope: Scope) -> None:
+    def process(self, scope: Scope) -> None:
+        """Remove every certificate-forwarding header from `scope`; from a trusted proxy, put its
+        forwarded certificate (or none) where the TLS listener puts its own."""
         headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
         found: dict[bytes, list[bytes]] = {}
         for name, value in headers:

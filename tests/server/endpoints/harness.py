@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certbound.config import Settings
@@ -32,6 +31,7 @@ from certbound.sealing import Sealer
 from certbound.server.app import create_app
 from certbound.server.clients.credential_records import secret_credentials
 from certbound.server.clients.metadata import validate_client_metadata
+from certbound.server.endpoints.hot_routes import CertboundApp
 from certbound.server.services import Services, build_services
 from certbound.server.tokens.service import TokenService
 from certbound.store.generation import GenerationWatcher
@@ -141,7 +141,7 @@ class CertificateFromHeader:
 @dataclasses.dataclass
 class Harness:
     services: Services
-    app: Starlette
+    app: CertboundApp
     http: httpx.AsyncClient
     clock: FakeClock
     pki: Pki

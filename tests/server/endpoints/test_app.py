@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from certbound.auth_methods import METHODS
 from certbound.server.app import create_app
-from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.grants import GrantRegistry, GrantRequest
 from certbound.server.grants.types import Grant
 from certbound.server.paths import ENDPOINTS, METADATA_PATHS
@@ -110,8 +109,9 @@ def test_every_endpoint_of_the_table_is_routed(harness: Harness) -> None:
             methods = entry.methods
             expected = None if methods is None else {*methods, *(["HEAD"] if "GET" in methods else [])}
             assert routes[path].methods == expected, path
-    (direct,) = [m for m in harness.app.user_middleware if m.cls is DirectRoutes]
-    assert sorted(r.path for r in direct.args[0]) == sorted(e.path for e in ENDPOINTS if e.hot)
+    hot = harness.app.hot_routes
+    assert hot is not None
+    assert sorted(hot.routes) == sorted(e.path for e in ENDPOINTS if e.hot)
 
 
 async def test_jwks_is_the_rings(harness: Harness) -> None:

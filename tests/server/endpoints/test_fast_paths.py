@@ -1,8 +1,8 @@
 """``fast_paths`` on and off: the hot endpoints give the same answers and log the same events.
 
 Two apps over the same services (so one token serves both): the one `create_app` builds by default,
-whose token, introspection and revocation requests `DirectRoutes` dispatches ahead of Starlette's
-exception middleware and router, and one built with ``fast_paths = false``, where they go the
+whose token, introspection and revocation requests `HotRoutes` serves ahead of Starlette's
+middleware stack and router, and one built with ``fast_paths = false``, where they go the
 general way. Every request is sent to both, one after the other; what may differ between two
 answers to the same request (a fresh token, a signature) is masked before the comparison.
 """
@@ -20,13 +20,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from starlette.applications import Starlette
 from starlette.types import Message
 
 from certbound.observability.logs import flush_logs
 from certbound.server.app import create_app
-from certbound.server.endpoints.direct_routes import DirectRoutes
 from certbound.server.endpoints.form import MAX_FORM_BYTES
+from certbound.server.endpoints.hot_routes import CertboundApp, HotRoutes
 from certbound.server.grants import GrantRegistry
 from tests.observability.conftest import logging_to
 from tests.server.endpoints.harness import API, ISSUER, SECRET, CertificateFromHeader, Harness
@@ -129,8 +128,8 @@ def token_request_cases(path: str, token: str) -> list[Case]:
 class Paths:
     fast: httpx.AsyncClient
     general: httpx.AsyncClient
-    fast_app: Starlette
-    general_app: Starlette
+    fast_app: CertboundApp
+    general_app: CertboundApp
     log: io.StringIO
 
 
@@ -158,8 +157,25 @@ async def paths(harness: Harness) -> AsyncIterator[Paths]:
 
 def test_only_the_fast_app_dispatches_directly(harness: Harness, paths: Paths) -> None:
     """Else the comparisons below would compare one path with itself."""
-    assert DirectRoutes in [m.cls for m in paths.fast_app.user_middleware]
-    assert DirectRoutes not in [m.cls for m in paths.general_app.user_middleware]
+    assert paths.fast_app.hot_routes is not None
+    assert paths.general_app.hot_routes is None
+
+
+async def test_the_fast_app_serves_hot_requests_ahead_of_its_stack(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[str] = []
+    serve = HotRoutes.serve
+
+    async def spy(self: HotRoutes, *args: Any) -> None:
+        served.append(args[2]["path"])  # (route, endpoint, scope, receive, send)
+        await serve(self, *args)
+
+    monkeypatch.setattr(HotRoutes, "serve", spy)
+    for client in (paths.fast, paths.general):
+        for path in ("/token", "/introspect", "/revoke", "/jwks"):
+            await client.post(path, data={"token": "x"})
+    assert served == ["/token", "/introspect", "/revoke"]
 
 
 def _body(response: httpx.Response) -> Any:

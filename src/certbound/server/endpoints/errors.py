@@ -35,6 +35,7 @@ __all__ = [
     "server_error",
     "temporarily_unavailable",
     "unexpected_error",
+    "unhandled",
 ]
 
 log = logging.getLogger("certbound")
@@ -106,9 +107,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return oauth_error_response(from_http_exception(exc))
 
 
+def unhandled(method: str, path: str, exc: BaseException) -> OAuthError:
+    """The answer to an exception that escaped every handler: 500, one line here (the server logs
+    the traceback when it is raised on)."""
+    log.error("unhandled error on %s %s: %s", method, path, type(exc).__name__)
+    return server_error()
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return oauth_error_response(server_error())
+    return oauth_error_response(unhandled(request.method, request.url.path, exc))
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:

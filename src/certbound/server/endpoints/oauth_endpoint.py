@@ -4,7 +4,7 @@ Such an endpoint takes every method, so that a wrong one gets its 405 with no-st
 router's, and answers every failure itself: an `OAuthError` through the one renderer, a client that
 went away as 400, the store out of reach as 503 ``temporarily_unavailable``, anything else as a logged
 500 ``server_error``. It needs no exception layer
-around it, which is what lets `DirectRoutes` call it straight from the middleware stack.
+around it, which is what lets `HotRoutes` call it ahead of the middleware stack.
 """
 
 from __future__ import annotations
