@@ -228,7 +228,33 @@ UVICORN_METHODS = {
     "on_response_complete": "64e254f28e389e76",  # copied, with the wait moved to the one timer
     "_unset_keepalive_if_required": "00a6a4e47214e68e",  # overridden, then called
     "timeout_keep_alive_handler": "8b53bf5f2e202970",  # called when the wait is over
+    "on_header": "1e86ebb6cea0458c",  # copied inline, after the head limits' count
 }
+
+
+async def echo_headers(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    body = b"".join(b"%s=[%s]\n" % pair for pair in scope["headers"]) + (await receive())["body"]
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_headers_reach_the_app_as_uvicorn_gives_them(pki: TestPKI, factory: ServerContextFactory) -> None:
+    """The protocol's copy of uvicorn's ``on_header``: names in lower case, values without trailing
+    whitespace, and ``Expect: 100-continue`` answered with ``100 Continue`` before the body is read."""
+    head = request("POST", "/", "127.0.0.1", [("X-Mixed-Case", "Value \t"), ("Expect", "100-Continue")], b"")
+    head = head.replace(b"Content-Length: 0", b"Content-Length: 4")
+    with serve(factory, echo_headers, "uvloop") as port, connected(port, pki) as conn:
+        assert conn.send(head)
+        conn.sock.settimeout(5)
+        assert conn.sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert conn.send(b"body")
+        response = conn.response()
+    assert response is not None
+    assert response.status == 200
+    assert b"x-mixed-case=[Value]\n" in response.body
+    assert b"expect=[100-Continue]\n" in response.body
+    assert response.body.endswith(b"\nbody")
 
 
 @pytest.mark.parametrize("name", UVICORN_METHODS)
