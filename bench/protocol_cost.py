@@ -71,7 +71,10 @@ class _CountingTransport:
 
 async def measure(calls: int) -> float:
     """µs of CPU per request through the protocol on one keep-alive connection."""
-    config = Config(app=_app, http=HttpToolsTLSProtocol, log_config=None, access_log=False, lifespan="off")
+    config = Config(  # as certbound.tls.serving configures uvicorn (no proxy-headers middleware)
+        app=_app, http=HttpToolsTLSProtocol, log_config=None, access_log=False, lifespan="off",
+        server_header=False, proxy_headers=False,
+    )  # fmt: skip
     config.load()
     loop = asyncio.get_running_loop()
     protocol = HttpToolsTLSProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
