@@ -312,9 +312,14 @@ def test_a_cached_answer_outlives_the_responder_until_it_expires(world: World) -
             assert time.monotonic() < deadline, "the stale answer was still believed"
             time.sleep(0.5)
         assert world.native.reason(leaf) == "cert.revocation_unknown"
-        assert world.proxied.token(leaf).status_code == 200  # soft fail: accepted, and said so
         cid = world.proxied.client_ids["flaky"]
-        assert world.proxied.events("client_cert_soft_fail", lambda e: e["client_id"] == cid)
+        # the proxied server fetched its own answer a moment after the native one (later under load):
+        # it may still be fresh there for a little while
+        while True:
+            assert world.proxied.token(leaf).status_code == 200  # soft fail: accepted, and said so
+            if world.proxied.events("client_cert_soft_fail", lambda e: e["client_id"] == cid):
+                break
+            assert time.monotonic() < deadline, "no soft fail on the proxied server"
     finally:
         world.responder.down = False
 
