@@ -190,8 +190,8 @@ class Settings(BaseSettings):
     )
     fast_paths: bool = Field(
         True,
-        description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, direct routes); "
-        "false runs the general path, for diagnosis.",
+        description="Hot-path shortcuts (direct SQLite/PostgreSQL reads, direct log writes, "
+        "hot routes ahead of the middleware); false runs the general path, for diagnosis.",
     )
     wait_for_database: float = Field(
         0,

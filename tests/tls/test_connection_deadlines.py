@@ -222,7 +222,7 @@ def test_bytes_that_begin_no_request_do_not_extend_the_keep_alive_wait(
         assert conn._buffer == b""  # closed without a word: nothing was asked
 
 
-#: uvicorn's methods that `HttpToolsTLSProtocol` copies or relies on for the keep-alive wait, as of
+#: uvicorn's methods that `HttpToolsTLSProtocol` copies or relies on (the keep-alive wait, the headers), as of
 #: uvicorn 0.55 (SHA-256 of their source, first 16 hex digits).
 UVICORN_METHODS = {
     "on_response_complete": "64e254f28e389e76",  # copied, with the wait moved to the one timer
