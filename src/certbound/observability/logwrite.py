@@ -467,35 +467,31 @@ def emit(
         return
     repeated = direct.repeated if repeats else None
     key: tuple[Any, ...] | None = None
-    hole: str | None = None  # the varying float's text, when the line is kept with a hole for it
+    hole: tuple[str, float, str] | None = None  # the varying field, its value and its JSON text
     if repeated is not None:
         if varying is not None:
             value = fields.get(varying)
             if type(value) is float:
-                hole = repr(value)
-                if "e" in hole or "n" in hole:  # 1e-05, inf, nan: orjson and json.dumps disagree
-                    hole = None
-                else:
+                text = repr(value)
+                if "e" not in text and "n" not in text:  # 1e-05, inf, nan: orjson and json.dumps differ
+                    hole = (varying, value, text)
                     fields[varying] = None  # for the key alone; put back below (same position)
         types = tuple(map(type, fields.values()))  # 1, 1.0 and True are equal keys, not equal JSON
         if _KEEPABLE.issuperset(types):
             key = (level, event, target.name, types, *fields.items())
+        kept: str | None = None
         if hole is not None:
-            fields[varying] = value  # type: ignore[index]
-            holed = repeated.holed.get(key) if key is not None else None
-            if holed is not None:
-                fields["event"] = event
-                repeated.note(target, level, fields)
-                before, after = holed
-                target.writer.write_line(before + hole + after + repeated.stamp() + _STAMP_END)
-                return
+            fields[hole[0]] = hole[1]
+            parts = repeated.holed.get(key) if key is not None else None
+            if parts is not None:
+                kept = parts[0] + hole[2] + parts[1]
         elif key is not None:
             kept = repeated.lines.get(key)
-            if kept is not None:
-                fields["event"] = event
-                repeated.note(target, level, fields)
-                target.writer.write_line(kept + repeated.stamp() + _STAMP_END)
-                return
+        if kept is not None:
+            fields["event"] = event
+            repeated.note(target, level, fields)
+            target.writer.write_line(kept + repeated.stamp() + _STAMP_END)
+            return
     # structlog's event dict: the context (empty), the fields, then the event; then add_log_level and
     # add_logger_name, by hand; StackInfoRenderer and format_exc_info have nothing to do
     event_dict: Any = fields
@@ -510,8 +506,8 @@ def emit(
         return
     if key is not None and repeated is not None and isinstance(line, str):
         stamped = event_dict.get("timestamp")
-        if hole is not None and varying is not None:
-            repeated.keep_holed(key, line, stamped, varying, hole)
+        if hole is not None:
+            repeated.keep_holed(key, line, stamped, hole[0], hole[2])
         else:
             repeated.keep(key, line, stamped)
     target.writer.write_line(line)

@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -61,17 +62,17 @@ class HotRoutes:
                 response = await endpoint.respond(Request(scope, receive))
             except Exception as exc:  # a bug (the endpoint renders refusals itself): the error layer's 500
                 response = oauth_error_response(unhandled(str(scope["method"]), str(scope["path"]), exc))
-                await _send(response.status_code, response.raw_headers, response.body, answer, send)
+                await _send(response, answer, send)
                 raise
-            await _send(response.status_code, response.raw_headers, response.body, answer, send)
+            await _send(response, answer, send)
             if response.background is not None:
                 await response.background()
 
 
-async def _send(
-    status: int, headers: list[tuple[bytes, bytes]], body: bytes | memoryview, answer: Any, send: Send
-) -> None:
-    """The answer's two ASGI messages, as Starlette's ``Response`` sends them, noted for the log."""
+async def _send(response: Response, answer: Any, send: Send) -> None:
+    """`response`'s two ASGI messages, as Starlette's ``Response`` sends them, noted for the log
+    (`answer`, what `Serving` gave)."""
+    status, headers, body = response.status_code, response.raw_headers, response.body
     answer.started(status, headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     answer.sent(body)
