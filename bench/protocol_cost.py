@@ -4,10 +4,12 @@ transport), a trivial ASGI app answering 200.
 
 ``python -m bench.protocol_cost`` feeds one keep-alive connection an introspection-sized ``POST``
 (600-byte form body) per request, as the transport would after TLS decryption, and lets the loop run
-the request's task and the coalesced write; the transport under it only counts the writes, so the
-figure is the protocol's Python (parsing callbacks, the scope, the task, the response head, the
-timers), without TLS, system calls or certbound's app. What an HTTP/1.1 protocol of our own could
-save at most (docs/performance.md, "What is left"). Exits non-zero when a request went unanswered.
+the request's task and the coalesced write: once with the answer sent as two ASGI messages, once in
+one write (:mod:`certbound.tls.whole_response`, as the hot endpoints and the gateway answer). The
+transport under it only counts the writes, so the figure is the protocol's Python (parsing
+callbacks, the scope, the task, the response head, the timers), without TLS, system calls or
+certbound's app. What an HTTP/1.1 protocol of our own could save at most (docs/performance.md, "What
+is left"). Exits non-zero when a request went unanswered.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from uvicorn.server import ServerState
 
 from bench.cpu import cpu_per_call
 from certbound.tls.protocol import HttpToolsTLSProtocol
+from certbound.tls.whole_response import respond
 
 __all__ = ["main", "measure"]
 
@@ -42,6 +45,14 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
     await receive()
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+async def _app_whole(scope: Any, receive: Any, send: Any) -> None:
+    await receive()
+    await respond(send, 200, HEADERS, BODY)
+
+
+APPS = {"two ASGI messages": _app, "one write (respond)": _app_whole}
 
 
 class _CountingTransport:
@@ -69,10 +80,11 @@ class _CountingTransport:
         pass
 
 
-async def measure(calls: int) -> float:
-    """µs of CPU per request through the protocol on one keep-alive connection."""
+async def measure(calls: int, answer: str = "two ASGI messages") -> float:
+    """µs of CPU per request through the protocol on one keep-alive connection, the app answering
+    with `answer` (a key of `APPS`)."""
     config = Config(  # as certbound.tls.serving configures uvicorn (no proxy-headers middleware)
-        app=_app, http=HttpToolsTLSProtocol, log_config=None, access_log=False, lifespan="off",
+        app=APPS[answer], http=HttpToolsTLSProtocol, log_config=None, access_log=False, lifespan="off",
         server_header=False, proxy_headers=False,
     )  # fmt: skip
     config.load()
@@ -98,7 +110,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--calls", type=int, default=30000, help="requests per measurement")
     args = p.parse_args()
-    print(f"HTTP protocol layer, trivial app   {uvloop.run(measure(args.calls)):7.1f} µs CPU per request")
+    for answer in APPS:
+        cost = uvloop.run(measure(args.calls, answer))
+        print(f"HTTP protocol layer, trivial app, {answer:<18} {cost:7.1f} µs CPU per request")
 
 
 if __name__ == "__main__":

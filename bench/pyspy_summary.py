@@ -61,7 +61,7 @@ def summarize(lines: Iterable[str]) -> tuple[Counter[str], int]:
             continue
         samples = int(count)
         total += samples
-        rules = _IN_APP if "Starlette.__call__" in stack else _OUTSIDE_APP
+        rules = _IN_APP if "RequestResponseCycle.run_asgi" in stack else _OUTSIDE_APP
         part = next((name for name, markers in rules if any(m in stack for m in markers)), _OTHER)
         parts[part] += samples
     return parts, total

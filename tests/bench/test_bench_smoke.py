@@ -136,9 +136,11 @@ def test_baseline_python_must_be_an_executable(tmp_path: Path) -> None:
 
 def test_pyspy_summary_puts_each_sample_in_one_part(tmp_path: Path) -> None:
     root = "_run_module_as_main (<frozen runpy>:198);run_worker (certbound/server.py:1)"
+    # the app's frames: the hot routes (ahead of Starlette's stack) for one sample, the stack for the others
     app = f"{root};RequestResponseCycle.run_asgi (uvicorn/x.py:1);Starlette.__call__ (starlette/a.py:1)"
+    hot = f"{root};RequestResponseCycle.run_asgi (uvicorn/x.py:1);CertboundApp.__call__ (hot_routes.py:1)"
     raw = [
-        f"{app};token (certbound/server/endpoints/token.py:1);_EcdsaSignature.__call__ (jose/signer.py:9) 5",
+        f"{hot};token (certbound/server/endpoints/token.py:1);_EcdsaSignature.__call__ (jose/signer.py:9) 5",
         f"{app};token (certbound/server/endpoints/token.py:1);"
         "claims (certbound/server/tokens/access_token.py:1) 3",
         f"{app};emit (certbound/observability/logwrite.py:1);inc (prometheus_client/values.py:1) 2",

@@ -24,6 +24,7 @@ from certbound.gateway.upstream import ClientGone, Upstream, UpstreamPools
 from certbound.gateway.upstream_http import Pool
 from certbound.pki.issue import create_ca, issue_server_cert
 from certbound.pki.pem import cert_to_pem, key_to_pem
+from tests.tls.uvicorn_cycle import make_cycle
 
 
 @dataclass
@@ -357,6 +358,34 @@ async def test_the_body_is_streamed_chunk_by_chunk(serve: Any) -> None:
     server = await serve(reply)
     caller, broke = await forward(plain(server), caller=Watching())
     assert (caller.body_chunks, broke) == ([b"first", b"last"], None)
+
+
+async def test_under_uvicorn_an_answer_that_came_whole_goes_back_in_one_write(serve: Any) -> None:
+    """uvicorn's own ``send`` (the cycle's): an answer whose body came with its head is written at once
+    (certbound.tls.whole_response), one that comes in parts is streamed; the bytes are uvicorn's."""
+    whole = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
+    parts = [whole[:-3], whole[-3:]]
+
+    async def reply(request: Request, writer: asyncio.StreamWriter) -> bool:
+        for part in [whole] if request.head.startswith(b"GET /whole") else parts:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        return True
+
+    upstream = plain(await serve(reply))
+    written = {}
+    for target in (b"/whole", b"/parts"):
+        cycle, transport, answered = make_cycle(method="GET")
+        status, broke = await upstream.forward("GET", target, [], False, cycle.receive, cycle.send)
+        assert (status, broke, answered) == (200, None, [1])
+        written[target] = transport.writes
+    assert written[b"/whole"] == [
+        b"HTTP/1.1 200 OK\r\ndate: Mon, 07 Dec 2026 23:57:33 GMT\r\ncontent-length: 5\r\n"
+        b"content-type: text/plain\r\n\r\nhello"
+    ]
+    assert len(written[b"/parts"]) > 1
+    assert b"".join(written[b"/parts"]) == written[b"/whole"][0]
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from certbound.gateway.routes import Route, RouteTable, check_path
 from certbound.gateway.upstream import ClientGone
 from certbound.tls.client_certificate import client_certificate_from_scope
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
+from certbound.tls.whole_response import respond
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -51,8 +52,7 @@ async def _send_answer(send: Send, record: Record, error: GatewayError, route: R
     """Answer `error` (rendered with the route's realm) and note it for the request's event."""
     record.answered(error)
     answer = render(error, route.realm if route is not None else DEFAULT_REALM)
-    await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
-    await send({"type": "http.response.body", "body": answer.body})
+    await respond(send, answer.status, answer.headers, answer.body)
 
 
 async def _send_reply(send: Send, record: Record, reply: Reply) -> None:

@@ -34,6 +34,7 @@ from certbound.gateway.upstream_http import (
     request_head,
 )
 from certbound.net.tls import build_ssl_context, load_trust
+from certbound.tls.whole_response import respond
 
 __all__ = ["ClientGone", "Upstream", "UpstreamPools"]
 
@@ -120,7 +121,8 @@ class Upstream:
         send: Send,
         answer_headers: Sequence[Header] = (),
     ) -> tuple[int, str | None]:
-        """Send the request (`target`: path and query, as received) and stream the answer back.
+        """Send the request (`target`: path and query, as received) and stream the answer back (in one
+        write when it came whole with its head: :mod:`certbound.tls.whole_response`).
 
         Returns the upstream's status and, when the answer broke off midway, why. Raises GatewayError
         (502/504) when no answer began, ClientGone when the caller left first.
@@ -140,17 +142,16 @@ class Upstream:
     ) -> tuple[int, str | None]:
         """Relay the answer whose head is in; the connection is kept or closed after it."""
         status = answer.status
+        headers = _with(response_headers(answer.headers), answer_headers)
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": _with(response_headers(answer.headers), answer_headers),
-                }
-            )
-            broke = await self._relay(connection, answer, send)
-            if broke is None:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if answer.done:  # the body came with the head
+                await respond(send, status, headers, b"".join(answer.take()))
+                broke = None
+            else:
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                broke = await self._relay(connection, answer, send)
+                if broke is None:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         except BaseException:  # the caller's side failed or the task was cancelled: never reused
             self._pool.release(connection, False)
             raise

@@ -26,6 +26,7 @@ from certbound.server.endpoints.oauth_endpoint import OAuthEndpoint
 from certbound.server.endpoints.responses import json_response
 from certbound.tls.forwarded import ForwardedCertConfig, ForwardedCertificateMiddleware
 from tests.observability.conftest import Captured, logging_to
+from tests.tls.uvicorn_cycle import make_cycle
 
 
 class _Answer(OAuthEndpoint):
@@ -173,3 +174,23 @@ def test_nothing_may_be_added_to_the_stack_that_the_hot_routes_would_skip() -> N
     forwarded = ForwardedCertificateMiddleware(None, ForwardedCertConfig())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_body_size"):
         limited.serve_ahead(HotRoutes([], forwarded))
+
+
+async def test_under_uvicorn_a_hot_answer_is_one_write_of_the_stacks_bytes(logged: Captured) -> None:
+    """uvicorn's own ``send`` (the cycle's): the hot path writes its answer at once
+    (certbound.tls.whole_response), the stack in two writes, the same bytes."""
+    seen = {}
+    for hot in (True, False):
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "https", "path": "/token", "raw_path": b"/token", "root_path": "", "query_string": b"",
+            "headers": [(b"host", b"as.test")], "client": ("192.0.2.7", 1234), "server": ("as.test", 443),
+        }  # fmt: skip
+        cycle, transport, answered = make_cycle(scope=scope)
+        await _app(hot=hot)(scope, cycle.receive, cycle.send)
+        seen[hot] = transport.writes
+        assert answered == [1]
+    assert len(seen[True]) == 1
+    assert len(seen[False]) == 2
+    assert seen[True] == [b"".join(seen[False])]
+    assert seen[True][0].startswith(b"HTTP/1.1 200 OK\r\n")

@@ -29,6 +29,7 @@ from certbound.server.endpoints.errors import unhandled
 from certbound.server.endpoints.oauth_endpoint import OAuthEndpoint
 from certbound.server.endpoints.responses import oauth_error_response
 from certbound.tls.forwarded import ForwardedCertificateMiddleware
+from certbound.tls.whole_response import respond
 
 __all__ = ["CertboundApp", "HotRoutes"]
 
@@ -70,13 +71,12 @@ class HotRoutes:
 
 
 async def _send(response: Response, answer: Any, send: Send) -> None:
-    """`response`'s two ASGI messages, as Starlette's ``Response`` sends them, noted for the log
-    (`answer`, what `Serving` gave)."""
+    """`response`, as Starlette's ``Response`` sends it (in one write when `send` is uvicorn's own:
+    :mod:`certbound.tls.whole_response`), noted for the log (`answer`, what `Serving` gave)."""
     status, headers, body = response.status_code, response.raw_headers, response.body
     answer.started(status, headers)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
     answer.sent(body)
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, headers, body)
 
 
 class CertboundApp(Starlette):

@@ -1,0 +1,138 @@
+"""An answer whose body is all at hand, written in one go when uvicorn's own ``send`` is the sender.
+
+An ASGI app answers with two messages at least, ``http.response.start`` and ``http.response.body``,
+and uvicorn's ``send`` takes each in a coroutine call of its own: it checks every header with two
+regular expressions, parses the ``content-length`` back, and writes twice. For the hot endpoints and
+the gateway's relayed answers that is ~8 µs of a request's CPU (``python -m bench.protocol_cost``
+on a host where the whole protocol layer takes 52). `respond` writes, at once, the bytes uvicorn's
+two messages would: the status line, the default headers (``date``), the headers with their names in
+lower case, ``connection: close`` when the connection is not kept, the body; then it completes the
+response as uvicorn does. The heads are kept (`_Heads`): the answers of an endpoint repeat them.
+
+It does so only when `send` is uvicorn's ``RequestResponseCycle.send`` itself, as uvicorn hands it to
+the app (with certbound's listener or without). A ``send`` wrapped by a middleware, another server's,
+a test transport's, gets the two messages, so nothing that watches them is bypassed. So does
+whatever the one write does not handle, and uvicorn then applies its own checks and errors: a response
+already begun, a connection gone or whose writes are paused (``send`` waits for the client to read),
+uvicorn's access log, ``HEAD``, a status that is not 2xx-5xx or has no body (204, 304), a
+``content-length`` missing, repeated or not the body's length, ``transfer-encoding``,
+``connection``, and a header name or value with a character HTTP forbids there.
+
+It reads and sets the cycle's attributes as uvicorn 0.55's ``send`` does: tests/tls/test_whole_response.py
+compares the bytes with uvicorn's, and holds a digest of that ``send`` to notice a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    RequestResponseCycle,
+)
+
+__all__ = ["respond"]
+
+Header = tuple[bytes, bytes]
+
+_NO_BODY: Final = frozenset({204, 304})
+#: Header names after which the one write would not be what uvicorn writes.
+_HANDLED_BY_SEND: Final = frozenset({b"transfer-encoding", b"connection"})
+#: Heads kept at most: each status, body length and header set (the date among them) its own.
+_MAX_HEADS: Final = 512
+_UVICORN_SEND: Final = RequestResponseCycle.send
+
+
+async def respond(send: Any, status: int, headers: Sequence[Header], body: bytes | memoryview) -> None:
+    """Answer with `status`, `headers` and `body` through `send`: as its two ASGI messages would."""
+    cycle = getattr(send, "__self__", None)
+    head = (
+        _heads.head(cycle, status, headers, len(body))
+        if type(cycle) is RequestResponseCycle and getattr(send, "__func__", None) is _UVICORN_SEND
+        else None
+    )
+    if head is None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    assert cycle is not None
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    cycle.transport.write(head + body)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        cycle.transport.close()
+    cycle.on_response()
+
+
+class _Heads:
+    """The heads written, by status, body length, whether the connection is kept, and headers (the
+    default ones, the ``date`` of the second among them, first). At most `_MAX_HEADS`, all forgotten
+    when full: a few a second per kind of answer."""
+
+    __slots__ = ("_heads",)
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[Any, ...], bytes] = {}
+
+    def head(
+        self, cycle: RequestResponseCycle, status: int, headers: Sequence[Header], length: int
+    ) -> bytes | None:
+        """What uvicorn's ``send`` would write before a body of `length` bytes; None where it must
+        send it itself."""
+        if (
+            cycle.response_started
+            or cycle.disconnected
+            or cycle.flow.write_paused
+            or cycle.access_log
+            or cycle.scope["method"] == "HEAD"
+        ):
+            return None
+        every = [*cycle.default_headers, *headers]
+        key = (status, length, cycle.keep_alive, *every)
+        try:
+            head = self._heads.get(key)
+        except TypeError:  # a header as a list: ASGI allows it, nothing here sends one
+            return _head(status, every, length, cycle.keep_alive)
+        if head is None:
+            head = _head(status, every, length, cycle.keep_alive)
+            if head is not None:
+                if len(self._heads) >= _MAX_HEADS:
+                    self._heads.clear()
+                self._heads[key] = head
+        return head
+
+
+def _head(status: int, headers: list[Header], length: int, keep_alive: bool) -> bytes | None:
+    """What uvicorn's ``send`` writes before a body of `length` bytes, for `headers` (its default
+    headers first); None where the one write would differ from it."""
+    if not 200 <= status < 600 or status in _NO_BODY:
+        return None
+    content = [STATUS_LINE[status]]
+    content_length: bytes | None = None
+    for name, value in headers:
+        name = name.lower()
+        if name == b"content-length":
+            if content_length is not None:
+                return None
+            content_length = value
+        elif name in _HANDLED_BY_SEND:
+            return None
+        content += (name, b": ", value, b"\r\n")
+    if content_length != b"%d" % length:
+        return None
+    if HEADER_RE.search(b"".join(name for name, _ in headers)) or HEADER_VALUE_RE.search(
+        b"".join(value for _, value in headers)
+    ):
+        return None
+    if not keep_alive:
+        content.append(b"connection: close\r\n")
+    content.append(b"\r\n")
+    return b"".join(content)
+
+
+_heads = _Heads()
