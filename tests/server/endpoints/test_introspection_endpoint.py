@@ -13,6 +13,7 @@ from joserfc.jwk import KeySet
 
 from certbound.jose.algorithms import generate_signing_key
 from certbound.jose.signer import JwsSigner
+from certbound.server.endpoints.introspection import wants_jwt
 from certbound.server.tokens.access_token import AT_JWT_TYP
 from tests.server.endpoints.harness import API, ISSUER, SEALER, Harness
 from tests.server.endpoints.test_token_endpoint import assert_no_store
@@ -280,3 +281,24 @@ async def test_json_unless_jwt_is_asked_for(harness: Harness, accept: str) -> No
     response = await harness.introspect("svc", value, headers={"accept": accept})
     assert response.headers["content-type"] == "application/json"
     assert response.json()["active"] is True
+
+
+@pytest.mark.parametrize(
+    ("accept", "asks"),
+    [
+        (None, False),
+        ("", False),
+        ("*/*", False),
+        ("application/json", False),
+        ("application/token-introspection+jwt", True),
+        ("Application/Token-Introspection+JWT", True),
+        (" application/token-introspection+jwt ;q=1", True),
+        ("application/json, application/token-introspection+jwt; q=0.5", True),
+        ("application/token-introspection+jwt;q=0", False),
+        ("application/token-introspection+jwt;q=x", False),
+        ("application/token-introspection+jwtx", False),
+        ("text/plain; x=application/token-introspection+jwt", False),
+    ],
+)
+def test_wants_jwt_reads_the_accept_header(accept: str | None, asks: bool) -> None:
+    assert wants_jwt(accept) is asks

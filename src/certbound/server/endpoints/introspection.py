@@ -18,7 +18,7 @@ __all__ = ["IntrospectionEndpoint", "wants_jwt"]
 
 def wants_jwt(accept: str | None) -> bool:
     """Whether the Accept header asks for ``application/token-introspection+jwt`` (with q > 0)."""
-    if not accept:
+    if not accept or INTROSPECTION_JWT_MEDIA_TYPE not in accept.lower():  # most ask for JSON: at once
         return False
     for item in accept.split(","):
         media_type, *params = (p.strip() for p in item.split(";"))
