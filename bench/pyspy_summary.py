@@ -39,7 +39,8 @@ _IN_APP: Sequence[tuple[str, Sequence[str]]] = (
     ("client authentication (without its event)", ("certbound/server/clientauth/",)),
     ("token: claims, scope, audience, jti", ("certbound/server/tokens/", "certbound/server/grants/")),
     ("response: TLS record + send", _SEND),
-    ("uvicorn: response head and body", ("RequestResponseCycle.send", "RequestResponseCycle.receive")),
+    ("uvicorn: response head and body",
+     ("RequestResponseCycle.send", "RequestResponseCycle.receive", "certbound/tls/whole_response.py")),
     ("app glue: Starlette, middleware, endpoint, JSON answer", ("",)),
 )  # fmt: skip
 _OUTSIDE_APP: Sequence[tuple[str, Sequence[str]]] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -243,3 +244,92 @@ def test_over_tls_the_answers_are_uvicorns_and_the_connection_is_kept_or_closed_
     assert seen["respond"] == seen["uvicorn"]
     assert [body for _, _, body in seen["respond"]] == [b"path=/a", b"path=/b", b"path=/a", b"path=/c"]
     assert heads  # the one write was taken (a head made at least once)
+
+
+# -- the cycle's state, as uvicorn's send leaves it ----------------------------------------------
+
+
+async def test_an_answer_already_begun_gets_uvicorns_error_and_nothing_more_is_written() -> None:
+    """A second answer (an error layer answering after a relay began) must never be written into the
+    first: uvicorn's ``send`` refuses it."""
+    cycle, transport, _ = make_cycle()
+    await cycle.send({"type": "http.response.start", "status": 200, "headers": JSON})
+    with pytest.raises(RuntimeError, match=r"Expected ASGI message 'http\.response\.body'"):
+        await respond(cycle.send, 502, JSON, BODY)
+    assert len(transport.writes) == 1
+    assert not cycle.response_complete
+
+
+@pytest.mark.parametrize("through", ["respond", "uvicorn"])
+async def test_a_receive_waiting_for_the_body_learns_the_answer_is_complete(through: str) -> None:
+    cycle, _, _ = make_cycle()
+    cycle.more_body = True
+    cycle.message_event.clear()
+    waiting = asyncio.ensure_future(cycle.receive())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    if through == "respond":
+        await respond(cycle.send, 200, JSON, BODY)
+    else:
+        await cycle.send({"type": "http.response.start", "status": 200, "headers": JSON})
+        await cycle.send({"type": "http.response.body", "body": BODY})
+    assert await asyncio.wait_for(waiting, 5) == {"type": "http.disconnect"}
+
+
+async def test_no_100_continue_after_the_answer() -> None:
+    """A client that asked for ``100 Continue`` and got the answer first never gets it afterwards."""
+    cycle, transport, _ = make_cycle()
+    cycle.waiting_for_100_continue = True
+    await respond(cycle.send, 200, JSON, BODY)
+    await cycle.receive()
+    assert len(transport.writes) == 1
+    assert b"100 Continue" not in transport.writes[0]
+
+
+async def test_a_connection_not_kept_is_closing_when_the_protocol_hears_of_the_answer() -> None:
+    cycle, transport, _ = make_cycle(keep_alive=False)
+    closing_then: list[bool] = []
+    cycle.on_response = lambda: closing_then.append(transport.is_closing())
+    await respond(cycle.send, 200, JSON, BODY)
+    assert closing_then == [True]  # as uvicorn: closed, then on_response (which then reads no more)
+
+
+async def test_uvicorns_access_log_gets_its_line_through_its_send(caplog: pytest.LogCaptureFixture) -> None:
+    scope = {"type": "http", "method": "POST", "http_version": "1.1", "path": "/token", "raw_path": b"/token",
+             "query_string": b"",
+             "client": ("192.0.2.7", 1234)}  # fmt: skip
+    cycle, transport, _ = make_cycle(scope=scope)
+    cycle.access_log, cycle.access_logger = True, logging.getLogger("test.access")
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        await respond(cycle.send, 200, JSON, BODY)
+    assert len(transport.writes) == 2
+    assert '"POST /token HTTP/1.1" 200' in caplog.text
+
+
+async def test_only_short_heads_that_carry_no_secret_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Set-Cookie, a token handed back, an upstream's own headers, a long head: made again for each
+    answer, never kept in memory; at most 512 heads kept."""
+    heads = whole_response._Heads()
+    monkeypatch.setattr(whole_response, "_heads", heads)
+    await outcome("respond", 200, JSON, BODY)
+    assert len(heads._heads) == 1
+    cookie = [*JSON, (b"set-cookie", b"session=secret")]
+    refresh = [*JSON, (b"x-refresh-token", b"secret")]
+    long = [*JSON, (b"cache-control", b"x" * 1024)]
+    for headers in (cookie, refresh, long):
+        ours = await outcome("respond", 200, headers, BODY)
+        assert ours.writes == 1  # still one write
+        assert ours.written == (await outcome("uvicorn", 200, headers, BODY)).written
+    assert len(heads._heads) == 1
+    assert not any(b"secret" in head for head in heads._heads.values())
+    for n in range(600):
+        await outcome("respond", 200, [(b"content-length", b"2"), (b"vary", b"%d" % n)], OK)
+    assert 1 <= len(heads._heads) <= 512
+
+
+async def test_a_header_that_is_no_key_is_still_written_as_uvicorn_writes_it() -> None:
+    value = memoryview(bytearray(b"text/plain"))  # writable: no hash
+    headers = [(b"content-type", value), LENGTH_2]
+    ours = await outcome("respond", 200, headers, OK)
+    theirs = await outcome("uvicorn", 200, headers, OK)
+    assert (ours.written, ours.error) == (theirs.written, theirs.error)

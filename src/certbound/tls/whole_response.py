@@ -7,7 +7,8 @@ the gateway's relayed answers that is ~8 µs of a request's CPU (``python -m ben
 on a host where the whole protocol layer takes 52). `respond` writes, at once, the bytes uvicorn's
 two messages would: the status line, the default headers (``date``), the headers with their names in
 lower case, ``connection: close`` when the connection is not kept, the body; then it completes the
-response as uvicorn does. The heads are kept (`_Heads`): the answers of an endpoint repeat them.
+response as uvicorn does. The heads are kept (`_Heads`): the answers of an endpoint repeat them;
+only short ones whose headers describe the answer (never a cookie, a token or an upstream's own).
 
 It does so only when `send` is uvicorn's ``RequestResponseCycle.send`` itself, as uvicorn hands it to
 the app (with certbound's listener or without). A ``send`` wrapped by a middleware, another server's,
@@ -43,6 +44,24 @@ _NO_BODY: Final = frozenset({204, 304})
 _HANDLED_BY_SEND: Final = frozenset({b"transfer-encoding", b"connection"})
 #: Heads kept at most: each status, body length and header set (the date among them) its own.
 _MAX_HEADS: Final = 512
+#: The longest head kept, in bytes (an endpoint's JSON answer has a head of 150-300).
+_MAX_KEPT_HEAD: Final = 1024
+#: The only headers a kept head may have besides uvicorn's defaults: they describe the answer and never
+#: carry a secret (a Set-Cookie, a refresh token the gateway hands back, an upstream's own headers: a
+#: head with any other is made again for each answer, never kept).
+_KEPT_NAMES: Final = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"cache-control",
+        b"pragma",
+        b"expires",
+        b"vary",
+        b"www-authenticate",
+        b"content-language",
+        b"x-content-type-options",
+    }
+)
 _UVICORN_SEND: Final = RequestResponseCycle.send
 
 
@@ -56,7 +75,7 @@ async def respond(send: Any, status: int, headers: Sequence[Header], body: bytes
     )
     if head is None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await send({"type": "http.response.body", "body": body})
         return
     assert cycle is not None
     cycle.response_started = True
@@ -96,15 +115,20 @@ class _Heads:
         key = (status, length, cycle.keep_alive, *every)
         try:
             head = self._heads.get(key)
-        except TypeError:  # a header as a list: ASGI allows it, nothing here sends one
+        except (TypeError, ValueError):  # a header as a list, a writable memoryview: not keys
             return _head(status, every, length, cycle.keep_alive)
         if head is None:
             head = _head(status, every, length, cycle.keep_alive)
-            if head is not None:
+            if head is not None and _keepable(head, headers):
                 if len(self._heads) >= _MAX_HEADS:
                     self._heads.clear()
                 self._heads[key] = head
         return head
+
+
+def _keepable(head: bytes, headers: Sequence[Header]) -> bool:
+    """Whether `head` may stay in memory for later answers: short, and no header that may be secret."""
+    return len(head) <= _MAX_KEPT_HEAD and all(name.lower() in _KEPT_NAMES for name, _ in headers)
 
 
 def _head(status: int, headers: list[Header], length: int, keep_alive: bool) -> bytes | None:
