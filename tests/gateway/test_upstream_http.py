@@ -24,6 +24,7 @@ from certbound.gateway.upstream import ClientGone, Upstream, UpstreamPools
 from certbound.gateway.upstream_http import Pool
 from certbound.pki.issue import create_ca, issue_server_cert
 from certbound.pki.pem import cert_to_pem, key_to_pem
+from certbound.tls import whole_response
 from tests.tls.uvicorn_cycle import make_cycle
 
 
@@ -387,6 +388,23 @@ async def test_under_uvicorn_an_answer_that_came_whole_goes_back_in_one_write(se
     ]
     assert len(written[b"/parts"]) > 1
     assert b"".join(written[b"/parts"]) == written[b"/whole"][0]
+
+
+async def test_an_upstreams_head_is_never_kept_in_memory(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its headers may carry the caller's data (a challenge naming the user, a cookie): the one write
+    builds its head for that answer alone."""
+    heads = whole_response._Heads()
+    monkeypatch.setattr(whole_response, "_heads", heads)
+    raw = (
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n"
+        b'WWW-Authenticate: Bearer error_description="token of alice@example.com expired"\r\n\r\nno'
+    )
+    upstream = plain(await serve(answer(raw)))
+    cycle, transport, _ = make_cycle(method="GET")
+    assert await upstream.forward("GET", b"/x", [], False, cycle.receive, cycle.send) == (401, None)
+    assert len(transport.writes) == 1
+    assert b"alice@example.com" in transport.writes[0]
+    assert heads._heads == {}
 
 
 @pytest.mark.parametrize(

@@ -324,12 +324,29 @@ async def test_only_short_heads_that_carry_no_secret_are_kept(monkeypatch: pytes
     assert not any(b"secret" in head for head in heads._heads.values())
     for n in range(600):
         await outcome("respond", 200, [(b"content-length", b"2"), (b"vary", b"%d" % n)], OK)
-    assert 1 <= len(heads._heads) <= 512
+        assert 1 <= len(heads._heads) <= 512
 
 
-async def test_a_header_that_is_no_key_is_still_written_as_uvicorn_writes_it() -> None:
-    value = memoryview(bytearray(b"text/plain"))  # writable: no hash
-    headers = [(b"content-type", value), LENGTH_2]
-    ours = await outcome("respond", 200, headers, OK)
-    theirs = await outcome("uvicorn", 200, headers, OK)
-    assert (ours.written, ours.error) == (theirs.written, theirs.error)
+@pytest.mark.parametrize(("extra", "kept"), [(0, True), (1, False)])
+async def test_a_head_of_1_kib_is_kept_and_a_longer_one_is_not(
+    extra: int, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heads = whole_response._Heads()
+    monkeypatch.setattr(whole_response, "_heads", heads)
+    short = len((await outcome("uvicorn", 200, [*JSON, (b"vary", b"")], BODY)).written) - len(BODY)
+    headers = [*JSON, (b"vary", b"x" * (1024 - short + extra))]
+    ours = await outcome("respond", 200, headers, BODY)
+    assert len(ours.written) - len(BODY) == 1024 + extra
+    assert len(heads._heads) == (1 if kept else 0)
+
+
+async def test_a_head_not_to_keep_is_written_the_same_and_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway relays an upstream's headers with ``keep=False``: they may carry the caller's data."""
+    heads = whole_response._Heads()
+    monkeypatch.setattr(whole_response, "_heads", heads)
+    challenge = [*JSON[:2], (b"www-authenticate", b'Bearer error_description="alice@example.com"')]
+    cycle, transport, _ = make_cycle()
+    await respond(cycle.send, 401, challenge, BODY, keep=False)
+    assert len(transport.writes) == 1
+    assert transport.writes[0] == (await outcome("uvicorn", 401, challenge, BODY)).written
+    assert heads._heads == {}

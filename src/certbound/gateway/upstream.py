@@ -144,8 +144,8 @@ class Upstream:
         status = answer.status
         headers = _with(response_headers(answer.headers), answer_headers)
         try:
-            if answer.done:  # the body came with the head
-                await respond(send, status, headers, b"".join(answer.take()))
+            if answer.done:  # the body came with the head; the upstream's headers are never kept
+                await respond(send, status, headers, b"".join(answer.take()), keep=False)
                 broke = None
             else:
                 await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -8,7 +8,8 @@ on a host where the whole protocol layer takes 52). `respond` writes, at once, t
 two messages would: the status line, the default headers (``date``), the headers with their names in
 lower case, ``connection: close`` when the connection is not kept, the body; then it completes the
 response as uvicorn does. The heads are kept (`_Heads`): the answers of an endpoint repeat them;
-only short ones whose headers describe the answer (never a cookie, a token or an upstream's own).
+only short ones whose headers describe the answer (never a cookie or a token), and only where the
+caller chose the headers (not an upstream's relayed answer: ``keep=False``).
 
 It does so only when `send` is uvicorn's ``RequestResponseCycle.send`` itself, as uvicorn hands it to
 the app (with certbound's listener or without). A ``send`` wrapped by a middleware, another server's,
@@ -65,11 +66,16 @@ _KEPT_NAMES: Final = frozenset(
 _UVICORN_SEND: Final = RequestResponseCycle.send
 
 
-async def respond(send: Any, status: int, headers: Sequence[Header], body: bytes | memoryview) -> None:
-    """Answer with `status`, `headers` and `body` through `send`: as its two ASGI messages would."""
+async def respond(
+    send: Any, status: int, headers: Sequence[Header], body: bytes | memoryview, *, keep: bool = True
+) -> None:
+    """Answer with `status`, `headers` and `body` through `send`: as its two ASGI messages would.
+    `keep`: the head may be kept for later answers (False for headers the caller does not choose,
+    such as an upstream's: they may carry data of the caller's, and one kept per answer would wipe
+    the others)."""
     cycle = getattr(send, "__self__", None)
     head = (
-        _heads.head(cycle, status, headers, len(body))
+        _heads.head(cycle, status, headers, len(body), keep)
         if type(cycle) is RequestResponseCycle and getattr(send, "__func__", None) is _UVICORN_SEND
         else None
     )
@@ -99,10 +105,10 @@ class _Heads:
         self._heads: dict[tuple[Any, ...], bytes] = {}
 
     def head(
-        self, cycle: RequestResponseCycle, status: int, headers: Sequence[Header], length: int
+        self, cycle: RequestResponseCycle, status: int, headers: Sequence[Header], length: int, keep: bool
     ) -> bytes | None:
-        """What uvicorn's ``send`` would write before a body of `length` bytes; None where it must
-        send it itself."""
+        """What uvicorn's ``send`` would write before a body of `length` bytes (found among the heads
+        kept when `keep`); None where it must send it itself."""
         if (
             cycle.response_started
             or cycle.disconnected
@@ -112,6 +118,8 @@ class _Heads:
         ):
             return None
         every = [*cycle.default_headers, *headers]
+        if not keep:
+            return _head(status, every, length, cycle.keep_alive)
         key = (status, length, cycle.keep_alive, *every)
         try:
             head = self._heads.get(key)
@@ -119,7 +127,7 @@ class _Heads:
             return _head(status, every, length, cycle.keep_alive)
         if head is None:
             head = _head(status, every, length, cycle.keep_alive)
-            if head is not None and _keepable(head, headers):
+            if head is not None and _keepable(head, every[len(cycle.default_headers) :]):
                 if len(self._heads) >= _MAX_HEADS:
                     self._heads.clear()
                 self._heads[key] = head
