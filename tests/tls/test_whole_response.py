@@ -11,6 +11,7 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ async def outcome(
             await cycle.send({"type": "http.response.start", "status": status, "headers": headers})
             await cycle.send({"type": "http.response.body", "body": body})
         else:
-            await respond(cycle.send, status, headers, body)
+            await respond(cycle.send, status, headers, body, keep=True)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     return Outcome(
@@ -138,7 +139,7 @@ async def test_when_the_client_does_not_read_uvicorn_waits_as_before() -> None:
     for the transport to drain before writing."""
     cycle, transport, _ = make_cycle()
     cycle.flow.pause_writing()
-    answered = asyncio.ensure_future(respond(cycle.send, 200, JSON, BODY))
+    answered = asyncio.ensure_future(respond(cycle.send, 200, JSON, BODY, keep=True))
     await asyncio.sleep(0.05)
     assert not answered.done()
     assert transport.writes == []
@@ -150,7 +151,7 @@ async def test_when_the_client_does_not_read_uvicorn_waits_as_before() -> None:
 async def test_a_disconnected_client_gets_nothing_as_before() -> None:
     cycle, transport, calls = make_cycle()
     cycle.disconnected = True
-    await respond(cycle.send, 200, JSON, BODY)
+    await respond(cycle.send, 200, JSON, BODY, keep=True)
     assert (transport.writes, cycle.response_complete, calls) == ([], False, [])
 
 
@@ -163,7 +164,7 @@ async def test_a_send_that_is_not_uvicorns_own_gets_the_two_messages() -> None:
         seen.append(message)
         await cycle.send(message)  # type: ignore[arg-type]
 
-    await respond(wrapped, 200, JSON, BODY)
+    await respond(wrapped, 200, JSON, BODY, keep=True)
     assert [m["type"] for m in seen] == ["http.response.start", "http.response.body"]
     assert len(transport.writes) == 2
 
@@ -175,7 +176,7 @@ async def test_a_send_that_is_not_uvicorns_own_gets_the_two_messages() -> None:
     sub, _, _ = make_cycle()
     sub.__class__ = Cycle
     seen.clear()
-    await respond(sub.send, 200, JSON, BODY)
+    await respond(sub.send, 200, JSON, BODY, keep=True)
     assert len(seen) == 2
 
 
@@ -228,7 +229,7 @@ def test_over_tls_the_answers_are_uvicorns_and_the_connection_is_kept_or_closed_
     monkeypatch.setattr(whole_response, "_head", counted)
     monkeypatch.setattr(whole_response, "_heads", whole_response._Heads())  # none kept yet
     seen: dict[str, list[tuple[int, list[tuple[str, str]], bytes]]] = {}
-    for name, answer in (("respond", respond), ("uvicorn", two_messages)):
+    for name, answer in (("respond", partial(respond, keep=True)), ("uvicorn", two_messages)):
         with (
             serve(factory, app_answering(answer), loop) as port,
             RawConnection(f"https://127.0.0.1:{port}", pki.server_ca_file) as conn,
@@ -255,7 +256,7 @@ async def test_an_answer_already_begun_gets_uvicorns_error_and_nothing_more_is_w
     cycle, transport, _ = make_cycle()
     await cycle.send({"type": "http.response.start", "status": 200, "headers": JSON})
     with pytest.raises(RuntimeError, match=r"Expected ASGI message 'http\.response\.body'"):
-        await respond(cycle.send, 502, JSON, BODY)
+        await respond(cycle.send, 502, JSON, BODY, keep=True)
     assert len(transport.writes) == 1
     assert not cycle.response_complete
 
@@ -269,7 +270,7 @@ async def test_a_receive_waiting_for_the_body_learns_the_answer_is_complete(thro
     await asyncio.sleep(0)
     assert not waiting.done()
     if through == "respond":
-        await respond(cycle.send, 200, JSON, BODY)
+        await respond(cycle.send, 200, JSON, BODY, keep=True)
     else:
         await cycle.send({"type": "http.response.start", "status": 200, "headers": JSON})
         await cycle.send({"type": "http.response.body", "body": BODY})
@@ -280,7 +281,7 @@ async def test_no_100_continue_after_the_answer() -> None:
     """A client that asked for ``100 Continue`` and got the answer first never gets it afterwards."""
     cycle, transport, _ = make_cycle()
     cycle.waiting_for_100_continue = True
-    await respond(cycle.send, 200, JSON, BODY)
+    await respond(cycle.send, 200, JSON, BODY, keep=True)
     await cycle.receive()
     assert len(transport.writes) == 1
     assert b"100 Continue" not in transport.writes[0]
@@ -290,7 +291,7 @@ async def test_a_connection_not_kept_is_closing_when_the_protocol_hears_of_the_a
     cycle, transport, _ = make_cycle(keep_alive=False)
     closing_then: list[bool] = []
     cycle.on_response = lambda: closing_then.append(transport.is_closing())
-    await respond(cycle.send, 200, JSON, BODY)
+    await respond(cycle.send, 200, JSON, BODY, keep=True)
     assert closing_then == [True]  # as uvicorn: closed, then on_response (which then reads no more)
 
 
@@ -301,7 +302,7 @@ async def test_uvicorns_access_log_gets_its_line_through_its_send(caplog: pytest
     cycle, transport, _ = make_cycle(scope=scope)
     cycle.access_log, cycle.access_logger = True, logging.getLogger("test.access")
     with caplog.at_level(logging.INFO, logger="test.access"):
-        await respond(cycle.send, 200, JSON, BODY)
+        await respond(cycle.send, 200, JSON, BODY, keep=True)
     assert len(transport.writes) == 2
     assert '"POST /token HTTP/1.1" 200' in caplog.text
 

@@ -52,7 +52,7 @@ async def _send_answer(send: Send, record: Record, error: GatewayError, route: R
     """Answer `error` (rendered with the route's realm) and note it for the request's event."""
     record.answered(error)
     answer = render(error, route.realm if route is not None else DEFAULT_REALM)
-    await respond(send, answer.status, answer.headers, answer.body)
+    await respond(send, answer.status, answer.headers, answer.body, keep=True)  # rendered here
 
 
 async def _send_reply(send: Send, record: Record, reply: Reply) -> None:

@@ -72,7 +72,6 @@ class CertFacts:
         return self.valid_from <= now <= self.valid_until
 
 
-
 _NO_ANCHORS = CertFacts(False, "cert.untrusted", "no client CA is configured (client_ca)")
 
 

@@ -8,8 +8,8 @@ on a host where the whole protocol layer takes 52). `respond` writes, at once, t
 two messages would: the status line, the default headers (``date``), the headers with their names in
 lower case, ``connection: close`` when the connection is not kept, the body; then it completes the
 response as uvicorn does. The heads are kept (`_Heads`): the answers of an endpoint repeat them;
-only short ones whose headers describe the answer (never a cookie or a token), and only where the
-caller chose the headers (not an upstream's relayed answer: ``keep=False``).
+only where the caller made the headers (``keep=True``: never an upstream's relayed answer), and only
+short ones whose headers describe the answer (never a cookie or a token).
 
 It does so only when `send` is uvicorn's ``RequestResponseCycle.send`` itself, as uvicorn hands it to
 the app (with certbound's listener or without). A ``send`` wrapped by a middleware, another server's,
@@ -67,23 +67,26 @@ _UVICORN_SEND: Final = RequestResponseCycle.send
 
 
 async def respond(
-    send: Any, status: int, headers: Sequence[Header], body: bytes | memoryview, *, keep: bool = True
+    send: Any, status: int, headers: Sequence[Header], body: bytes | memoryview, *, keep: bool
 ) -> None:
     """Answer with `status`, `headers` and `body` through `send`: as its two ASGI messages would.
-    `keep`: the head may be kept for later answers (False for headers the caller does not choose,
-    such as an upstream's: they may carry data of the caller's, and one kept per answer would wipe
-    the others)."""
-    cycle = getattr(send, "__self__", None)
-    head = (
-        _heads.head(cycle, status, headers, len(body), keep)
-        if type(cycle) is RequestResponseCycle and getattr(send, "__func__", None) is _UVICORN_SEND
-        else None
-    )
-    if head is None:
+
+    `keep`: whether the head may be kept for later answers. The caller says so, since only it knows
+    where the headers come from: True for headers it made itself (an endpoint's, a refusal's), False
+    for others' (an upstream's may carry the caller's data, and one kept per answer would wipe the
+    rest). A kept head must also be short and describe the answer only (`_keepable`)."""
+    cycle = _writable_at_once(send)
+    head = None
+    if cycle is not None:
+        every = [*cycle.default_headers, *headers]
+        if keep:
+            head = _heads.head(status, every, len(body), cycle.keep_alive, len(cycle.default_headers))
+        else:
+            head = _head(status, every, len(body), cycle.keep_alive)
+    if cycle is None or head is None:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return
-    assert cycle is not None
     cycle.response_started = True
     cycle.waiting_for_100_continue = False
     cycle.transport.write(head + body)
@@ -92,6 +95,23 @@ async def respond(
     if not cycle.keep_alive:
         cycle.transport.close()
     cycle.on_response()
+
+
+def _writable_at_once(send: Any) -> RequestResponseCycle | None:
+    """The cycle of `send` when it is uvicorn's own and in a state its ``send`` would write a fresh
+    answer without waiting or logging; None otherwise (the two messages go through `send`)."""
+    cycle = getattr(send, "__self__", None)
+    if type(cycle) is not RequestResponseCycle or getattr(send, "__func__", None) is not _UVICORN_SEND:
+        return None
+    if (
+        cycle.response_started
+        or cycle.disconnected
+        or cycle.flow.write_paused
+        or cycle.access_log
+        or cycle.scope["method"] == "HEAD"
+    ):
+        return None
+    return cycle
 
 
 class _Heads:
@@ -105,29 +125,18 @@ class _Heads:
         self._heads: dict[tuple[Any, ...], bytes] = {}
 
     def head(
-        self, cycle: RequestResponseCycle, status: int, headers: Sequence[Header], length: int, keep: bool
+        self, status: int, every: list[Header], length: int, keep_alive: bool, defaults: int
     ) -> bytes | None:
-        """What uvicorn's ``send`` would write before a body of `length` bytes (found among the heads
-        kept when `keep`); None where it must send it itself."""
-        if (
-            cycle.response_started
-            or cycle.disconnected
-            or cycle.flow.write_paused
-            or cycle.access_log
-            or cycle.scope["method"] == "HEAD"
-        ):
-            return None
-        every = [*cycle.default_headers, *headers]
-        if not keep:
-            return _head(status, every, length, cycle.keep_alive)
-        key = (status, length, cycle.keep_alive, *every)
+        """`_head` of these, from the heads kept when it is there; kept when `_keepable` (`every`:
+        uvicorn's `defaults` default headers, then the app's)."""
+        key = (status, length, keep_alive, *every)
         try:
             head = self._heads.get(key)
         except (TypeError, ValueError):  # a header as a list, a writable memoryview: not keys
-            return _head(status, every, length, cycle.keep_alive)
+            return _head(status, every, length, keep_alive)
         if head is None:
-            head = _head(status, every, length, cycle.keep_alive)
-            if head is not None and _keepable(head, every[len(cycle.default_headers) :]):
+            head = _head(status, every, length, keep_alive)
+            if head is not None and _keepable(head, every[defaults:]):
                 if len(self._heads) >= _MAX_HEADS:
                     self._heads.clear()
                 self._heads[key] = head

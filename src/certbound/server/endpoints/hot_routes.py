@@ -76,7 +76,7 @@ async def _send(response: Response, answer: Any, send: Send) -> None:
     status, headers, body = response.status_code, response.raw_headers, response.body
     answer.started(status, headers)
     answer.sent(body)
-    await respond(send, status, headers, body)
+    await respond(send, status, headers, body, keep=True)  # the endpoint made its headers
 
 
 class CertboundApp(Starlette):
